@@ -1,0 +1,119 @@
+/**
+ * What a load generator process tells the harness, one JSON object per stdout line. The harness reads
+ * the server's CPU time at `phase-start` and `phase-end` of each measured phase, so the window covers the
+ * load and nothing else (not process start-up, not pool building, not the drain after the deadline).
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type Phase = 'warmup' | 'measure';
+
+/** What one phase of load achieved, as seen by the generator. */
+export interface LoadReport {
+  /** Wall time of the load itself. */
+  durationS: number;
+  /** Completed requests: HTTP responses, or acked WebSocket frames. */
+  requests: number;
+  /** Counter objects the server accepted (2xx responses or acks). */
+  counters: number;
+  /** Non-2xx responses, socket errors, timeouts, error frames. */
+  errors: number;
+  firstError?: string;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  /** Generator's own CPU during the phase, all threads. */
+  generatorCpuMs: number;
+}
+
+export type GeneratorMessage =
+  | { kind: 'phase-start'; phase: Phase; index: number }
+  | { kind: 'phase-end'; phase: Phase; index: number; report: LoadReport };
+
+export function assertNever(value: never, what: string): never {
+  throw new Error(`unknown ${what}: ${JSON.stringify(value)}`);
+}
+
+/** Parses one stdout line; non-JSON lines (stray logs) give undefined, unknown kinds throw. */
+export function parseGeneratorLine(line: string): GeneratorMessage | undefined {
+  if (!line.startsWith('{')) return undefined;
+  const message = JSON.parse(line) as GeneratorMessage;
+  switch (message.kind) {
+    case 'phase-start':
+    case 'phase-end':
+      return message;
+    default:
+      return assertNever(message, 'generator message kind');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Generator side
+
+/** The counts a driver measures; the phase runner adds duration and CPU. */
+export type LoadCounts = Omit<LoadReport, 'durationS' | 'generatorCpuMs'>;
+
+export interface LoadDriver {
+  /** Builds this phase's bodies before the clock starts (fresh timestamps for every phase). */
+  prepare(): void | Promise<void>;
+  /** Applies load for `durationS` and returns what completed by the deadline. */
+  run(durationS: number): Promise<LoadCounts>;
+  /** Lets in-flight work finish after the deadline, outside the measured window. */
+  settle?(): Promise<void>;
+}
+
+export interface PhasePlan {
+  warmupS: number;
+  durationS: number;
+  repeats: number;
+}
+
+/** Reads the phase plan from BENCH_WARMUP_S, BENCH_DURATION_S and BENCH_REPEATS. */
+export function phasePlanFromEnv(): PhasePlan {
+  return {
+    warmupS: numberEnv('BENCH_WARMUP_S', 1),
+    durationS: numberEnv('BENCH_DURATION_S', 5),
+    repeats: numberEnv('BENCH_REPEATS', 1),
+  };
+}
+
+export function numberEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value)) throw new Error(`${name} must be a number, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+function send(message: GeneratorMessage): void {
+  process.stdout.write(`${JSON.stringify(message)}\n`);
+}
+
+/** Runs an optional warm-up and then `repeats` measured phases, reporting each on stdout. */
+export async function runPhases(driver: LoadDriver, plan: PhasePlan): Promise<void> {
+  const phases: Array<{ phase: Phase; index: number; durationS: number }> = [];
+  if (plan.warmupS > 0) phases.push({ phase: 'warmup', index: 0, durationS: plan.warmupS });
+  for (let i = 0; i < plan.repeats; i++) phases.push({ phase: 'measure', index: i, durationS: plan.durationS });
+
+  for (const { phase, index, durationS } of phases) {
+    await driver.prepare();
+    send({ kind: 'phase-start', phase, index });
+    const cpuBefore = process.cpuUsage();
+    const startedAt = performance.now();
+    const counts = await driver.run(durationS);
+    const wallMs = performance.now() - startedAt;
+    const cpu = process.cpuUsage(cpuBefore);
+    send({
+      kind: 'phase-end',
+      phase,
+      index,
+      report: { ...counts, durationS: wallMs / 1000, generatorCpuMs: (cpu.user + cpu.system) / 1000 },
+    });
+    await driver.settle?.();
+  }
+}
+
+/** True when this module's importer is the process entry point (`node --import tsx file.ts`). */
+export function isMain(importMetaUrl: string): boolean {
+  const entry = process.argv[1];
+  return entry !== undefined && fileURLToPath(importMetaUrl) === path.resolve(entry);
+}

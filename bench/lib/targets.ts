@@ -1,0 +1,70 @@
+/** The servers a run compares: toptally (the subject) and the baselines under bench/baselines. */
+import type { Transport } from '../scenarios/types.js';
+import { pinning, type ProcessSpec } from './server-process.js';
+
+export interface Target {
+  name: string;
+  /** True for the system under test; every other target is a baseline it is compared with. */
+  subject: boolean;
+  transports: readonly Transport[];
+  /** Human-readable command, for the report. */
+  command: string;
+  spec(port: number): ProcessSpec;
+}
+
+export const DEFAULT_TOPTALLY_CMD = 'node --import tsx src/main.ts --port {port} --shards 2';
+
+/**
+ * toptally's command comes from TOPTALLY_CMD (whitespace-separated, no shell quoting; `{port}` is
+ * replaced and PORT is set too). A leading `node` means this Node binary.
+ */
+function toptally(): Target {
+  const template = process.env['TOPTALLY_CMD']?.trim() || DEFAULT_TOPTALLY_CMD;
+  return {
+    name: 'toptally',
+    subject: true,
+    transports: ['http', 'ws'],
+    command: template,
+    spec: (port) => {
+      const [command, ...args] = template.replaceAll('{port}', String(port)).split(/\s+/);
+      return {
+        name: 'toptally',
+        command: command === 'node' ? process.execPath : command!,
+        args,
+        env: { PORT: String(port) },
+        ...pinned(),
+      };
+    },
+  };
+}
+
+function baseline(name: string, transports: readonly Transport[]): Target {
+  const file = `bench/baselines/${name}.ts`;
+  return {
+    name,
+    subject: false,
+    transports,
+    command: `node --import tsx ${file}`,
+    spec: (port) => ({
+      name,
+      command: process.execPath,
+      args: ['--import', 'tsx', file],
+      env: { PORT: String(port) },
+      ...pinned(),
+    }),
+  };
+}
+
+function pinned(): { cpu?: number } {
+  return pinning === undefined ? {} : { cpu: pinning.server };
+}
+
+export function allTargets(): Target[] {
+  return [
+    toptally(),
+    baseline('ceiling', ['http']),
+    baseline('naive-uws', ['http']),
+    baseline('naive-fastify', ['http']),
+    baseline('naive-ws', ['ws']),
+  ];
+}

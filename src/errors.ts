@@ -1,0 +1,57 @@
+// One table of error codes: the same codes appear in HTTP bodies, WebSocket error frames and the docs
+// (docs/errors.md; a test fails when a code is missing there).
+
+export const ERRORS = {
+  TOPTALLY_ERR_MALFORMED_JSON: { status: 400, message: 'The body is not valid JSON' },
+  TOPTALLY_ERR_INVALID_COUNTER: { status: 400, message: 'A counter is invalid' },
+  TOPTALLY_ERR_TIMESTAMP_TOO_OLD: { status: 400, message: 'A counter is older than the retention' },
+  TOPTALLY_ERR_TIMESTAMP_IN_FUTURE: { status: 400, message: 'A counter is too far in the future' },
+  TOPTALLY_ERR_INVALID_PARAMETER: { status: 400, message: 'A query parameter is invalid' },
+  TOPTALLY_ERR_OUT_OF_RETENTION: { status: 400, message: 'The window asked for is outside the retention' },
+  TOPTALLY_ERR_NOT_FOUND: { status: 404, message: 'No such path' },
+  TOPTALLY_ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed on this path' },
+  TOPTALLY_ERR_BODY_TOO_LARGE: { status: 413, message: 'The body is larger than the limit' },
+  TOPTALLY_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported content type' },
+  TOPTALLY_ERR_SHARD_UNAVAILABLE: { status: 503, message: 'A shard worker is unavailable' },
+  TOPTALLY_ERR_SHUTTING_DOWN: { status: 503, message: 'The server is shutting down' },
+  TOPTALLY_ERR_INTERNAL: { status: 500, message: 'Internal error' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** Extra, machine-readable context: where in the input the problem is. */
+export type ErrorDetails = { index?: number; line?: number; key?: string; limit?: number; [k: string]: unknown };
+
+export class TopTallyError extends Error {
+  readonly code: ErrorCode;
+  readonly details: ErrorDetails;
+
+  constructor(code: ErrorCode, message?: string, details: ErrorDetails = {}) {
+    super(message ?? ERRORS[code].message);
+    this.name = 'TopTallyError';
+    this.code = code;
+    this.details = details;
+  }
+
+  get status(): number {
+    return ERRORS[this.code].status;
+  }
+
+  /** The shape errors take on the wire: HTTP bodies, WebSocket frames and across threads. */
+  toJSON(): ErrorBody {
+    return { code: this.code, message: this.message, ...this.details };
+  }
+}
+
+export type ErrorBody = { code: ErrorCode; message: string } & ErrorDetails;
+
+export function toTopTallyError(err: unknown): TopTallyError {
+  if (err instanceof TopTallyError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new TopTallyError('TOPTALLY_ERR_INTERNAL', message);
+}
+
+export function fromErrorBody(body: ErrorBody): TopTallyError {
+  const { code, message, ...details } = body;
+  return new TopTallyError(code in ERRORS ? code : 'TOPTALLY_ERR_INTERNAL', message, details);
+}

@@ -1,0 +1,96 @@
+// uWS request/response plumbing: abort tracking, body reading with a size limit, JSON replies.
+// uWS rules: register onAborted before any async work, copy each onData chunk before returning, and
+// cork every write made after an await.
+
+import { TopTallyError, toTopTallyError } from '../errors.ts';
+import type { HttpResponse } from './uws.ts';
+
+const STATUS_TEXT: Record<number, string> = {
+  200: '200 OK',
+  400: '400 Bad Request',
+  401: '401 Unauthorized',
+  403: '403 Forbidden',
+  404: '404 Not Found',
+  405: '405 Method Not Allowed',
+  413: '413 Payload Too Large',
+  415: '415 Unsupported Media Type',
+  429: '429 Too Many Requests',
+  500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
+};
+
+/** One HTTP exchange: the response plus whether the client went away. */
+export class Exchange {
+  readonly res: HttpResponse;
+  aborted = false;
+  done = false;
+  readonly #onFinish: () => void;
+
+  constructor(res: HttpResponse, onFinish: () => void) {
+    this.res = res;
+    this.#onFinish = onFinish;
+    res.onAborted(() => {
+      this.aborted = true;
+      this.#finish();
+    });
+  }
+
+  /** Reads the whole body, refusing more than `limit` bytes. */
+  readBody(limit: number, declaredLength: string): Promise<Buffer> {
+    const declared = declaredLength === '' ? -1 : Number(declaredLength);
+    if (declared > limit) return Promise.reject(tooLarge(limit));
+    return new Promise((resolve, reject) => {
+      let body = Buffer.allocUnsafe(declared >= 0 ? declared : 0);
+      let length = 0;
+      this.res.onData((chunk, isLast) => {
+        if (length + chunk.byteLength > limit) {
+          reject(tooLarge(limit));
+          return;
+        }
+        if (length + chunk.byteLength > body.length) {
+          const grown = Buffer.allocUnsafe(Math.max(length + chunk.byteLength, body.length * 2));
+          body.copy(grown, 0, 0, length);
+          body = grown;
+        }
+        body.set(new Uint8Array(chunk), length);
+        length += chunk.byteLength;
+        if (isLast) resolve(body.subarray(0, length));
+      });
+    });
+  }
+
+  json(status: number, body: unknown, headers: Record<string, string> = {}, close = false): void {
+    if (this.aborted || this.done) return;
+    const text = JSON.stringify(body);
+    this.res.cork(() => {
+      this.res.writeStatus(STATUS_TEXT[status] ?? `${status}`);
+      this.res.writeHeader('Content-Type', 'application/json');
+      for (const name in headers) this.res.writeHeader(name, headers[name]);
+      this.res.end(text, close);
+    });
+    this.#finish();
+  }
+
+  /**
+   * Replies with the error's status and `{"error": {...}}`. When the body may not have been read,
+   * the connection is closed so unread bytes are never taken for the next request.
+   */
+  error(err: unknown, headers: Record<string, string> = {}, close = false): void {
+    const e = toTopTallyError(err);
+    this.json(e.status, { error: e.toJSON() }, headers, close);
+  }
+
+  #finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.#onFinish();
+  }
+}
+
+function tooLarge(limit: number): TopTallyError {
+  return new TopTallyError(
+    'TOPTALLY_ERR_BODY_TOO_LARGE',
+    `The body is larger than the limit of ${limit} bytes (--max-body)`,
+    { limit },
+  );
+}

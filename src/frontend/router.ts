@@ -1,0 +1,51 @@
+// Paths and the methods they allow: a known path with the wrong method is a 405 with Allow, any
+// other path a 404, both with the usual JSON error body.
+
+import { TopTallyError } from '../errors.ts';
+import { Exchange } from './http.ts';
+import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.ts';
+
+export type Handler = (exchange: Exchange, req: HttpRequest) => void;
+
+export class Router {
+  readonly #routes = new Map<string, Map<string, Handler>>();
+  readonly #track: (res: HttpResponse) => Exchange;
+
+  /** `track` wraps each response, so the server can count what is in flight. */
+  constructor(track: (res: HttpResponse) => Exchange) {
+    this.#track = track;
+  }
+
+  add(method: 'GET' | 'POST', paths: readonly string[], handler: Handler): this {
+    for (const path of paths) {
+      let methods = this.#routes.get(path);
+      if (!methods) this.#routes.set(path, (methods = new Map()));
+      methods.set(method, handler);
+    }
+    return this;
+  }
+
+  paths(): string[] {
+    return [...this.#routes.keys()];
+  }
+
+  mount(app: TemplatedApp): void {
+    for (const [path, methods] of this.#routes) {
+      const allow = [...methods.keys()].join(', ');
+      app.any(path, (res, req) => {
+        const exchange = this.#track(res);
+        const handler = methods.get(req.getMethod().toUpperCase());
+        if (handler) return handler(exchange, req);
+        const err = new TopTallyError(
+          'TOPTALLY_ERR_METHOD_NOT_ALLOWED',
+          `${req.getMethod().toUpperCase()} is not allowed on ${path}; allowed: ${allow}`,
+        );
+        exchange.error(err, { Allow: allow }, true);
+      });
+    }
+    app.any('/*', (res, req) => {
+      const err = new TopTallyError('TOPTALLY_ERR_NOT_FOUND', `No such path: ${req.getUrl()}`);
+      this.#track(res).error(err, {}, true);
+    });
+  }
+}

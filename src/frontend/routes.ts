@@ -1,0 +1,79 @@
+// The HTTP API: ingest at POST /api/events, stats in the seed's format and in the parameterised one.
+
+import { TopTallyError } from '../errors.ts';
+import { formatOf } from '../ingest/decode.ts';
+import type { Ingestor } from '../ingest/ingest.ts';
+import type { StatsService, WindowStats } from '../query/stats.ts';
+import { windowIndex, type WindowKind } from '../window.ts';
+import { parseStatsParams } from './params.ts';
+import type { Router } from './router.ts';
+
+export interface RouteDeps {
+  ingestor: Ingestor;
+  stats: StatsService;
+  maxBody: number;
+  nowSeconds: () => number;
+}
+
+/** The seed's paths, with the aliases its README shows. */
+export const SEED_STATS_PATHS: Record<WindowKind, readonly string[]> = {
+  minute: ['/api/stats/minutes', '/stats/minutes', '/stats/api/minutes'],
+  hour: ['/api/stats/hours', '/stats/hours', '/stats/api/hours'],
+};
+
+export function addRoutes(router: Router, deps: RouteDeps): void {
+  router.add('POST', ['/api/events'], (exchange, req) => {
+    let format;
+    try {
+      format = formatOf(req.getHeader('content-type'));
+    } catch (err) {
+      return exchange.error(err, {}, true);
+    }
+    exchange
+      .readBody(deps.maxBody, req.getHeader('content-length'))
+      .then(
+        (body) =>
+          deps.ingestor.ingest(body.toString('utf8'), format).then(
+            (result) => exchange.json(200, result),
+            (err) => exchange.error(err),
+          ),
+        (err) => exchange.error(err, {}, true),
+      );
+  });
+
+  const query = async (kind: WindowKind, rawQuery: string, fixed: boolean): Promise<WindowStats> => {
+    const params = parseStatsParams(rawQuery, fixed ? kind : undefined);
+    const now = deps.nowSeconds();
+    if (params.at !== undefined && params.at > now) {
+      throw new TopTallyError('TOPTALLY_ERR_INVALID_PARAMETER', `"at" (${params.at}) is in the future; now is ${now}`, {
+        parameter: 'at',
+      });
+    }
+    const at = params.at ?? now;
+    return deps.stats.top(params.window, windowIndex(params.window, at) - 1, params.limit);
+  };
+
+  for (const kind of ['minute', 'hour'] as const) {
+    router.add('GET', SEED_STATS_PATHS[kind], (exchange, req) => {
+      query(kind, req.getQuery() ?? '', true).then(
+        (stats) => exchange.json(200, stats.top.map((e) => ({ Domain: e.domain, NumberOfRequests: e.count }))),
+        (err) => exchange.error(err),
+      );
+    });
+  }
+
+  router.add('GET', ['/api/stats'], (exchange, req) => {
+    query('minute', req.getQuery() ?? '', false).then(
+      ({ window, total, domains, top }) =>
+        exchange.json(200, { window: window.kind, from: window.from, to: window.to, total, domains, top }),
+      (err) => exchange.error(err),
+    );
+  });
+
+  router.add('GET', ['/'], (exchange) => {
+    exchange.json(200, {
+      service: 'toptally',
+      endpoints: ['POST /api/events', 'GET /api/stats?window=minute|hour&limit=&at=', ...SEED_STATS_PATHS.minute, ...SEED_STATS_PATHS.hour],
+    });
+  });
+}

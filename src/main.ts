@@ -1,0 +1,37 @@
+// The service's entry point: configuration, start, and a graceful stop on SIGINT/SIGTERM.
+
+import { startToptally } from './app.ts';
+import { ConfigError, helpText, loadConfig } from './config.ts';
+import { createLogger } from './log.ts';
+
+export async function main(argv: readonly string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(helpText() + '\n');
+    return;
+  }
+  let config;
+  try {
+    config = loadConfig(argv);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`toptally: ${err.message}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const log = createLogger(config.logLevel);
+  const server = await startToptally(config, { log });
+  const shutdown = (signal: string): void => {
+    log.info({ signal }, 'stopping: no new requests, answering those in flight');
+    server.stop().then(
+      () => process.exit(0),
+      (err) => {
+        log.error({ err }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main(process.argv.slice(2));

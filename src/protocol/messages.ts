@@ -1,0 +1,51 @@
+// The one module that owns every message crossing between the main thread and a shard worker.
+// Requests carry a numeric id; the worker answers each with the same id, or with an error.
+
+import type { MessagePort, Worker } from 'node:worker_threads';
+import type { ErrorBody } from '../errors.ts';
+import type { WindowKind } from '../window.ts';
+
+/** Counters for one shard, columnar: entry i is `counts[i]` requests for `domains[i]` in `minutes[i]`. */
+export interface IngestColumns {
+  domains: string[];
+  counts: Float64Array;
+  minutes: Int32Array;
+}
+
+export interface TopEntries {
+  /** Sorted by count descending, then domain ascending. */
+  domains: string[];
+  counts: number[];
+  /** Sum of all counts in the window (this shard's part). */
+  total: number;
+  /** Distinct domains in the window (this shard's part). */
+  size: number;
+}
+
+export type ToShard =
+  | ({ kind: 'ingest'; id: number } & IngestColumns)
+  | { kind: 'retain'; oldestMinute: number; oldestHour: number }
+  | { kind: 'top'; id: number; window: WindowKind; index: number; limit: number }
+  | { kind: 'stop'; id: number };
+
+export type FromShard =
+  | { kind: 'ready' }
+  | { kind: 'applied'; id: number; entries: number }
+  | ({ kind: 'top'; id: number } & TopEntries)
+  | { kind: 'stopped'; id: number }
+  | { kind: 'error'; id: number; error: ErrorBody };
+
+export type Port = Pick<MessagePort | Worker, 'postMessage'>;
+
+/** The only caller of postMessage for shard traffic, so every message is typed. */
+export function send(port: Port, message: ToShard | FromShard): void {
+  if (message.kind === 'ingest') {
+    port.postMessage(message, [message.counts.buffer as ArrayBuffer, message.minutes.buffer as ArrayBuffer]);
+  } else {
+    port.postMessage(message);
+  }
+}
+
+export function assertNever(value: never): never {
+  throw new Error(`unknown message kind: ${JSON.stringify(value)}`);
+}

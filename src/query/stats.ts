@@ -1,0 +1,98 @@
+// Answers "top N of a window": asks every shard, merges, and keeps a closed window's answer until an
+// ingest touches that window again, so reading stats costs the same at 10 or 1,000,000 domains.
+
+import type { Clock } from '../clock.ts';
+import { TopTallyError } from '../errors.ts';
+import { oldestRetained, type Retention } from '../retention.ts';
+import type { ShardPool } from '../shards/shard-pool.ts';
+import { minuteToHour, span, type WindowKind, type WindowSpan } from '../window.ts';
+import { merge, type MergedTop } from './merge.ts';
+
+export interface WindowStats extends MergedTop {
+  window: WindowSpan;
+}
+
+interface Cached {
+  version: number;
+  limit: number;
+  merged: MergedTop;
+}
+
+const key = (kind: WindowKind, index: number): string => `${kind}:${index}`;
+
+export class StatsService {
+  readonly #pool: ShardPool;
+  readonly #clock: Clock;
+  readonly #retention: Retention;
+  /** Bumped whenever an ingest touches the window, so an answer computed before is not kept. */
+  readonly #versions = new Map<string, number>();
+  readonly #cache = new Map<string, Cached>();
+
+  constructor(pool: ShardPool, clock: Clock, retention: Retention) {
+    this.#pool = pool;
+    this.#clock = clock;
+    this.#retention = retention;
+  }
+
+  /** Called before an ingest touching these minutes is sent to the shards. */
+  touched(minutes: Iterable<number>): void {
+    for (const minute of minutes) {
+      this.#bump(key('minute', minute));
+      this.#bump(key('hour', minuteToHour(minute)));
+    }
+  }
+
+  /** Checks the window is inside the retention and not in the future; throws a 400 otherwise. */
+  check(kind: WindowKind, index: number): WindowSpan {
+    const window = span(kind, index);
+    const nowSeconds = Math.floor(this.#clock.now() / 1000);
+    const oldest = oldestRetained(this.#retention, kind, nowSeconds);
+    if (index < oldest) {
+      throw new TopTallyError(
+        'TOPTALLY_ERR_OUT_OF_RETENTION',
+        `The ${kind} starting at ${window.from} is older than the retention (oldest kept starts at ${span(kind, oldest).from})`,
+      );
+    }
+    if (window.from > nowSeconds) {
+      throw new TopTallyError('TOPTALLY_ERR_INVALID_PARAMETER', `The ${kind} starting at ${window.from} has not begun`);
+    }
+    return window;
+  }
+
+  async top(kind: WindowKind, index: number, limit: number): Promise<WindowStats> {
+    const window = this.check(kind, index);
+    const k = key(kind, index);
+    const closed = window.to * 1000 <= this.#clock.now();
+    const version = this.#versions.get(k) ?? 0;
+    const cached = this.#cache.get(k);
+    if (cached && cached.version === version && cached.limit >= limit) {
+      return { window, ...slice(cached.merged, limit) };
+    }
+    const merged = merge(await this.#pool.top(kind, index, limit), limit);
+    if (closed && (this.#versions.get(k) ?? 0) === version) this.#cache.set(k, { version, limit, merged });
+    return { window, ...merged };
+  }
+
+  /** Forgets windows that left the retention. */
+  prune(nowSeconds: number): void {
+    const oldest = {
+      minute: oldestRetained(this.#retention, 'minute', nowSeconds),
+      hour: oldestRetained(this.#retention, 'hour', nowSeconds),
+    };
+    for (const map of [this.#versions, this.#cache]) {
+      for (const k of map.keys()) {
+        const [kind, index] = k.split(':') as [WindowKind, string];
+        if (Number(index) < oldest[kind]) map.delete(k);
+      }
+    }
+  }
+
+  #bump(k: string): void {
+    this.#versions.set(k, (this.#versions.get(k) ?? 0) + 1);
+    this.#cache.delete(k);
+  }
+}
+
+function slice(merged: MergedTop, limit: number): MergedTop {
+  return merged.top.length <= limit ? merged : { ...merged, top: merged.top.slice(0, limit) };
+}

@@ -1,0 +1,46 @@
+// N shard actors behind one face: ingest goes to the owners of a batch's domains, queries ask all.
+
+import type { TopEntries } from '../protocol/messages.ts';
+import type { Partitioned } from '../routing/partition.ts';
+import type { WindowKind } from '../window.ts';
+import { ShardHandle } from './shard-handle.ts';
+
+export class ShardPool {
+  readonly shards: readonly ShardHandle[];
+
+  private constructor(shards: ShardHandle[]) {
+    this.shards = shards;
+  }
+
+  static async start(count: number, onExit: (shard: number, cause: Error) => void): Promise<ShardPool> {
+    const shards = await Promise.all(Array.from({ length: count }, (_, i) => ShardHandle.start(i)));
+    for (const shard of shards) shard.on('exit', (cause) => onExit(shard.index, cause));
+    return new ShardPool(shards);
+  }
+
+  get size(): number {
+    return this.shards.length;
+  }
+
+  /** Resolves once every shard holding part of the batch has applied it. */
+  async ingest({ parts }: Partitioned): Promise<void> {
+    const applied: Promise<void>[] = [];
+    for (let s = 0; s < parts.length; s++) {
+      const part = parts[s];
+      if (part) applied.push(this.shards[s].ingest(part));
+    }
+    await Promise.all(applied);
+  }
+
+  top(window: WindowKind, index: number, limit: number): Promise<TopEntries[]> {
+    return Promise.all(this.shards.map((shard) => shard.top(window, index, limit)));
+  }
+
+  retain(oldestMinute: number, oldestHour: number): void {
+    for (const shard of this.shards) shard.retain(oldestMinute, oldestHour);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.shards.map((shard) => shard.stop()));
+  }
+}

@@ -1,0 +1,100 @@
+// The pure state of one shard: per-minute and per-hour count tables for the domains it owns.
+// No I/O and no clock: the main thread says which windows are still retained.
+
+import type { IngestColumns, TopEntries } from '../src/protocol/messages.ts';
+import type { WindowKind } from '../src/window.ts';
+import { CountTable } from './count-table.ts';
+import { Interner } from './interner.ts';
+import { topK } from './top-k.ts';
+
+/** What a shard backend must do; another backend (on disk, say) can stand behind the same interface. */
+export interface ShardStore {
+  /** Adds the counters; returns how many entries it took. */
+  apply(columns: IngestColumns): number;
+  top(window: WindowKind, index: number, limit: number): TopEntries;
+  /** Drops every window older than these indexes; counters for them are ignored from now on. */
+  retain(oldestMinute: number, oldestHour: number): void;
+}
+
+interface Window {
+  table: CountTable;
+  /** Top entries as last computed, until a counter changes the window. */
+  cached: TopEntries | null;
+}
+
+const EMPTY_TOP: TopEntries = { domains: [], counts: [], total: 0, size: 0 };
+
+export class ShardState implements ShardStore {
+  readonly #names = new Interner();
+  readonly #windows: Record<WindowKind, Map<number, Window>> = { minute: new Map(), hour: new Map() };
+  #oldest: Record<WindowKind, number> = { minute: -Infinity, hour: -Infinity };
+
+  /** Distinct domains held in any window. */
+  get domains(): number {
+    return this.#names.size;
+  }
+
+  apply({ domains, counts, minutes }: IngestColumns): number {
+    let minuteIndex = NaN;
+    let minuteWindow: Window | undefined;
+    let hourIndex = NaN;
+    let hourWindow: Window | undefined;
+    for (let i = 0; i < domains.length; i++) {
+      const count = counts[i];
+      if (count === 0) continue;
+      if (minutes[i] !== minuteIndex) {
+        minuteIndex = minutes[i];
+        minuteWindow = this.#window('minute', minuteIndex);
+        const hour = Math.floor(minuteIndex / 60);
+        if (hour !== hourIndex) {
+          hourIndex = hour;
+          hourWindow = this.#window('hour', hourIndex);
+        }
+      }
+      if (!minuteWindow && !hourWindow) continue;
+      const id = this.#names.idOf(domains[i]);
+      this.#add(minuteWindow, id, count);
+      this.#add(hourWindow, id, count);
+    }
+    return domains.length;
+  }
+
+  top(kind: WindowKind, index: number, limit: number): TopEntries {
+    const window = this.#windows[kind].get(index);
+    if (!window) return EMPTY_TOP;
+    if (!window.cached || window.cached.domains.length < Math.min(limit, window.table.size)) {
+      window.cached = topK(window.table, limit, (id) => this.#names.name(id));
+    }
+    const { domains, counts, total, size } = window.cached;
+    if (domains.length <= limit) return window.cached;
+    return { domains: domains.slice(0, limit), counts: counts.slice(0, limit), total, size };
+  }
+
+  retain(oldestMinute: number, oldestHour: number): void {
+    this.#oldest = { minute: oldestMinute, hour: oldestHour };
+    for (const kind of ['minute', 'hour'] as const) {
+      for (const [index, window] of this.#windows[kind]) {
+        if (index >= this.#oldest[kind]) continue;
+        window.table.forEach((id) => this.#names.release(id));
+        this.#windows[kind].delete(index);
+      }
+    }
+  }
+
+  /** The window to add to, or undefined when it is older than the retention. */
+  #window(kind: WindowKind, index: number): Window | undefined {
+    if (index < this.#oldest[kind]) return undefined;
+    let window = this.#windows[kind].get(index);
+    if (!window) {
+      window = { table: new CountTable(), cached: null };
+      this.#windows[kind].set(index, window);
+    }
+    return window;
+  }
+
+  #add(window: Window | undefined, id: number, count: number): void {
+    if (!window) return;
+    window.cached = null;
+    if (window.table.add(id, count)) this.#names.retain(id);
+  }
+}
