@@ -1,0 +1,156 @@
+/**
+ * Ingest benchmark: every scenario against toptally and the baselines, each server and each load
+ * generator in its own process (pinned to cores 0 and 1 when taskset is available), loopback only.
+ *
+ *   node --import tsx bench/run.ts [--quick] [--only S,B,WS] [--targets toptally,naive-uws]
+ *
+ * Prints Markdown tables to stdout (progress goes to stderr) and writes bench/results/<time>.json.
+ * Environment: TOPTALLY_CMD (see lib/targets.ts), BENCH_SEED, BENCH_UNIVERSE.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { numberEnv, type PhasePlan } from './lib/load-protocol.js';
+import { comparisonTable, GENERATOR_BOUND_PCT, okCell, resultsTable, type CellResult } from './lib/report.js';
+import { freePort, pinning, repoRoot, ServerProcess } from './lib/server-process.js';
+import { allTargets, type Target } from './lib/targets.js';
+import { scenarios } from './scenarios/index.js';
+import type { Scenario } from './scenarios/types.js';
+
+// Full: about 5 minutes for 10 cells; quick: about 1 minute.
+const PLANS: Record<'full' | 'quick', PhasePlan> = {
+  full: { warmupS: 2, durationS: 8, repeats: 3 },
+  quick: { warmupS: 1, durationS: 4, repeats: 1 },
+};
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    targets: { type: 'string' },
+  },
+});
+
+function listFlag(value: string | undefined, known: readonly string[], what: string): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  const wanted = new Set(value.split(',').map((s) => s.trim()).filter((s) => s !== ''));
+  for (const name of wanted) {
+    if (!known.includes(name)) throw new Error(`unknown ${what} ${JSON.stringify(name)}; known: ${known.join(', ')}`);
+  }
+  return wanted;
+}
+
+const plan = flags.quick ? PLANS.quick : PLANS.full;
+const seed = numberEnv('BENCH_SEED', 42);
+const universe = numberEnv('BENCH_UNIVERSE', 10_000);
+const targets = allTargets();
+const onlyScenarios = listFlag(flags.only, scenarios.map((s) => s.id), 'scenario');
+const onlyTargets = listFlag(flags.targets, targets.map((t) => t.name), 'target');
+const selectedScenarios = scenarios.filter((s) => onlyScenarios?.has(s.id) ?? true);
+const selectedTargets = targets.filter((t) => onlyTargets?.has(t.name) ?? true);
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/** A target that failed to start is not retried for later scenarios; the reason is reused. */
+const startFailures = new Map<string, string>();
+
+async function runCell(scenario: Scenario, target: Target): Promise<CellResult> {
+  const label = `${scenario.id} × ${target.name}`;
+  const cell = (status: 'skipped' | 'failed', note: string): CellResult => ({
+    scenario: scenario.id,
+    target: target.name,
+    subject: target.subject,
+    status,
+    note,
+  });
+
+  const earlier = startFailures.get(target.name);
+  if (earlier !== undefined) return cell('skipped', earlier);
+
+  const port = await freePort();
+  let server: ServerProcess;
+  try {
+    server = await ServerProcess.start(target.spec(port), { port });
+  } catch (error) {
+    const reason = `failed to start (${target.command}): ${(error as Error).message}`;
+    startFailures.set(target.name, reason);
+    log(`${label}: SKIPPED — ${reason}`);
+    return cell('skipped', reason);
+  }
+
+  try {
+    log(`${label}: running on 127.0.0.1:${port}`);
+    const measurements = await scenario.run({ server, plan, seed, universe });
+    const result = okCell(scenario.id, target.name, target.subject, measurements);
+    const m = result.median!;
+    log(
+      `${label}: ${Math.round(m.requestsPerS)} req/s, ${Math.round(m.countersPerS)} counters/s, ` +
+        `gen CPU ${Math.round(m.generatorCpuPct)}%${m.errors > 0 ? `, ${m.errors} errors` : ''}`,
+    );
+    return result;
+  } catch (error) {
+    const reason = (error as Error).message;
+    log(`${label}: FAILED — ${reason}`);
+    if (server.hasExited) log(server.tail());
+    return cell('failed', reason);
+  } finally {
+    await server.stop();
+  }
+}
+
+const startedAt = new Date();
+log(
+  `bench: ${flags.quick ? 'quick' : 'full'} plan ${JSON.stringify(plan)}, ` +
+    `pinning ${pinning === undefined ? 'off (no taskset or one core)' : `server→cpu${pinning.server}, generator→cpu${pinning.generator}`}`,
+);
+const cells: CellResult[] = [];
+for (const scenario of selectedScenarios) {
+  for (const target of selectedTargets) {
+    if (target.transports.includes(scenario.transport)) cells.push(await runCell(scenario, target));
+  }
+}
+
+const subject = targets.find((t) => t.subject)!;
+const output = {
+  startedAt: startedAt.toISOString(),
+  finishedAt: new Date().toISOString(),
+  node: process.version,
+  cpus: os.availableParallelism(),
+  cpuModel: os.cpus()[0]?.model,
+  pinning: pinning ?? null,
+  plan,
+  seed,
+  universe,
+  generatorBoundAbovePct: GENERATOR_BOUND_PCT,
+  scenarios: selectedScenarios.map(({ id, title, transport }) => ({ id, title, transport })),
+  targets: selectedTargets.map(({ name, subject, command, transports }) => ({ name, subject, command, transports })),
+  cells,
+};
+const resultsDir = path.join(repoRoot, 'bench', 'results');
+mkdirSync(resultsDir, { recursive: true });
+const resultsFile = path.join(resultsDir, `${startedAt.toISOString().replaceAll(':', '-')}.json`);
+writeFileSync(resultsFile, `${JSON.stringify(output, null, 2)}\n`);
+
+const lines = [
+  `## toptally ingest benchmark (${flags.quick ? 'quick' : 'full'}: ${plan.repeats} × ${plan.durationS} s per cell after ${plan.warmupS} s warm-up${plan.repeats > 1 ? ', medians' : ''})`,
+  '',
+  ...selectedScenarios.map((s) => `- **${s.id}**: ${s.title}`),
+  `- ${subject.name}: \`${subject.command}\`${startFailures.has(subject.name) ? ` — **skipped**: ${startFailures.get(subject.name)}` : ''}`,
+  `- Node ${process.version}, ${os.availableParallelism()} CPUs, ` +
+    (pinning === undefined
+      ? 'no pinning'
+      : `server pinned to cpu${pinning.server} (all its threads), generator to cpu${pinning.generator}`) +
+    `; CPU = server user+sys time from /proc; generator-bound = generator above ${GENERATOR_BOUND_PCT}% of its core`,
+  '',
+  resultsTable(cells),
+  '',
+  `### ${subject.name} / baseline`,
+  '',
+  comparisonTable(cells),
+  '',
+  `JSON: ${path.relative(repoRoot, resultsFile)}`,
+];
+process.stdout.write(`${lines.join('\n')}\n`);
