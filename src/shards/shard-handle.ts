@@ -79,6 +79,11 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     await this.#worker.terminate();
   }
 
+  /** Ends the worker at once, without the stop handshake; what it owed is answered with 503. */
+  terminate(): Promise<number> {
+    return this.#worker.terminate();
+  }
+
   async #flush(turn: { parts: ShardPart[]; entries: number }): Promise<void> {
     this.#turn = null;
     const domains: string[] = [];
