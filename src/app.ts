@@ -14,6 +14,9 @@ import { StatsService } from './query/stats.ts';
 import { oldestRetained, type Retention } from './retention.ts';
 import { ShardPool } from './shards/shard-pool.ts';
 
+/** How long a stop waits for requests in flight. */
+const STOP_GRACE_MS = 10_000;
+
 export interface Toptally {
   port: number;
   pool: ShardPool;
@@ -78,7 +81,12 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     (stopping ??= (async () => {
       uWS.us_listen_socket_close(listenSocket);
       ticker.stop();
-      if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
+      if (inFlight > 0) {
+        // A client that never finishes its body must not hold the process forever.
+        const grace = setTimeout(() => drained?.(), STOP_GRACE_MS);
+        await new Promise<void>((resolve) => (drained = resolve));
+        clearTimeout(grace);
+      }
       await pool.stop();
       log.info('toptally stopped');
     })());

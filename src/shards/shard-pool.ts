@@ -13,7 +13,13 @@ export class ShardPool {
   }
 
   static async start(count: number, onExit: (shard: number, cause: Error) => void): Promise<ShardPool> {
-    const shards = await Promise.all(Array.from({ length: count }, (_, i) => ShardHandle.start(i)));
+    const started = await Promise.allSettled(Array.from({ length: count }, (_, i) => ShardHandle.start(i)));
+    const failed = started.find((r) => r.status === 'rejected');
+    const shards = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    if (failed) {
+      await Promise.all(shards.map((shard) => shard.terminate()));
+      throw failed.reason;
+    }
     for (const shard of shards) shard.on('exit', (cause) => onExit(shard.index, cause));
     return new ShardPool(shards);
   }
