@@ -73,7 +73,9 @@ async function runCell(scenario: Scenario, target: Target): Promise<CellResult> 
   const port = await freePort();
   let server: ServerProcess;
   try {
-    server = await ServerProcess.start(target.spec(port), { port });
+    const spec = target.spec(port);
+    if (scenario.serverCores === 'all') delete spec.cpu;
+    server = await ServerProcess.start(spec, { port });
   } catch (error) {
     const reason = `failed to start (${target.command}): ${(error as Error).message}`;
     startFailures.set(target.name, reason);
@@ -144,7 +146,7 @@ const lines = [
   `- Node ${process.version}, ${os.availableParallelism()} CPUs, ` +
     (pinning === undefined
       ? 'no pinning'
-      : `server pinned to cpu${pinning.server} (all its threads), generator to cpu${pinning.generator}`) +
+      : `generator pinned to cpu${pinning.generator}; server pinned to cpu${pinning.server} in ${scenarios.filter((s) => s.serverCores === 'one').map((s) => s.id).join(', ')}, on all cores elsewhere`) +
     `; CPU = server user+sys time from /proc; generator-bound = generator above ${GENERATOR_BOUND_PCT}% of its core; ` +
     `contended = other processes above ${CONTENDED_PCT}% of a core during the cell`,
   '',

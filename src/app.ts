@@ -7,7 +7,9 @@ import { Exchange } from './frontend/http.ts';
 import { Router } from './frontend/router.ts';
 import { addRoutes } from './frontend/routes.ts';
 import { uWS, uwsImplementation, type us_listen_socket } from './frontend/uws.ts';
+import { DecodePool } from './ingest/decode-pool.ts';
 import { Ingestor } from './ingest/ingest.ts';
+import { OffloadPolicy } from './ingest/offload-policy.ts';
 import { createLogger, type Logger } from './log.ts';
 import { WindowTicker } from './push/window-ticker.ts';
 import { StatsService } from './query/stats.ts';
@@ -38,8 +40,14 @@ export async function startToptally(config: Config, options: StartOptions = {}):
   const pool = await ShardPool.start(config.shards, (shard, cause) => {
     log.error({ shard, err: cause.message }, 'shard worker died; its requests are answered with 503');
   });
+  const decoders = new DecodePool(config.decodeThreads);
+  const offload = new OffloadPolicy(config.offload, config.offloadBytes, config.decodeThreads);
   const stats = new StatsService(pool, clock, retention);
-  const ingestor = new Ingestor(pool, stats, clock, { retention, maxFutureSeconds: config.maxFuture });
+  const ingestor = new Ingestor(pool, decoders, stats, clock, {
+    retention,
+    maxFutureSeconds: config.maxFuture,
+    offload,
+  });
 
   const nowSeconds = (): number => Math.floor(clock.now() / 1000);
   const applyRetention = (): void => {
@@ -87,7 +95,8 @@ export async function startToptally(config: Config, options: StartOptions = {}):
         await new Promise<void>((resolve) => (drained = resolve));
         clearTimeout(grace);
       }
-      await pool.stop();
+      offload.stop();
+      await Promise.all([pool.stop(), decoders.close()]);
       log.info('toptally stopped');
     })());
 

@@ -2,6 +2,7 @@
 // `toptally --help` is printed from the same table.
 
 import { availableParallelism } from 'node:os';
+import type { OffloadMode } from './ingest/offload-policy.ts';
 
 export interface Config {
   port: number;
@@ -11,6 +12,9 @@ export interface Config {
   retainMinutes: number;
   retainHours: number;
   maxFuture: number;
+  decodeThreads: number;
+  offload: OffloadMode;
+  offloadBytes: number;
   logLevel: string;
 }
 
@@ -63,6 +67,9 @@ export const OPTIONS = [
   option({ key: 'retainMinutes', flag: 'retain-minutes', env: 'RETAIN_MINUTES', help: 'closed minute windows kept', default: () => 120, parse: integer(1, 100_000) }),
   option({ key: 'retainHours', flag: 'retain-hours', env: 'RETAIN_HOURS', help: 'closed hour windows kept', default: () => 24, parse: integer(1, 10_000) }),
   option({ key: 'maxFuture', flag: 'max-future', env: 'MAX_FUTURE', help: 'seconds a timestamp may be ahead of the clock', default: () => 300, parse: integer(0, 86_400) }),
+  option({ key: 'decodeThreads', flag: 'decode-threads', env: 'DECODE_THREADS', help: 'decode pool threads for large bodies', default: () => availableParallelism(), parse: integer(1, 256) }),
+  option({ key: 'offload', flag: 'offload', env: 'OFFLOAD', help: 'decode bodies on the pool: auto (when the I/O thread is saturated, or the body is over 256KiB), always, never', default: () => 'auto' as OffloadMode, parse: oneOf(['auto', 'always', 'never']) as (raw: string) => OffloadMode }),
+  option({ key: 'offloadBytes', flag: 'offload-bytes', env: 'OFFLOAD_BYTES', help: 'smallest body that auto mode may decode on the pool', default: () => 4096, parse: parseSize }),
   option({ key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', help: 'log level', default: () => 'info', parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),
 ] as const;
 
@@ -96,7 +103,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
 
 export function helpText(): string {
   const rows = OPTIONS.map((o) => {
-    const def = o.key === 'shards' ? 'number of CPUs' : String(o.default());
+    const def = o.key === 'shards' || o.key === 'decodeThreads' ? 'number of CPUs' : String(o.default());
     return `  --${o.flag.padEnd(16)} ${o.help} [env ${o.env}, default ${def}]`;
   });
   return [

@@ -1,16 +1,17 @@
 // The pure state of one shard: per-minute and per-hour count tables for the domains it owns.
 // No I/O and no clock: the main thread says which windows are still retained.
 
-import type { IngestColumns, TopEntries } from '../src/protocol/messages.ts';
+import type { TopEntries } from '../src/protocol/messages.ts';
+import { viewPart, type ShardPart } from '../src/protocol/shard-part.ts';
 import type { WindowKind } from '../src/window.ts';
 import { CountTable } from './count-table.ts';
-import { Interner } from './interner.ts';
+import { NameTable } from './name-table.ts';
 import { topK } from './top-k.ts';
 
 /** What a shard backend must do; another backend (on disk, say) can stand behind the same interface. */
 export interface ShardStore {
   /** Adds the counters; returns how many entries it took. */
-  apply(columns: IngestColumns): number;
+  apply(part: ShardPart): number;
   top(window: WindowKind, index: number, limit: number): TopEntries;
   /** Drops every window older than these indexes; counters for them are ignored from now on. */
   retain(oldestMinute: number, oldestHour: number): void;
@@ -25,7 +26,7 @@ interface Window {
 const EMPTY_TOP: TopEntries = { domains: [], counts: [], total: 0, size: 0 };
 
 export class ShardState implements ShardStore {
-  readonly #names = new Interner();
+  readonly #names = new NameTable();
   readonly #windows: Record<WindowKind, Map<number, Window>> = { minute: new Map(), hour: new Map() };
   #oldest: Record<WindowKind, number> = { minute: -Infinity, hour: -Infinity };
 
@@ -34,12 +35,13 @@ export class ShardState implements ShardStore {
     return this.#names.size;
   }
 
-  apply({ domains, counts, minutes }: IngestColumns): number {
+  apply(part: ShardPart): number {
+    const { entries, names, nameEnds, counts, minutes, hashes } = viewPart(part);
     let minuteIndex = NaN;
     let minuteWindow: Window | undefined;
     let hourIndex = NaN;
     let hourWindow: Window | undefined;
-    for (let i = 0; i < domains.length; i++) {
+    for (let i = 0; i < entries; i++) {
       const count = counts[i];
       if (count === 0) continue;
       if (minutes[i] !== minuteIndex) {
@@ -52,18 +54,18 @@ export class ShardState implements ShardStore {
         }
       }
       if (!minuteWindow && !hourWindow) continue;
-      const id = this.#names.idOf(domains[i]);
+      const id = this.#names.idOf(hashes[i], names, i === 0 ? 0 : nameEnds[i - 1], nameEnds[i]);
       this.#add(minuteWindow, id, count);
       this.#add(hourWindow, id, count);
     }
-    return domains.length;
+    return entries;
   }
 
   top(kind: WindowKind, index: number, limit: number): TopEntries {
     const window = this.#windows[kind].get(index);
     if (!window) return EMPTY_TOP;
     if (!window.cached || window.cached.domains.length < Math.min(limit, window.table.size)) {
-      window.cached = topK(window.table, limit, (id) => this.#names.name(id));
+      window.cached = topK(window.table, limit, this.#names);
     }
     const { domains, counts, total, size } = window.cached;
     if (domains.length <= limit) return window.cached;

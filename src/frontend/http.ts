@@ -35,12 +35,12 @@ export class Exchange {
     });
   }
 
-  /** Reads the whole body, refusing more than `limit` bytes. */
+  /** Reads the whole body into a buffer of its own (never a pooled slab), refusing more than `limit` bytes. */
   readBody(limit: number, declaredLength: string): Promise<Buffer> {
     const declared = declaredLength === '' ? -1 : Number(declaredLength);
     if (declared > limit) return Promise.reject(tooLarge(limit));
     return new Promise((resolve, reject) => {
-      let body = Buffer.allocUnsafe(declared >= 0 ? declared : 0);
+      let body = Buffer.allocUnsafeSlow(declared >= 0 ? declared : 0);
       let length = 0;
       this.res.onData((chunk, isLast) => {
         if (length + chunk.byteLength > limit) {
@@ -48,7 +48,7 @@ export class Exchange {
           return;
         }
         if (length + chunk.byteLength > body.length) {
-          const grown = Buffer.allocUnsafe(Math.max(length + chunk.byteLength, body.length * 2));
+          const grown = Buffer.allocUnsafeSlow(Math.max(length + chunk.byteLength, body.length * 2));
           body.copy(grown, 0, 0, length);
           body = grown;
         }

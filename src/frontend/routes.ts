@@ -33,7 +33,7 @@ export function addRoutes(router: Router, deps: RouteDeps): void {
       .readBody(deps.maxBody, req.getHeader('content-length'))
       .then(
         (body) =>
-          deps.ingestor.ingest(body.toString('utf8'), format).then(
+          deps.ingestor.ingest(body, format).then(
             (result) => exchange.json(200, result),
             (err) => exchange.error(err),
           ),

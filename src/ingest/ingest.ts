@@ -1,14 +1,19 @@
-// One request's counters, from text to applied: decode, validate against the clock, partition by
-// shard, invalidate cached answers, and wait until every owning shard has applied its part.
+// One request's counters, from bytes to applied: decode and validate against the clock (in place,
+// or on the decode pool for large bodies), invalidate cached answers, and wait until every owning
+// shard has applied its part.
 
 import type { Clock } from '../clock.ts';
+import { fromErrorBody } from '../errors.ts';
 import { oldestRetained, type Retention } from '../retention.ts';
-import { partition } from '../routing/partition.ts';
+import type { Partitioned } from '../routing/partition.ts';
 import type { ShardPool } from '../shards/shard-pool.ts';
 import type { StatsService } from '../query/stats.ts';
 import { WINDOW_SECONDS } from '../window.ts';
-import { decode, type BodyFormat } from './decode.ts';
-import { validate, type TimeBounds } from './validate.ts';
+import type { BodyFormat } from './decode.ts';
+import { decodeParts, type DecodeOutcome } from './decode-parts.ts';
+import type { DecodePool } from './decode-pool.ts';
+import type { OffloadPolicy } from './offload-policy.ts';
+import type { TimeBounds } from './validate.ts';
 
 export interface IngestResult {
   /** Counter objects taken. */
@@ -21,16 +26,20 @@ export interface IngestOptions {
   retention: Retention;
   /** How far ahead of the clock a timestamp may be, in seconds. */
   maxFutureSeconds: number;
+  /** Decides which bodies are decoded on the pool. */
+  offload: OffloadPolicy;
 }
 
 export class Ingestor {
   readonly #pool: ShardPool;
+  readonly #decoders: DecodePool;
   readonly #stats: StatsService;
   readonly #clock: Clock;
   readonly #options: IngestOptions;
 
-  constructor(pool: ShardPool, stats: StatsService, clock: Clock, options: IngestOptions) {
+  constructor(pool: ShardPool, decoders: DecodePool, stats: StatsService, clock: Clock, options: IngestOptions) {
     this.#pool = pool;
+    this.#decoders = decoders;
     this.#stats = stats;
     this.#clock = clock;
     this.#options = options;
@@ -44,11 +53,27 @@ export class Ingestor {
     };
   }
 
-  async ingest(text: string, format: BodyFormat): Promise<IngestResult> {
-    const batch = validate(decode(text, format), this.bounds());
-    const partitioned = partition(batch, this.#pool.size);
+  /** `body` must own its buffer: a large one is moved to a decode thread. */
+  async ingest(body: Uint8Array, format: BodyFormat): Promise<IngestResult> {
+    const task = { body, format, bounds: this.bounds(), shards: this.#pool.size };
+    const { offload } = this.#options;
+    let outcome: DecodeOutcome;
+    if (offload.offload(body.length)) {
+      try {
+        outcome = await this.#decoders.run(task);
+      } finally {
+        offload.done();
+      }
+    } else {
+      outcome = decodeParts(task);
+    }
+    if (!outcome.ok) throw fromErrorBody(outcome.error);
+    return this.apply(outcome.value);
+  }
+
+  async apply(partitioned: Partitioned): Promise<IngestResult> {
     this.#stats.touched(partitioned.minutes);
     await this.#pool.ingest(partitioned);
-    return { accepted: batch.counters, counters: batch.domains.length };
+    return { accepted: partitioned.counters, counters: partitioned.entries };
   }
 }

@@ -4,13 +4,7 @@
 import type { MessagePort, Worker } from 'node:worker_threads';
 import type { ErrorBody } from '../errors.ts';
 import type { WindowKind } from '../window.ts';
-
-/** Counters for one shard, columnar: entry i is `counts[i]` requests for `domains[i]` in `minutes[i]`. */
-export interface IngestColumns {
-  domains: string[];
-  counts: Float64Array;
-  minutes: Int32Array;
-}
+import type { ShardPart } from './shard-part.ts';
 
 export interface TopEntries {
   /** Sorted by count descending, then domain ascending. */
@@ -23,7 +17,7 @@ export interface TopEntries {
 }
 
 export type ToShard =
-  | ({ kind: 'ingest'; id: number } & IngestColumns)
+  | { kind: 'ingest'; id: number; parts: ShardPart[] }
   | { kind: 'retain'; oldestMinute: number; oldestHour: number }
   | { kind: 'top'; id: number; window: WindowKind; index: number; limit: number }
   | { kind: 'stop'; id: number };
@@ -40,7 +34,7 @@ export type Port = Pick<MessagePort | Worker, 'postMessage'>;
 /** The only caller of postMessage for shard traffic, so every message is typed. */
 export function send(port: Port, message: ToShard | FromShard): void {
   if (message.kind === 'ingest') {
-    port.postMessage(message, [message.counts.buffer as ArrayBuffer, message.minutes.buffer as ArrayBuffer]);
+    port.postMessage(message, message.parts.map((part) => part.buffer));
   } else {
     port.postMessage(message);
   }

@@ -5,7 +5,7 @@ import { EventEmitter, once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { TopTallyError, fromErrorBody } from '../errors.ts';
 import { assertNever, send, type FromShard, type ToShard, type TopEntries } from '../protocol/messages.ts';
-import type { ShardPart } from '../routing/partition.ts';
+import type { ShardPart } from '../protocol/shard-part.ts';
 import type { WindowKind } from '../window.ts';
 
 const BOOT = new URL('../../workers/boot.mjs', import.meta.url);
@@ -22,7 +22,7 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
   readonly #waiting = new Map<number, Waiter>();
   #nextId = 1;
   #failure: TopTallyError | null = null;
-  #turn: { parts: ShardPart[]; entries: number; done: Promise<void> } | null = null;
+  #turn: { parts: ShardPart[]; done: Promise<void> } | null = null;
 
   private constructor(index: number) {
     super();
@@ -53,12 +53,11 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
    */
   ingest(part: ShardPart): Promise<void> {
     if (!this.#turn) {
-      const turn = { parts: [] as ShardPart[], entries: 0, done: Promise.resolve() };
-      turn.done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#flush(turn));
+      const turn = { parts: [] as ShardPart[], done: Promise.resolve() };
+      turn.done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#flush(turn.parts));
       this.#turn = turn;
     }
     this.#turn.parts.push(part);
-    this.#turn.entries += part.domains.length;
     return this.#turn.done;
   }
 
@@ -84,17 +83,9 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     return this.#worker.terminate();
   }
 
-  async #flush(turn: { parts: ShardPart[]; entries: number }): Promise<void> {
+  async #flush(parts: ShardPart[]): Promise<void> {
     this.#turn = null;
-    const domains: string[] = [];
-    const counts = new Float64Array(turn.entries);
-    const minutes = new Int32Array(turn.entries);
-    for (const part of turn.parts) {
-      counts.set(part.counts, domains.length);
-      minutes.set(part.minutes, domains.length);
-      for (const domain of part.domains) domains.push(domain);
-    }
-    await this.#request({ kind: 'ingest', id: this.#nextId++, domains, counts, minutes });
+    await this.#request({ kind: 'ingest', id: this.#nextId++, parts });
   }
 
   #request(message: ToShard & { id: number }): Promise<FromShard> {

@@ -113,8 +113,8 @@ test('the content types the seed and curl send are read as JSON; others get 415'
   assert.deepEqual((await s.get('/api/stats/minutes')).body, [{ Domain: 'A', NumberOfRequests: 4 }]);
 });
 
-test('a request with one bad counter changes nothing (all or nothing)', async (t) => {
-  const s = await startServer(t, { shards: 4 });
+for (const offload of ['never', 'always'] as const) test(`a request with one bad counter changes nothing (all or nothing), decoded on the pool: ${offload}`, async (t) => {
+  const s = await startServer(t, { shards: 4, offload });
   const domains = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`d${i}`, i + 1]));
   const batch = [
     { timestamp: lastMinute, ...domains },

@@ -24,11 +24,12 @@ function reference(counters: Counter[], size: number, from: number) {
   return { total: ranked.reduce((sum, e) => sum + e.count, 0), domains: ranked.length, top: ranked };
 }
 
-for (const shards of [1, 2, 4]) {
-  test(`random counters across minutes and hours give the reference answer with ${shards} shard(s)`, async (t) => {
+// Bodies decode on the I/O thread or on the decode pool: cover both.
+for (const [shards, offload] of [[1, 'never'], [2, 'always'], [4, 'auto']] as const) {
+  test(`random counters across minutes and hours give the reference answer with ${shards} shard(s), decoded on the pool: ${offload}`, async (t) => {
     const seed = 0x5eed + shards;
     const rand = mulberry32(seed);
-    const s = await startServer(t, { shards });
+    const s = await startServer(t, { shards, offload });
     // Five hours back from T0, so minutes and hours both roll over many times.
     const start = T0 - 5 * 3600;
     const counters: Counter[] = [];

@@ -13,6 +13,9 @@ test('defaults: the seed port on loopback, one shard per CPU, 8 MiB bodies', () 
     retainMinutes: 120,
     retainHours: 24,
     maxFuture: 300,
+    decodeThreads: availableParallelism(),
+    offload: 'auto',
+    offloadBytes: 4096,
     logLevel: 'info',
   });
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { IngestColumns } from '../../src/protocol/messages.ts';
+import { PartBuilder, type ShardPart } from '../../src/protocol/shard-part.ts';
+import { hashDomain } from '../../src/routing/hash.ts';
 import { CountTable } from '../../workers/count-table.ts';
 import { ShardState } from '../../workers/shard-state.ts';
 import { topK } from '../../workers/top-k.ts';
@@ -9,12 +10,10 @@ import { mulberry32 } from '../helpers/random.ts';
 const M = 26_801_709; // a minute index: 2020-12-16T07:09Z, in hour 446695
 const H = Math.floor(M / 60);
 
-function columns(entries: [string, number, number][]): IngestColumns {
-  return {
-    domains: entries.map(([d]) => d),
-    counts: Float64Array.from(entries.map(([, c]) => c)),
-    minutes: Int32Array.from(entries.map(([, , m]) => m)),
-  };
+function columns(entries: [string, number, number][]): ShardPart {
+  const builder = new PartBuilder();
+  for (const [domain, count, minute] of entries) builder.add(domain, hashDomain(domain), count, minute);
+  return builder.finish();
 }
 
 test('counts add up per minute and per hour, each window on its own', () => {
@@ -76,7 +75,7 @@ test('top-k with a heap equals a full sort, ties by domain, for many random tabl
     }
     const k = 1 + Math.floor(rand() * 40);
     const sorted = [...truth].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, k);
-    const got = topK(table, k, (id) => names[id]);
+    const got = topK(table, k, { name: (id) => names[id], compare: (a, b) => (names[a] < names[b] ? -1 : names[a] > names[b] ? 1 : 0) });
     assert.deepEqual(
       got.domains.map((d, i) => [d, got.counts[i]]),
       sorted,

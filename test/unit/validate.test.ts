@@ -3,10 +3,24 @@ import { test } from 'node:test';
 import { TopTallyError } from '../../src/errors.ts';
 import { decode, formatOf } from '../../src/ingest/decode.ts';
 import { validate } from '../../src/ingest/validate.ts';
-import { hashDomain } from '../../src/routing/hash.ts';
+import { viewPart, type ShardPart } from '../../src/protocol/shard-part.ts';
+import { hashDomain, shardOf } from '../../src/routing/hash.ts';
 
 const bounds = { oldest: 1_000_000, newest: 2_000_000 };
-const run = (text: string, format: 'json' | 'ndjson' = 'json') => validate(decode(text, format), bounds);
+const run = (text: string, format: 'json' | 'ndjson' = 'json', shards = 1) => validate(decode(text, format), bounds, shards);
+
+/** A part's entries as [domain, count, minute]. */
+function entriesOf(part: ShardPart | undefined): [string, number, number][] {
+  if (!part) return [];
+  const view = viewPart(part);
+  const names = Buffer.from(view.names);
+  return Array.from({ length: part.entries }, (_, i) => {
+    const domain = names.toString('utf8', i === 0 ? 0 : view.nameEnds[i - 1], view.nameEnds[i]);
+    assert.equal(view.hashes[i], hashDomain(domain), `the hash travels with ${domain}`);
+    return [domain, view.counts[i], view.minutes[i]];
+  });
+}
+const domainsOf = (text: string) => entriesOf(run(text).parts[0]).map(([d]) => d);
 
 function rejects(text: string, code: string, details: Record<string, unknown> = {}, format: 'json' | 'ndjson' = 'json') {
   assert.throws(
@@ -20,19 +34,20 @@ function rejects(text: string, code: string, details: Record<string, unknown> = 
   );
 }
 
-test('a counter becomes columnar entries with its minute and each domain hash', () => {
-  const batch = run('[{"timestamp": 1500000, "A": 3, "B": 4}, {"timestamp": "1500061", "A": 0}]');
-  assert.deepEqual(batch, {
-    counters: 2,
-    domains: ['A', 'B', 'A'],
-    hashes: [hashDomain('A'), hashDomain('B'), hashDomain('A')],
-    counts: [3, 4, 0],
-    minutes: [25000, 25000, 25001],
-  });
+test('counters become entries in the part of the shard their domain hashes to, zero counts in none', () => {
+  const text = '[{"timestamp": 1500000, "A": 3, "B": 4, "é.fr": 1}, {"timestamp": "1500061", "A": 2, "C": 0}]';
+  const one = run(text);
+  assert.deepEqual([one.counters, one.entries, one.minutes], [2, 5, [25000, 25001]]);
+  assert.deepEqual(entriesOf(one.parts[0]), [['A', 3, 25000], ['B', 4, 25000], ['é.fr', 1, 25000], ['A', 2, 25001]]);
+  const three = run(text, 'json', 3);
+  const want: [string, number, number][][] = [[], [], []];
+  for (const e of entriesOf(one.parts[0])) want[shardOf(hashDomain(e[0]), 3)].push(e);
+  assert.deepEqual(three.parts.map(entriesOf), want);
+  assert.ok(want.filter((w) => w.length > 0).length > 1, 'the domains spread over more than one shard');
 });
 
 test('a single object, an empty array and a counter with no domains are all valid', () => {
-  assert.equal(run('{"timestamp": 1500000}').counters, 1);
+  assert.deepEqual([run('{"timestamp": 1500000}').counters, run('{"timestamp": 1500000}').entries], [1, 0]);
   assert.equal(run('[]').counters, 0);
   assert.equal(run('\n\n', 'ndjson').counters, 0);
 });
@@ -53,7 +68,7 @@ test('counts: non-negative safe integers only', () => {
   for (const bad of ['-1', '1.5', '"2"', 'true', 'null', '[1]', '{"n": 1}', '9007199254740992', '1e400']) {
     rejects(`{"timestamp": 1500000, "A": ${bad}}`, 'TOPTALLY_ERR_INVALID_COUNTER', { key: 'A' });
   }
-  assert.deepEqual(run('{"timestamp": 1500000, "A": 9007199254740991}').counts, [9007199254740991]);
+  assert.deepEqual(entriesOf(run('{"timestamp": 1500000, "A": 9007199254740991}').parts[0]), [['A', 9007199254740991, 25000]]);
 });
 
 test('domains: non-empty, at most 255 UTF-8 bytes, well-formed; prototype names are ordinary', () => {
@@ -61,10 +76,10 @@ test('domains: non-empty, at most 255 UTF-8 bytes, well-formed; prototype names 
   rejects(`{"timestamp": 1500000, "${'a'.repeat(256)}": 1}`, 'TOPTALLY_ERR_INVALID_COUNTER');
   rejects(`{"timestamp": 1500000, "${'€'.repeat(86)}": 1}`, 'TOPTALLY_ERR_INVALID_COUNTER', {}, 'json');
   rejects('{"timestamp": 1500000, "\\udfff": 1}', 'TOPTALLY_ERR_INVALID_COUNTER', { key: '\udfff' });
-  assert.equal(run(`{"timestamp": 1500000, "${'a'.repeat(255)}": 1}`).domains.length, 1);
-  assert.equal(run(`{"timestamp": 1500000, "${'€'.repeat(85)}": 1}`).domains.length, 1);
-  const batch = run('{"timestamp": 1500000, "__proto__": 1, "constructor": 2, "hasOwnProperty": 3}');
-  assert.deepEqual(batch.domains, ['__proto__', 'constructor', 'hasOwnProperty']);
+  assert.deepEqual(domainsOf(`{"timestamp": 1500000, "${'a'.repeat(255)}": 1}`), ['a'.repeat(255)]);
+  assert.deepEqual(domainsOf(`{"timestamp": 1500000, "${'€'.repeat(85)}": 1}`), ['€'.repeat(85)]);
+  const domains = domainsOf('{"timestamp": 1500000, "__proto__": 1, "constructor": 2, "hasOwnProperty": 3}');
+  assert.deepEqual(domains, ['__proto__', 'constructor', 'hasOwnProperty']);
 });
 
 test('errors name the array index or NDJSON line', () => {
