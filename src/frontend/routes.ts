@@ -50,7 +50,8 @@ export function addRoutes(router: Router, deps: RouteDeps): void {
       });
     }
     const at = params.at ?? now;
-    return deps.stats.top(params.window, windowIndex(params.window, at) - 1, params.limit);
+    const index = windowIndex(params.window, at) - (params.open ? 0 : 1);
+    return deps.stats.top(params.window, index, params.limit);
   };
 
   for (const kind of ['minute', 'hour'] as const) {

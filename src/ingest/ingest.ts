@@ -21,6 +21,8 @@ export interface IngestOptions {
   retention: Retention;
   /** How far ahead of the clock a timestamp may be, in seconds. */
   maxFutureSeconds: number;
+  /** Told about every ingest once all its shards have applied it (metrics count it). */
+  onApplied?: (result: IngestResult) => void;
 }
 
 export class Ingestor {
@@ -49,6 +51,8 @@ export class Ingestor {
     const partitioned = partition(batch, this.#pool.size);
     this.#stats.touched(partitioned.minutes);
     await this.#pool.ingest(partitioned);
-    return { accepted: batch.counters, counters: batch.domains.length };
+    const result = { accepted: batch.counters, counters: batch.domains.length };
+    this.#options.onApplied?.(result);
+    return result;
   }
 }
