@@ -3,6 +3,7 @@
 
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
+import { addDashboardRoutes } from './frontend/dashboard-routes.ts';
 import { Exchange } from './frontend/http.ts';
 import { addOpsRoutes } from './frontend/ops-routes.ts';
 import { Router } from './frontend/router.ts';
@@ -86,6 +87,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
   const router = new Router(track);
   addRoutes(router, { ingestor, stats, maxBody: config.maxBody, nowSeconds });
   addOpsRoutes(router, { metrics, readiness });
+  addDashboardRoutes(router);
   const app = uWS.App();
   router.mount(app);
 

@@ -70,11 +70,4 @@ export function addRoutes(router: Router, deps: RouteDeps): void {
       (err) => exchange.error(err),
     );
   });
-
-  router.add('GET', ['/'], (exchange) => {
-    exchange.json(200, {
-      service: 'toptally',
-      endpoints: ['POST /api/events', 'GET /api/stats?window=minute|hour&limit=&at=', ...SEED_STATS_PATHS.minute, ...SEED_STATS_PATHS.hour],
-    });
-  });
 }

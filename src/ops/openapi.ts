@@ -3,6 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { ERRORS } from '../errors.ts';
+import { DASHBOARD_ASSETS } from '../frontend/dashboard-routes.ts';
 import { MAX_LIMIT } from '../frontend/params.ts';
 import { SEED_STATS_PATHS } from '../frontend/routes.ts';
 
@@ -128,9 +129,22 @@ export function openApiDocument(): Json {
     },
     '/': {
       get: {
-        summary: 'What this service offers',
-        tags: ['operations'],
-        responses: { 200: { description: 'The endpoints', content: json({ type: 'object' }) } },
+        summary: 'The live dashboard',
+        tags: ['dashboard'],
+        responses: { 200: { description: 'HTML page', content: { 'text/html': { schema: { type: 'string' } } } } },
+      },
+    },
+    '/dashboard/{asset}': {
+      get: {
+        summary: "The dashboard's scripts and styles",
+        tags: ['dashboard'],
+        parameters: [{ name: 'asset', in: 'path', required: true, schema: { type: 'string', enum: [...DASHBOARD_ASSETS.keys()] } }],
+        responses: {
+          200: {
+            description: 'JavaScript or CSS',
+            content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } },
+          },
+        },
       },
     },
   };

@@ -174,4 +174,9 @@ test('/openapi.json describes exactly the routes the server has, and what they a
       assert.ok(mediaType in documentedReply.content, `${method} ${path} answered ${mediaType}`);
     }
   }
+  for (const asset of doc.paths['/dashboard/{asset}'].get.parameters[0].schema.enum) {
+    const reply = await s.get(`/dashboard/${asset}`);
+    assert.equal(reply.status, 200, asset);
+    assert.ok(String(reply.headers['content-type']).split(';')[0] in doc.paths['/dashboard/{asset}'].get.responses[200].content);
+  }
 });
