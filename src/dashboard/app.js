@@ -41,7 +41,8 @@
 
   async function get(path) {
     const headers = token ? { Authorization: `Bearer ${token}` } : {};
-    const res = await fetch(path, { headers, cache: 'no-store' });
+    // A server that stopped answering must not stall the polling loop.
+    const res = await fetch(path, { headers, cache: 'no-store', signal: AbortSignal.timeout(Math.max(5 * POLL_MS, 5000)) });
     if (!res.ok) {
       const body = await res.json().catch(() => null);
       throw new HttpError(res.status, body?.error?.message ?? `${res.status} ${res.statusText}`);
