@@ -3,7 +3,9 @@
 
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
+import { addDashboardRoutes } from './frontend/dashboard-routes.ts';
 import { Exchange } from './frontend/http.ts';
+import { addOpsRoutes } from './frontend/ops-routes.ts';
 import { Router } from './frontend/router.ts';
 import { addRoutes } from './frontend/routes.ts';
 import { uWS, uwsImplementation, type us_listen_socket } from './frontend/uws.ts';
@@ -11,6 +13,8 @@ import { DecodePool } from './ingest/decode-pool.ts';
 import { Ingestor } from './ingest/ingest.ts';
 import { OffloadPolicy } from './ingest/offload-policy.ts';
 import { createLogger, type Logger } from './log.ts';
+import { Metrics } from './ops/metrics.ts';
+import { Readiness } from './ops/readiness.ts';
 import { WindowTicker } from './push/window-ticker.ts';
 import { StatsService } from './query/stats.ts';
 import { oldestRetained, type Retention } from './retention.ts';
@@ -22,6 +26,8 @@ const STOP_GRACE_MS = 10_000;
 export interface Toptally {
   port: number;
   pool: ShardPool;
+  router: Router;
+  metrics: Metrics;
   /** Stops accepting, answers what is in flight, stops the workers. */
   stop(): Promise<void>;
 }
@@ -29,6 +35,8 @@ export interface Toptally {
 export interface StartOptions {
   clock?: Clock;
   log?: Logger;
+  /** /readyz answers 503 until this has resolved too (tests hold it to see start-up from outside). */
+  readyAfter?: Promise<unknown>;
 }
 
 export async function startToptally(config: Config, options: StartOptions = {}): Promise<Toptally> {
@@ -36,10 +44,20 @@ export async function startToptally(config: Config, options: StartOptions = {}):
   const log = options.log ?? createLogger(config.logLevel);
   const started = performance.now();
   const retention: Retention = { minutes: config.retainMinutes, hours: config.retainHours };
+  const metrics = new Metrics();
+  const readiness = new Readiness();
 
   const pool = await ShardPool.start(config.shards, (shard, cause) => {
     log.error({ shard, err: cause.message }, 'shard worker died; its requests are answered with 503');
   });
+  metrics.watchShards(pool);
+  readiness.check('shards', () => {
+    const down = pool.shards.filter((shard) => shard.failed).map((shard) => shard.index);
+    return down.length > 0 ? `unavailable: shard ${down.join(', ')}` : null;
+  });
+  // Recovery (issue 4) replaces this with its replay of the data directory.
+  readiness.after('recovery', Promise.resolve());
+  if (options.readyAfter) readiness.after('startup', options.readyAfter);
   const decoders = new DecodePool(config.decodeThreads);
   const offload = new OffloadPolicy(config.offload, config.offloadBytes, config.decodeThreads);
   const stats = new StatsService(pool, clock, retention);
@@ -47,6 +65,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     retention,
     maxFutureSeconds: config.maxFuture,
     offload,
+    onApplied: (result) => metrics.ingested(result.accepted, result.counters),
   });
 
   const nowSeconds = (): number => Math.floor(clock.now() / 1000);
@@ -61,15 +80,19 @@ export async function startToptally(config: Config, options: StartOptions = {}):
 
   let inFlight = 0;
   let drained: (() => void) | null = null;
-  const track = (res: ConstructorParameters<typeof Exchange>[0]): Exchange => {
+  const track = (res: ConstructorParameters<typeof Exchange>[0], route: string): Exchange => {
     inFlight++;
-    return new Exchange(res, () => {
+    return new Exchange(res, (exchange) => {
+      metrics.request(route, exchange.status);
+      if (exchange.errorCode) metrics.rejected(exchange.errorCode);
       if (--inFlight === 0) drained?.();
     });
   };
 
   const router = new Router(track);
   addRoutes(router, { ingestor, stats, maxBody: config.maxBody, nowSeconds });
+  addOpsRoutes(router, { metrics, readiness });
+  addDashboardRoutes(router);
   const app = uWS.App();
   router.mount(app);
 
@@ -77,6 +100,10 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     app.listen(config.host, config.port, (socket) =>
       socket ? resolve(socket) : reject(new Error(`cannot listen on ${config.host}:${config.port}`)),
     );
+  }).catch(async (err: Error) => {
+    ticker.stop();
+    await pool.stop();
+    throw err;
   });
   const port = uWS.us_socket_local_port(listenSocket);
   log.info(
@@ -100,5 +127,5 @@ export async function startToptally(config: Config, options: StartOptions = {}):
       log.info('toptally stopped');
     })());
 
-  return { port, pool, stop };
+  return { port, pool, router, metrics, stop };
 }

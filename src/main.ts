@@ -19,7 +19,14 @@ export async function main(argv: readonly string[]): Promise<void> {
     return;
   }
   const log = createLogger(config.logLevel);
-  const server = await startToptally(config, { log });
+  let server;
+  try {
+    server = await startToptally(config, { log });
+  } catch (err) {
+    process.stderr.write(`toptally: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+    return;
+  }
   const shutdown = (signal: string): void => {
     log.info({ signal }, 'stopping: no new requests, answering those in flight');
     server.stop().then(

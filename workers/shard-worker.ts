@@ -16,6 +16,8 @@ function handle(message: ToShard): FromShard | undefined {
       return { kind: 'applied', id: message.id, entries: message.parts.reduce((n, part) => n + state.apply(part), 0) };
     case 'top':
       return { kind: 'top', id: message.id, ...state.top(message.window, message.index, message.limit) };
+    case 'census':
+      return { kind: 'census', id: message.id, domains: state.domains };
     case 'retain':
       state.retain(message.oldestMinute, message.oldestHour);
       return undefined;

@@ -2,7 +2,7 @@
 // uWS rules: register onAborted before any async work, copy each onData chunk before returning, and
 // cork every write made after an await.
 
-import { TopTallyError, toTopTallyError } from '../errors.ts';
+import { TopTallyError, toTopTallyError, type ErrorCode } from '../errors.ts';
 import type { HttpResponse } from './uws.ts';
 
 const STATUS_TEXT: Record<number, string> = {
@@ -24,9 +24,13 @@ export class Exchange {
   readonly res: HttpResponse;
   aborted = false;
   done = false;
-  readonly #onFinish: () => void;
+  /** The status replied with; 0 while there is none (and for ever when the client went away first). */
+  status = 0;
+  /** The code of the error replied with, if any. */
+  errorCode: ErrorCode | null = null;
+  readonly #onFinish: (exchange: Exchange) => void;
 
-  constructor(res: HttpResponse, onFinish: () => void) {
+  constructor(res: HttpResponse, onFinish: (exchange: Exchange) => void) {
     this.res = res;
     this.#onFinish = onFinish;
     res.onAborted(() => {
@@ -60,14 +64,18 @@ export class Exchange {
   }
 
   json(status: number, body: unknown, headers: Record<string, string> = {}, close = false): void {
+    this.send(status, 'application/json', JSON.stringify(body), headers, close);
+  }
+
+  send(status: number, contentType: string, body: string | Uint8Array, headers: Record<string, string> = {}, close = false): void {
     if (this.aborted || this.done) return;
-    const text = JSON.stringify(body);
     this.res.cork(() => {
       this.res.writeStatus(STATUS_TEXT[status] ?? `${status}`);
-      this.res.writeHeader('Content-Type', 'application/json');
+      this.res.writeHeader('Content-Type', contentType);
       for (const name in headers) this.res.writeHeader(name, headers[name]);
-      this.res.end(text, close);
+      this.res.end(body, close);
     });
+    this.status = status;
     this.#finish();
   }
 
@@ -77,13 +85,14 @@ export class Exchange {
    */
   error(err: unknown, headers: Record<string, string> = {}, close = false): void {
     const e = toTopTallyError(err);
+    if (!this.done) this.errorCode = e.code;
     this.json(e.status, { error: e.toJSON() }, headers, close);
   }
 
   #finish(): void {
     if (this.done) return;
     this.done = true;
-    this.#onFinish();
+    this.#onFinish(this);
   }
 }
 

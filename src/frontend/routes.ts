@@ -50,7 +50,8 @@ export function addRoutes(router: Router, deps: RouteDeps): void {
       });
     }
     const at = params.at ?? now;
-    return deps.stats.top(params.window, windowIndex(params.window, at) - 1, params.limit);
+    const index = windowIndex(params.window, at) - (params.open ? 0 : 1);
+    return deps.stats.top(params.window, index, params.limit);
   };
 
   for (const kind of ['minute', 'hour'] as const) {
@@ -68,12 +69,5 @@ export function addRoutes(router: Router, deps: RouteDeps): void {
         exchange.json(200, { window: window.kind, from: window.from, to: window.to, total, domains, top }),
       (err) => exchange.error(err),
     );
-  });
-
-  router.add('GET', ['/'], (exchange) => {
-    exchange.json(200, {
-      service: 'toptally',
-      endpoints: ['POST /api/events', 'GET /api/stats?window=minute|hour&limit=&at=', ...SEED_STATS_PATHS.minute, ...SEED_STATS_PATHS.hour],
-    });
   });
 }

@@ -28,6 +28,8 @@ export interface IngestOptions {
   maxFutureSeconds: number;
   /** Decides which bodies are decoded on the pool. */
   offload: OffloadPolicy;
+  /** Told about every ingest once all its shards have applied it (metrics count it). */
+  onApplied?: (result: IngestResult) => void;
 }
 
 export class Ingestor {
@@ -74,6 +76,8 @@ export class Ingestor {
   async apply(partitioned: Partitioned): Promise<IngestResult> {
     this.#stats.touched(partitioned.minutes);
     await this.#pool.ingest(partitioned);
-    return { accepted: partitioned.counters, counters: partitioned.entries };
+    const result = { accepted: partitioned.counters, counters: partitioned.entries };
+    this.#options.onApplied?.(result);
+    return result;
   }
 }

@@ -20,12 +20,15 @@ export type ToShard =
   | { kind: 'ingest'; id: number; parts: ShardPart[] }
   | { kind: 'retain'; oldestMinute: number; oldestHour: number }
   | { kind: 'top'; id: number; window: WindowKind; index: number; limit: number }
+  /** How much the shard holds, for /metrics. */
+  | { kind: 'census'; id: number }
   | { kind: 'stop'; id: number };
 
 export type FromShard =
   | { kind: 'ready' }
   | { kind: 'applied'; id: number; entries: number }
   | ({ kind: 'top'; id: number } & TopEntries)
+  | { kind: 'census'; id: number; domains: number }
   | { kind: 'stopped'; id: number }
   | { kind: 'error'; id: number; error: ErrorBody };
 

@@ -47,6 +47,11 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     return this.#waiting.size;
   }
 
+  /** True once the worker has died or been stopped: every request to it fails. */
+  get failed(): boolean {
+    return this.#failure !== null;
+  }
+
   /**
    * Queues a part for this shard. Parts queued in the same event-loop turn travel as one message;
    * the promise resolves once the worker has applied them.
@@ -65,6 +70,13 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     const reply = await this.#request({ kind: 'top', id: this.#nextId++, window, index, limit });
     if (reply.kind !== 'top') throw new Error(`shard ${this.index} answered top with ${reply.kind}`);
     return reply;
+  }
+
+  /** Distinct domains the shard holds in any window. */
+  async domains(): Promise<number> {
+    const reply = await this.#request({ kind: 'census', id: this.#nextId++ });
+    if (reply.kind !== 'census') throw new Error(`shard ${this.index} answered census with ${reply.kind}`);
+    return reply.domains;
   }
 
   retain(oldestMinute: number, oldestHour: number): void {
@@ -102,6 +114,7 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
         return;
       case 'applied':
       case 'top':
+      case 'census':
       case 'stopped':
       case 'error': {
         const waiter = this.#waiting.get(message.id);

@@ -3,7 +3,7 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { TestContext } from 'node:test';
-import { startToptally, type Toptally } from '../../src/app.ts';
+import { startToptally, type StartOptions, type Toptally } from '../../src/app.ts';
 import { ManualClock } from '../../src/clock.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
@@ -30,10 +30,11 @@ export async function startServer(
   t: Pick<TestContext, 'after'>,
   overrides: Partial<Config> = {},
   startSeconds = T0,
+  options: Omit<StartOptions, 'clock'> = {},
 ): Promise<TestServer> {
   const config = { ...loadConfig([], {}), port: 0, shards: 2, ...overrides };
   const clock = new ManualClock(startSeconds * 1000);
-  const app = await startToptally(config, { clock, log: createLogger('silent') });
+  const app = await startToptally(config, { clock, log: createLogger('silent'), ...options });
   t.after(() => app.stop());
   const url = `http://127.0.0.1:${app.port}`;
   return {
