@@ -17,7 +17,7 @@ function handle(message: ToShard): FromShard | undefined {
     case 'top':
       return { kind: 'top', id: message.id, ...state.top(message.window, message.index, message.limit) };
     case 'census':
-      return { kind: 'census', id: message.id, domains: state.domains };
+      return { kind: 'census', id: message.id, ...state.census() };
     case 'retain':
       state.retain(message.oldestMinute, message.oldestHour);
       return undefined;

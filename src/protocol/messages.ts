@@ -16,6 +16,15 @@ export interface TopEntries {
   size: number;
 }
 
+export interface Census {
+  /** Distinct domains held in any retained window. */
+  domains: number;
+  /** (domain, window) entries held, minute and hour windows together. */
+  entries: number;
+  /** Bytes of the shard's name and count tables. */
+  bytes: number;
+}
+
 export type ToShard =
   | { kind: 'ingest'; id: number; parts: ShardPart[] }
   | { kind: 'retain'; oldestMinute: number; oldestHour: number }
@@ -28,7 +37,7 @@ export type FromShard =
   | { kind: 'ready' }
   | { kind: 'applied'; id: number; entries: number }
   | ({ kind: 'top'; id: number } & TopEntries)
-  | { kind: 'census'; id: number; domains: number }
+  | ({ kind: 'census'; id: number } & Census)
   | { kind: 'stopped'; id: number }
   | { kind: 'error'; id: number; error: ErrorBody };
 

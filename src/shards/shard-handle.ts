@@ -4,7 +4,7 @@
 import { EventEmitter, once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { TopTallyError, fromErrorBody } from '../errors.ts';
-import { assertNever, send, type FromShard, type ToShard, type TopEntries } from '../protocol/messages.ts';
+import { assertNever, send, type Census, type FromShard, type ToShard, type TopEntries } from '../protocol/messages.ts';
 import type { ShardPart } from '../protocol/shard-part.ts';
 import type { WindowKind } from '../window.ts';
 
@@ -72,11 +72,12 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     return reply;
   }
 
-  /** Distinct domains the shard holds in any window. */
-  async domains(): Promise<number> {
+  /** What the shard holds: domains, entries, table bytes. */
+  async census(): Promise<Census> {
     const reply = await this.#request({ kind: 'census', id: this.#nextId++ });
     if (reply.kind !== 'census') throw new Error(`shard ${this.index} answered census with ${reply.kind}`);
-    return reply.domains;
+    const { domains, entries, bytes } = reply;
+    return { domains, entries, bytes };
   }
 
   retain(oldestMinute: number, oldestHour: number): void {
