@@ -106,7 +106,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     liveIntervalMs: config.liveInterval,
     onError: (err) => log.warn({ err }, 'computing a top-N push failed'),
   });
-  const ws = new WsEndpoint(app, ingestor, publisher, config, log);
+  const ws = new WsEndpoint(app, { ingestor, publisher, metrics, log }, config);
   router.mount(app);
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {

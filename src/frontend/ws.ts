@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { TopTallyError, toTopTallyError } from '../errors.ts';
 import type { Ingestor } from '../ingest/ingest.ts';
 import type { Logger } from '../log.ts';
+import type { Metrics } from '../ops/metrics.ts';
 import type { Publisher } from '../push/publisher.ts';
 import type { WindowKind } from '../window.ts';
 import { decodeFrame, encodeFrame } from './ws-codec.ts';
@@ -25,6 +26,13 @@ export interface WsOptions {
   maxBackpressure: number;
 }
 
+export interface WsDeps {
+  ingestor: Ingestor;
+  publisher: Publisher;
+  metrics: Pick<Metrics, 'wsConnectionOpened' | 'wsConnectionClosed' | 'wsSubscribed' | 'wsUnsubscribed' | 'rejected'>;
+  log: Logger;
+}
+
 interface Connection extends Subscriber {
   closed: boolean;
   /** Events messages taken but not yet answered. */
@@ -38,6 +46,7 @@ type Socket = WebSocket<Connection>;
 export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed', backlog: number] }> {
   readonly #ingestor: Ingestor;
   readonly #publisher: Publisher;
+  readonly #metrics: WsDeps['metrics'];
   readonly #options: WsOptions;
   readonly #log: Logger;
   readonly #topics: WsTopics<Connection>;
@@ -46,10 +55,11 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
   #stopping = false;
   #drained: (() => void) | null = null;
 
-  constructor(app: TemplatedApp, ingestor: Ingestor, publisher: Publisher, options: WsOptions, log: Logger) {
+  constructor(app: TemplatedApp, { ingestor, publisher, metrics, log }: WsDeps, options: WsOptions) {
     super();
     this.#ingestor = ingestor;
     this.#publisher = publisher;
+    this.#metrics = metrics;
     this.#options = options;
     this.#log = log;
     this.#topics = new WsTopics<Connection>(app, {
@@ -84,6 +94,7 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
       },
       open: (ws) => {
         this.#sockets.add(ws);
+        this.#metrics.wsConnectionOpened();
       },
       message: (ws, data, binary) => this.#onMessage(ws, data, binary),
       drain: (ws) => {
@@ -98,6 +109,7 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
         this.#sockets.delete(ws);
         for (const sub of connection.subscriptions.values()) this.#unsubscribe(ws, sub, false);
         connection.subscriptions.clear();
+        this.#metrics.wsConnectionClosed();
       },
     });
   }
@@ -189,6 +201,7 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
       connection.subscriptions.set(sub.kind, sub);
       this.#publisher.add(sub.kind, sub.limit, sub.live);
       this.#topics.join(ws, sub);
+      this.#metrics.wsSubscribed(sub.kind);
     }
     this.#publisher.snapshot(sub.kind, sub.limit).then(
       (frame) => {
@@ -205,10 +218,12 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
   #unsubscribe(ws: Socket, sub: Subscription, open: boolean): void {
     this.#topics.leave(ws, sub, open);
     this.#publisher.remove(sub.kind, sub.limit, sub.live);
+    this.#metrics.wsUnsubscribed(sub.kind);
   }
 
   #sendError(ws: Socket, err: unknown, id: MessageId | undefined, binary: boolean): void {
     const error = toTopTallyError(err);
+    this.#metrics.rejected(error.code);
     if (error.code === 'TOPTALLY_ERR_INTERNAL') this.#log.error({ err }, 'WebSocket message failed');
     this.#send(ws, id === undefined ? { type: 'error', error: error.toJSON() } : { type: 'error', id, error: error.toJSON() }, binary);
   }
@@ -228,6 +243,7 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
     const backlog = ws.getBufferedAmount();
     this.#log.warn({ backlog, limit: this.#options.maxBackpressure }, 'closing a WebSocket that reads too slowly');
     this.emit('slow', 'closed', backlog);
+    this.#metrics.rejected('TOPTALLY_ERR_SLOW_CONSUMER');
     ws.end(CLOSE_TRY_AGAIN_LATER, `TOPTALLY_ERR_SLOW_CONSUMER: backlog over ${this.#options.maxBackpressure} bytes`);
   }
 }

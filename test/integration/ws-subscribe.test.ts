@@ -218,3 +218,34 @@ test('each update is computed once per window kind and published once per (windo
   assert.equal(shardQueries, 1);
   assert.deepEqual(pushes.sort(), [['minute', 10], ['minute', 2]].sort());
 });
+
+test('/metrics counts WebSocket connections, subscriptions by window and refused messages', async (t) => {
+  const s = await startServer(t);
+  const sample = async (line: string): Promise<number> => {
+    const text: string = (await s.get('/metrics')).body;
+    const match = new RegExp(`^${line.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text);
+    return match ? Number(match[1]) : NaN;
+  };
+  const a = await TestSocket.open(t, s.url);
+  const b = await TestSocket.open(t, s.url);
+  a.send({ type: 'subscribe', window: 'minute' });
+  await a.body();
+  a.send({ type: 'subscribe', window: 'minute', limit: 5 }); // replaces the first
+  await a.body();
+  b.send({ type: 'subscribe', window: 'hour' });
+  await b.body();
+  b.send({ type: 'subscribe', window: 'week' });
+  await b.body();
+  assert.deepEqual(
+    [
+      await sample('toptally_ws_connections'),
+      await sample('toptally_ws_subscribers{window="minute"}'),
+      await sample('toptally_ws_subscribers{window="hour"}'),
+      await sample('toptally_rejected_total{code="TOPTALLY_ERR_INVALID_MESSAGE"}'),
+    ],
+    [2, 1, 1, 1],
+  );
+  b.socket.close();
+  await b.closed; // uWS runs its close handler before it answers the close frame
+  assert.deepEqual([await sample('toptally_ws_connections'), await sample('toptally_ws_subscribers{window="hour"}')], [1, 0]);
+});
