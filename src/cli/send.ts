@@ -42,30 +42,8 @@ export async function run(argv: string[]): Promise<number> {
   try {
     sender = new Sender(await connect(options.url), options.inflight);
     const input = options.file === '-' ? process.stdin : createReadStream(options.file);
-    const encoder = new FrameEncoder();
-    let lines: number[] = [];
-    let id = 0;
-    let line = 0;
     try {
-      for await (const { bytes, ends } of lineChunks(input)) {
-        for (let i = 0, start = 0; i < ends.length; start = ends[i++] + 1) {
-          line++;
-          try {
-            if (!encoder.add(bytes, start, ends[i])) continue;
-          } catch (err) {
-            if (!(err instanceof NotJsonError)) throw err;
-            // The lines before it still go, so a rerun can start right after this one.
-            if (encoder.count > 0) await sender.send({ id: ++id, frame: encoder.finish(id), lines });
-            throw new CliError(`line ${line}: not JSON: ${err.message}`);
-          }
-          lines.push(line);
-          if (encoder.count === options.batch) {
-            await sender.send({ id: ++id, frame: encoder.finish(id), lines });
-            lines = [];
-          }
-        }
-      }
-      if (encoder.count > 0) await sender.send({ id: ++id, frame: encoder.finish(id), lines });
+      await stream(input, sender, options.batch);
     } catch (err) {
       // What was sent before the failure still counts: wait for its acks before reporting.
       await sender.drain().catch(() => {});
@@ -88,6 +66,35 @@ export async function run(argv: string[]): Promise<number> {
     );
     sender?.close();
   }
+}
+
+/** Sends the input's lines in batches of `batchSize` events, each line numbered for error messages. */
+async function stream(input: AsyncIterable<Buffer | string>, sender: Sender, batchSize: number): Promise<void> {
+  const encoder = new FrameEncoder();
+  let lines: number[] = [];
+  let id = 0;
+  let line = 0;
+  const flush = async (): Promise<void> => {
+    if (encoder.count === 0) return;
+    await sender.send({ id: ++id, frame: encoder.finish(id), lines });
+    lines = [];
+  };
+  for await (const { bytes, ends } of lineChunks(input)) {
+    for (let i = 0, start = 0; i < ends.length; start = ends[i++] + 1) {
+      line++;
+      try {
+        if (!encoder.add(bytes, start, ends[i])) continue;
+      } catch (err) {
+        if (!(err instanceof NotJsonError)) throw err;
+        // The lines before it still go, so a rerun can start right after this one.
+        await flush();
+        throw new CliError(`line ${line}: not JSON: ${err.message}`);
+      }
+      lines.push(line);
+      if (encoder.count === batchSize) await flush();
+    }
+  }
+  await flush();
 }
 
 function parseOptions(argv: string[]) {
