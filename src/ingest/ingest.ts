@@ -9,11 +9,11 @@ import type { Partitioned } from '../routing/partition.ts';
 import type { ShardPool } from '../shards/shard-pool.ts';
 import type { StatsService } from '../query/stats.ts';
 import { WINDOW_SECONDS } from '../window.ts';
-import type { BodyFormat } from './decode.ts';
+import type { BodyFormat, Decoded } from './decode.ts';
 import { decodeParts, type DecodeOutcome } from './decode-parts.ts';
 import type { DecodePool } from './decode-pool.ts';
 import type { OffloadPolicy } from './offload-policy.ts';
-import type { TimeBounds } from './validate.ts';
+import { validate, type TimeBounds } from './validate.ts';
 
 export interface IngestResult {
   /** Counter objects taken. */
@@ -71,6 +71,11 @@ export class Ingestor {
     }
     if (!outcome.ok) throw fromErrorBody(outcome.error);
     return this.apply(outcome.value);
+  }
+
+  /** Counters already decoded (a WebSocket message's events): the same validation, routing and ack. */
+  async ingestDecoded(decoded: Decoded): Promise<IngestResult> {
+    return this.apply(validate(decoded, this.bounds(), this.#pool.size));
   }
 
   async apply(partitioned: Partitioned): Promise<IngestResult> {

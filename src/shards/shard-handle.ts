@@ -11,6 +11,13 @@ import type { WindowKind } from '../window.ts';
 const BOOT = new URL('../../workers/boot.mjs', import.meta.url);
 const ENTRY = new URL('../../workers/shard-worker.ts', import.meta.url).href;
 
+/** Ingest parts queued in one event-loop turn: `flush` posts them (once); `done` resolves when applied. */
+interface Turn {
+  parts: ShardPart[];
+  done: Promise<void>;
+  flush: () => void;
+}
+
 interface Waiter {
   resolve(reply: FromShard): void;
   reject(err: TopTallyError): void;
@@ -22,7 +29,7 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
   readonly #waiting = new Map<number, Waiter>();
   #nextId = 1;
   #failure: TopTallyError | null = null;
-  #turn: { parts: ShardPart[]; done: Promise<void> } | null = null;
+  #turn: Turn | null = null;
 
   private constructor(index: number) {
     super();
@@ -57,16 +64,14 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
    * the promise resolves once the worker has applied them.
    */
   ingest(part: ShardPart): Promise<void> {
-    if (!this.#turn) {
-      const turn = { parts: [] as ShardPart[], done: Promise.resolve() };
-      turn.done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#flush(turn.parts));
-      this.#turn = turn;
-    }
-    this.#turn.parts.push(part);
-    return this.#turn.done;
+    const turn = (this.#turn ??= this.#newTurn());
+    turn.parts.push(part);
+    return turn.done;
   }
 
   async top(window: WindowKind, index: number, limit: number): Promise<TopEntries> {
+    // Posted after any queued ingest, so the answer includes every counter accepted before the query.
+    this.#turn?.flush();
     const reply = await this.#request({ kind: 'top', id: this.#nextId++, window, index, limit });
     if (reply.kind !== 'top') throw new Error(`shard ${this.index} answered top with ${reply.kind}`);
     return reply;
@@ -94,6 +99,22 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
   /** Ends the worker at once, without the stop handshake; what it owed is answered with 503. */
   terminate(): Promise<number> {
     return this.#worker.terminate();
+  }
+
+  #newTurn(): Turn {
+    let flushed = false;
+    let settle!: (applied: Promise<void>) => void;
+    const turn: Turn = {
+      parts: [],
+      done: new Promise<void>((resolve) => (settle = resolve)),
+      flush: () => {
+        if (flushed) return;
+        flushed = true;
+        settle(this.#flush(turn.parts));
+      },
+    };
+    setImmediate(turn.flush);
+    return turn;
   }
 
   async #flush(parts: ShardPart[]): Promise<void> {

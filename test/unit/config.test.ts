@@ -19,6 +19,10 @@ test('defaults: the seed port on loopback, one shard per CPU, 8 MiB bodies', () 
     offload: 'auto',
     offloadBytes: 4096,
     logLevel: 'info',
+    maxFrame: 1024 * 1024,
+    maxInflight: 64,
+    maxBackpressure: 1024 * 1024,
+    liveInterval: 1000,
   });
 });
 
@@ -74,6 +78,10 @@ test('a setting comes from the flag, else the environment, else the config file,
     offload: 'auto',
     offloadBytes: 4096,
     logLevel: 'debug',
+    maxFrame: 1024 * 1024,
+    maxInflight: 64,
+    maxBackpressure: 1024 * 1024,
+    liveInterval: 1000,
   });
 });
 
@@ -105,4 +113,11 @@ test('a bad config file is refused with a message naming the file and the key', 
     name: 'ConfigError',
     message: new RegExp(`^config file ${broken}: cannot be read as JSON: .*position 13`),
   });
+});
+
+test('--live-interval takes milliseconds or a unit', () => {
+  const interval = (raw: string) => loadConfig(['--live-interval', raw], {}).liveInterval;
+  assert.deepEqual([interval('250'), interval('500ms'), interval('2s'), interval('1.5s')], [250, 500, 2000, 1500]);
+  assert.throws(() => interval('soon'), /--live-interval: expected a duration such as 1s or 500ms/);
+  assert.throws(() => interval('2h'), ConfigError);
 });
