@@ -20,6 +20,16 @@ export const ERRORS = {
   TOPTALLY_ERR_SLOW_CONSUMER: { status: 503, message: 'The connection reads too slowly' },
   TOPTALLY_ERR_SHUTTING_DOWN: { status: 503, message: 'The server is shutting down' },
   TOPTALLY_ERR_INTERNAL: { status: 500, message: 'Internal error' },
+  TOPTALLY_ERR_UNAUTHORIZED: { status: 401, message: 'A valid token is required' },
+  TOPTALLY_ERR_FORBIDDEN: { status: 403, message: 'The token does not allow this' },
+  TOPTALLY_ERR_BODY_TIMEOUT: { status: 408, message: 'The body did not arrive in time' },
+  TOPTALLY_ERR_IDLE_TIMEOUT: { status: 408, message: 'The connection was idle for too long' },
+  TOPTALLY_ERR_TOO_MANY_COUNTERS: { status: 413, message: 'Too many counters in one request' },
+  TOPTALLY_ERR_TOO_MANY_DOMAINS: { status: 413, message: 'Too many domains in one counter' },
+  TOPTALLY_ERR_DOMAIN_TOO_LONG: { status: 400, message: 'A domain is longer than the limit' },
+  TOPTALLY_ERR_NESTED_VALUE: { status: 400, message: 'A counter value is an object or an array' },
+  TOPTALLY_ERR_TOO_MANY_CONNECTIONS: { status: 503, message: 'The server has as many connections as it takes' },
+  TOPTALLY_ERR_OVERLOADED: { status: 503, message: 'The shards are behind; try again shortly' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -13,7 +13,7 @@ import type { BodyFormat, Decoded } from './decode.ts';
 import { decodeParts, type DecodeOutcome } from './decode-parts.ts';
 import type { DecodePool } from './decode-pool.ts';
 import type { OffloadPolicy } from './offload-policy.ts';
-import { validate, type TimeBounds } from './validate.ts';
+import { validate, type InputLimits, type TimeBounds } from './validate.ts';
 
 export interface IngestResult {
   /** Counter objects taken. */
@@ -28,6 +28,7 @@ export interface IngestOptions {
   maxFutureSeconds: number;
   /** Decides which bodies are decoded on the pool. */
   offload: OffloadPolicy;
+  limits: InputLimits;
   /** Told about every ingest once all its shards have applied it (metrics count it). */
   onApplied?: (result: IngestResult) => void;
 }
@@ -57,7 +58,7 @@ export class Ingestor {
 
   /** `body` must own its buffer: a large one is moved to a decode thread. */
   async ingest(body: Uint8Array, format: BodyFormat): Promise<IngestResult> {
-    const task = { body, format, bounds: this.bounds(), shards: this.#pool.size };
+    const task = { body, format, bounds: this.bounds(), shards: this.#pool.size, limits: this.#options.limits };
     const { offload } = this.#options;
     let outcome: DecodeOutcome;
     if (offload.offload(body.length)) {
@@ -75,10 +76,12 @@ export class Ingestor {
 
   /** Counters already decoded (a WebSocket message's events): the same validation, routing and ack. */
   async ingestDecoded(decoded: Decoded): Promise<IngestResult> {
-    return this.apply(validate(decoded, this.bounds(), this.#pool.size));
+    return this.apply(validate(decoded, this.bounds(), this.#pool.size, this.#options.limits));
   }
 
   async apply(partitioned: Partitioned): Promise<IngestResult> {
+    // Refused (503) before anything is recorded or touched when an owning shard is down or behind.
+    this.#pool.admit(partitioned);
     this.#stats.touched(partitioned.minutes);
     await this.#pool.ingest(partitioned);
     const result = { accepted: partitioned.counters, counters: partitioned.entries };

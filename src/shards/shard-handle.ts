@@ -14,6 +14,7 @@ const ENTRY = new URL('../../workers/shard-worker.ts', import.meta.url).href;
 /** Ingest parts queued in one event-loop turn: `flush` posts them (once); `done` resolves when applied. */
 interface Turn {
   parts: ShardPart[];
+  bytes: number;
   done: Promise<void>;
   flush: () => void;
 }
@@ -30,6 +31,8 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
   #nextId = 1;
   #failure: TopTallyError | null = null;
   #turn: Turn | null = null;
+  /** Bytes of parts queued or sent and not yet applied: what this shard owes. */
+  #backlog = 0;
 
   private constructor(index: number) {
     super();
@@ -54,6 +57,11 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     return this.#waiting.size;
   }
 
+  /** Bytes of counters queued for this worker and not yet applied (overload is judged on it). */
+  get backlogBytes(): number {
+    return this.#backlog;
+  }
+
   /** True once the worker has died or been stopped: every request to it fails. */
   get failed(): boolean {
     return this.#failure !== null;
@@ -66,6 +74,8 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
   ingest(part: ShardPart): Promise<void> {
     const turn = (this.#turn ??= this.#newTurn());
     turn.parts.push(part);
+    turn.bytes += part.buffer.byteLength;
+    this.#backlog += part.buffer.byteLength;
     return turn.done;
   }
 
@@ -106,20 +116,25 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     let settle!: (applied: Promise<void>) => void;
     const turn: Turn = {
       parts: [],
+      bytes: 0,
       done: new Promise<void>((resolve) => (settle = resolve)),
       flush: () => {
         if (flushed) return;
         flushed = true;
-        settle(this.#flush(turn.parts));
+        settle(this.#flush(turn));
       },
     };
     setImmediate(turn.flush);
     return turn;
   }
 
-  async #flush(parts: ShardPart[]): Promise<void> {
+  async #flush({ parts, bytes }: Turn): Promise<void> {
     this.#turn = null;
-    await this.#request({ kind: 'ingest', id: this.#nextId++, parts });
+    try {
+      await this.#request({ kind: 'ingest', id: this.#nextId++, parts });
+    } finally {
+      this.#backlog -= bytes;
+    }
   }
 
   #request(message: ToShard & { id: number }): Promise<FromShard> {
@@ -156,7 +171,7 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     this.#failure = new TopTallyError(
       'TOPTALLY_ERR_SHARD_UNAVAILABLE',
       `Shard ${this.index} is unavailable: ${cause.message}`,
-      { shard: this.index },
+      { shard: this.index, retryAfter: 1 },
     );
     for (const waiter of this.#waiting.values()) waiter.reject(this.#failure);
     this.#waiting.clear();

@@ -1,18 +1,51 @@
 // N shard actors behind one face: ingest goes to the owners of a batch's domains, queries ask all.
+// A worker that dies is replaced: until its successor is up (and recovered, when a `recover` step is
+// given), ingest for its domains and every query are answered with 503, never silently dropped.
 
+import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TopTallyError } from '../errors.ts';
 import type { TopEntries } from '../protocol/messages.ts';
 import type { Partitioned } from '../routing/partition.ts';
 import type { WindowKind } from '../window.ts';
 import { ShardHandle } from './shard-handle.ts';
 
-export class ShardPool {
-  readonly shards: readonly ShardHandle[];
+/** Restarts after the first are spaced out, so a worker that cannot start does not spin a core. */
+const RESTART_DELAY_MS = 100;
+const RESTART_DELAY_MAX_MS = 5000;
 
-  private constructor(shards: ShardHandle[]) {
-    this.shards = shards;
+export interface PoolOptions {
+  /** Told when a worker died; its replacement is being started. */
+  onExit?: (shard: number, cause: Error) => void;
+  /**
+   * Runs on a restarted shard before it takes traffic again: the place to rebuild its state from
+   * the data directory. Without it, a restarted shard starts empty.
+   */
+  recover?: (shard: number, handle: ShardHandle) => Promise<void>;
+  /** Counter bytes a shard may owe before ingest for it is refused with 503 (default: no bound). */
+  maxBacklogBytes?: number;
+}
+
+export class ShardPool extends EventEmitter<{
+  /** A replacement worker took over; `recovered` says whether a recover step rebuilt its state. */
+  restarted: [shard: number, recovered: boolean];
+  restartFailed: [shard: number, cause: Error];
+}> {
+  readonly #shards: ShardHandle[];
+  readonly #options: PoolOptions;
+  readonly #restarts = new Set<Promise<void>>();
+  #retained: [oldestMinute: number, oldestHour: number] | null = null;
+  readonly #stopping = new AbortController();
+  #peakBacklog = 0;
+
+  private constructor(shards: ShardHandle[], options: PoolOptions) {
+    super();
+    this.#shards = shards;
+    this.#options = options;
+    for (const shard of shards) this.#watch(shard);
   }
 
-  static async start(count: number, onExit: (shard: number, cause: Error) => void): Promise<ShardPool> {
+  static async start(count: number, options: PoolOptions = {}): Promise<ShardPool> {
     const started = await Promise.allSettled(Array.from({ length: count }, (_, i) => ShardHandle.start(i)));
     const failed = started.find((r) => r.status === 'rejected');
     const shards = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -20,12 +53,46 @@ export class ShardPool {
       await Promise.all(shards.map((shard) => shard.terminate()));
       throw failed.reason;
     }
-    for (const shard of shards) shard.on('exit', (cause) => onExit(shard.index, cause));
-    return new ShardPool(shards);
+    return new ShardPool(shards, options);
+  }
+
+  /** The current handle of each shard (a restart replaces one). */
+  get shards(): readonly ShardHandle[] {
+    return this.#shards;
   }
 
   get size(): number {
-    return this.shards.length;
+    return this.#shards.length;
+  }
+
+  /** The most any shard has owed at once, in bytes. */
+  get peakBacklogBytes(): number {
+    return this.#peakBacklog;
+  }
+
+  /**
+   * Throws a 503 when a shard holding part of the batch is down or owes more than the bound. Called
+   * before a batch is recorded anywhere, so a refused batch leaves no trace.
+   */
+  admit({ parts }: Partitioned): void {
+    const bound = this.#options.maxBacklogBytes ?? Infinity;
+    for (let s = 0; s < parts.length; s++) {
+      if (!parts[s]) continue;
+      const shard = this.#shards[s];
+      if (shard.failed) {
+        throw new TopTallyError('TOPTALLY_ERR_SHARD_UNAVAILABLE', `Shard ${s} is restarting; try again shortly`, {
+          shard: s,
+          retryAfter: 1,
+        });
+      }
+      if (shard.backlogBytes > bound) {
+        throw new TopTallyError(
+          'TOPTALLY_ERR_OVERLOADED',
+          `Shard ${s} owes ${shard.backlogBytes} bytes of counters, over ${bound} (--max-shard-backlog); try again shortly`,
+          { shard: s, limit: bound, retryAfter: 1 },
+        );
+      }
+    }
   }
 
   /** Resolves once every shard holding part of the batch has applied it. */
@@ -33,20 +100,60 @@ export class ShardPool {
     const applied: Promise<void>[] = [];
     for (let s = 0; s < parts.length; s++) {
       const part = parts[s];
-      if (part) applied.push(this.shards[s].ingest(part));
+      if (!part) continue;
+      const shard = this.#shards[s];
+      applied.push(shard.ingest(part));
+      if (shard.backlogBytes > this.#peakBacklog) this.#peakBacklog = shard.backlogBytes;
     }
     await Promise.all(applied);
   }
 
   top(window: WindowKind, index: number, limit: number): Promise<TopEntries[]> {
-    return Promise.all(this.shards.map((shard) => shard.top(window, index, limit)));
+    return Promise.all(this.#shards.map((shard) => shard.top(window, index, limit)));
   }
 
   retain(oldestMinute: number, oldestHour: number): void {
-    for (const shard of this.shards) shard.retain(oldestMinute, oldestHour);
+    this.#retained = [oldestMinute, oldestHour];
+    for (const shard of this.#shards) shard.retain(oldestMinute, oldestHour);
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.shards.map((shard) => shard.stop()));
+    this.#stopping.abort();
+    await Promise.all([...this.#restarts]);
+    await Promise.all(this.#shards.map((shard) => shard.stop()));
+  }
+
+  #watch(shard: ShardHandle): void {
+    shard.once('exit', (cause) => {
+      this.#options.onExit?.(shard.index, cause);
+      const restart = this.#restart(shard.index).finally(() => this.#restarts.delete(restart));
+      this.#restarts.add(restart);
+    });
+  }
+
+  async #restart(index: number): Promise<void> {
+    const { signal } = this.#stopping;
+    for (let attempt = 0; !signal.aborted; attempt++) {
+      if (attempt > 0) {
+        const delay = Math.min(RESTART_DELAY_MS * 2 ** (attempt - 1), RESTART_DELAY_MAX_MS);
+        await sleep(delay, undefined, { signal }).catch(() => {});
+        if (signal.aborted) return;
+      }
+      let handle: ShardHandle | undefined;
+      try {
+        handle = await ShardHandle.start(index);
+        await this.#options.recover?.(index, handle);
+      } catch (err) {
+        await handle?.terminate();
+        this.emit('restartFailed', index, err instanceof Error ? err : new Error(String(err)));
+        continue;
+      }
+      if (signal.aborted) return void (await handle.stop());
+      if (this.#retained) handle.retain(...this.#retained);
+      this.#shards[index] = handle;
+      this.#watch(handle);
+      this.emit('restarted', index, this.#options.recover !== undefined);
+      return;
+    }
   }
 }

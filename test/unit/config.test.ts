@@ -23,6 +23,15 @@ test('defaults: the seed port on loopback, one shard per CPU, 8 MiB bodies', () 
     maxInflight: 64,
     maxBackpressure: 1024 * 1024,
     liveInterval: 1000,
+    ingestTokens: [],
+    readTokens: [],
+    maxCounters: 100_000,
+    maxDomains: 10_000,
+    maxDomainBytes: 255,
+    maxConnections: 4096,
+    bodyTimeout: 30_000,
+    wsIdleTimeout: 120_000,
+    maxShardBacklog: 64 * 1024 * 1024,
   });
 });
 
@@ -82,6 +91,15 @@ test('a setting comes from the flag, else the environment, else the config file,
     maxInflight: 64,
     maxBackpressure: 1024 * 1024,
     liveInterval: 1000,
+    ingestTokens: [],
+    readTokens: [],
+    maxCounters: 100_000,
+    maxDomains: 10_000,
+    maxDomainBytes: 255,
+    maxConnections: 4096,
+    bodyTimeout: 30_000,
+    wsIdleTimeout: 120_000,
+    maxShardBacklog: 64 * 1024 * 1024,
   });
 });
 
