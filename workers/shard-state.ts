@@ -14,6 +14,10 @@ export interface ShardStore {
   top(window: WindowKind, index: number, limit: number): TopEntries;
   /** Drops every window older than these indexes; counters for them are ignored from now on. */
   retain(oldestMinute: number, oldestHour: number): void;
+  /** Every (domain, count) of one window, for a snapshot. */
+  forEachEntry(kind: WindowKind, index: number, fn: (domain: string, count: number) => void): void;
+  /** Adds a snapshot of one window to that window alone (an hour's snapshot must not touch minutes). */
+  load(kind: WindowKind, index: number, domains: readonly string[], counts: ArrayLike<number>): number;
 }
 
 interface Window {
@@ -79,6 +83,19 @@ export class ShardState implements ShardStore {
         this.#windows[kind].delete(index);
       }
     }
+  }
+
+  forEachEntry(kind: WindowKind, index: number, fn: (domain: string, count: number) => void): void {
+    this.#windows[kind].get(index)?.table.forEach((id, count) => fn(this.#names.name(id), count));
+  }
+
+  load(kind: WindowKind, index: number, domains: readonly string[], counts: ArrayLike<number>): number {
+    const window = this.#window(kind, index);
+    if (!window) return 0;
+    for (let i = 0; i < domains.length; i++) {
+      if (counts[i] > 0) this.#add(window, this.#names.idOf(domains[i]), counts[i]);
+    }
+    return domains.length;
   }
 
   /** The window to add to, or undefined when it is older than the retention. */

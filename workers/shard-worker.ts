@@ -3,6 +3,7 @@
 
 import { parentPort } from 'node:worker_threads';
 import { assertNever, send, type FromShard, type ToShard } from '../src/protocol/messages.ts';
+import { unpack, WindowPacker } from '../src/protocol/packed.ts';
 import { ShardState } from './shard-state.ts';
 
 const port = parentPort;
@@ -16,6 +17,20 @@ function handle(message: ToShard): FromShard | undefined {
       return { kind: 'applied', id: message.id, entries: state.apply(message) };
     case 'top':
       return { kind: 'top', id: message.id, ...state.top(message.window, message.index, message.limit) };
+    case 'export':
+      return {
+        kind: 'exported',
+        id: message.id,
+        windows: message.windows.map(({ window, index }) => {
+          const packer = new WindowPacker();
+          state.forEachEntry(window, index, (domain, count) => packer.add(domain, count));
+          return { window, index, chunks: packer.finish() };
+        }),
+      };
+    case 'load': {
+      const { domains, counts } = unpack(message.packed);
+      return { kind: 'applied', id: message.id, entries: state.load(message.window, message.index, domains, counts) };
+    }
     case 'retain':
       state.retain(message.oldestMinute, message.oldestHour);
       return undefined;

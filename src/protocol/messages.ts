@@ -22,8 +22,18 @@ export interface TopEntries {
   size: number;
 }
 
+/** A window's entries in one shard, packed (see packed.ts); empty when the shard holds none. */
+export interface PackedWindow {
+  window: WindowKind;
+  index: number;
+  chunks: Uint8Array[];
+}
+
 export type ToShard =
   | ({ kind: 'ingest'; id: number } & IngestColumns)
+  | { kind: 'export'; id: number; windows: { window: WindowKind; index: number }[] }
+  /** Adds a snapshot of one window to that window only; `packed` must own its ArrayBuffer (it is transferred). */
+  | { kind: 'load'; id: number; window: WindowKind; index: number; packed: Uint8Array }
   | { kind: 'retain'; oldestMinute: number; oldestHour: number }
   | { kind: 'top'; id: number; window: WindowKind; index: number; limit: number }
   | { kind: 'stop'; id: number };
@@ -32,6 +42,7 @@ export type FromShard =
   | { kind: 'ready' }
   | { kind: 'applied'; id: number; entries: number }
   | ({ kind: 'top'; id: number } & TopEntries)
+  | { kind: 'exported'; id: number; windows: PackedWindow[] }
   | { kind: 'stopped'; id: number }
   | { kind: 'error'; id: number; error: ErrorBody };
 
@@ -41,6 +52,10 @@ export type Port = Pick<MessagePort | Worker, 'postMessage'>;
 export function send(port: Port, message: ToShard | FromShard): void {
   if (message.kind === 'ingest') {
     port.postMessage(message, [message.counts.buffer as ArrayBuffer, message.minutes.buffer as ArrayBuffer]);
+  } else if (message.kind === 'load') {
+    port.postMessage(message, [message.packed.buffer as ArrayBuffer]);
+  } else if (message.kind === 'exported') {
+    port.postMessage(message, message.windows.flatMap((w) => w.chunks.map((c) => c.buffer as ArrayBuffer)));
   } else {
     port.postMessage(message);
   }

@@ -4,12 +4,20 @@
 import { EventEmitter, once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { TopTallyError, fromErrorBody } from '../errors.ts';
-import { assertNever, send, type FromShard, type ToShard, type TopEntries } from '../protocol/messages.ts';
+import { assertNever, send, type FromShard, type PackedWindow, type ToShard, type TopEntries } from '../protocol/messages.ts';
 import type { ShardPart } from '../routing/partition.ts';
 import type { WindowKind } from '../window.ts';
 
 const BOOT = new URL('../../workers/boot.mjs', import.meta.url);
 const ENTRY = new URL('../../workers/shard-worker.ts', import.meta.url).href;
+
+interface Turn {
+  parts: ShardPart[];
+  entries: number;
+  done: Promise<void>;
+  /** Set once the turn's message is sent. */
+  sent?: Promise<FromShard>;
+}
 
 interface Waiter {
   resolve(reply: FromShard): void;
@@ -22,7 +30,7 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
   readonly #waiting = new Map<number, Waiter>();
   #nextId = 1;
   #failure: TopTallyError | null = null;
-  #turn: { parts: ShardPart[]; entries: number; done: Promise<void> } | null = null;
+  #turn: Turn | null = null;
 
   private constructor(index: number) {
     super();
@@ -53,13 +61,29 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
    */
   ingest(part: ShardPart): Promise<void> {
     if (!this.#turn) {
-      const turn = { parts: [] as ShardPart[], entries: 0, done: Promise.resolve() };
+      const turn: Turn = { parts: [], entries: 0, done: Promise.resolve() };
       turn.done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#flush(turn));
       this.#turn = turn;
     }
     this.#turn.parts.push(part);
     this.#turn.entries += part.domains.length;
     return this.#turn.done;
+  }
+
+  /**
+   * Packs these windows, as they are once everything ingested so far is applied: parts still
+   * queued for this turn are sent first, so the snapshot covers exactly what was ingested before it.
+   */
+  async export(windows: { window: WindowKind; index: number }[]): Promise<PackedWindow[]> {
+    if (this.#turn) void this.#flush(this.#turn);
+    const reply = await this.#request({ kind: 'export', id: this.#nextId++, windows });
+    if (reply.kind !== 'exported') throw new Error(`shard ${this.index} answered export with ${reply.kind}`);
+    return reply.windows;
+  }
+
+  /** Adds a window snapshot to that window; `packed` is transferred, so it must own its buffer. */
+  async load(window: WindowKind, index: number, packed: Uint8Array): Promise<void> {
+    await this.#request({ kind: 'load', id: this.#nextId++, window, index, packed });
   }
 
   async top(window: WindowKind, index: number, limit: number): Promise<TopEntries> {
@@ -79,17 +103,21 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     await this.#worker.terminate();
   }
 
-  async #flush(turn: { parts: ShardPart[]; entries: number }): Promise<void> {
-    this.#turn = null;
-    const domains: string[] = [];
-    const counts = new Float64Array(turn.entries);
-    const minutes = new Int32Array(turn.entries);
-    for (const part of turn.parts) {
-      counts.set(part.counts, domains.length);
-      minutes.set(part.minutes, domains.length);
-      for (const domain of part.domains) domains.push(domain);
+  /** Sends the turn's parts as one message, unless they were sent already; resolves once applied. */
+  async #flush(turn: Turn): Promise<void> {
+    if (!turn.sent) {
+      this.#turn = null;
+      const domains: string[] = [];
+      const counts = new Float64Array(turn.entries);
+      const minutes = new Int32Array(turn.entries);
+      for (const part of turn.parts) {
+        counts.set(part.counts, domains.length);
+        minutes.set(part.minutes, domains.length);
+        for (const domain of part.domains) domains.push(domain);
+      }
+      turn.sent = this.#request({ kind: 'ingest', id: this.#nextId++, domains, counts, minutes });
     }
-    await this.#request({ kind: 'ingest', id: this.#nextId++, domains, counts, minutes });
+    await turn.sent;
   }
 
   #request(message: ToShard & { id: number }): Promise<FromShard> {
@@ -106,6 +134,7 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
         return;
       case 'applied':
       case 'top':
+      case 'exported':
       case 'stopped':
       case 'error': {
         const waiter = this.#waiting.get(message.id);
