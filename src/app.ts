@@ -3,6 +3,7 @@
 
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
+import { Durability } from './durability/durability.ts';
 import { Exchange } from './frontend/http.ts';
 import { Router } from './frontend/router.ts';
 import { addRoutes } from './frontend/routes.ts';
@@ -17,6 +18,8 @@ import { ShardPool } from './shards/shard-pool.ts';
 export interface Toptally {
   port: number;
   pool: ShardPool;
+  ingestor: Ingestor;
+  durability: Durability;
   /** Stops accepting, answers what is in flight, stops the workers. */
   stop(): Promise<void>;
 }
@@ -36,7 +39,6 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     log.error({ shard, err: cause.message }, 'shard worker died; its requests are answered with 503');
   });
   const stats = new StatsService(pool, clock, retention);
-  const ingestor = new Ingestor(pool, stats, clock, { retention, maxFutureSeconds: config.maxFuture });
 
   const nowSeconds = (): number => Math.floor(clock.now() / 1000);
   const applyRetention = (): void => {
@@ -45,8 +47,23 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     stats.prune(now);
   };
   applyRetention();
+  // Recovery fills the shards before the port opens: no request sees a half-loaded state.
+  let durability: Durability;
+  try {
+    durability = await Durability.open(
+      { dataDir: config.dataDir, mode: config.durability, repair: config.repair },
+      { pool, clock, retention, log },
+    );
+  } catch (err) {
+    await pool.stop();
+    throw err;
+  }
+  const ingestor = new Ingestor(pool, stats, clock, { retention, maxFutureSeconds: config.maxFuture }, durability);
   const ticker = new WindowTicker(clock, 'minute');
-  ticker.on('close', applyRetention);
+  ticker.on('close', () => {
+    applyRetention();
+    durability.minuteClosed();
+  });
 
   let inFlight = 0;
   let drained: (() => void) | null = null;
@@ -66,10 +83,15 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     app.listen(config.host, config.port, (socket) =>
       socket ? resolve(socket) : reject(new Error(`cannot listen on ${config.host}:${config.port}`)),
     );
+  }).catch(async (err: unknown) => {
+    ticker.stop();
+    await durability.close();
+    await pool.stop();
+    throw err;
   });
   const port = uWS.us_socket_local_port(listenSocket);
   log.info(
-    { uws: uwsImplementation, address: `${config.host}:${port}`, shards: pool.size, startupMs: Math.round(performance.now() - started) },
+    { uws: uwsImplementation, address: `${config.host}:${port}`, shards: pool.size, durability: config.durability, startupMs: Math.round(performance.now() - started) },
     `toptally listening on http://${config.host}:${port} (uWebSockets.js ${uwsImplementation}, ${pool.size} shards)`,
   );
 
@@ -79,9 +101,10 @@ export async function startToptally(config: Config, options: StartOptions = {}):
       uWS.us_listen_socket_close(listenSocket);
       ticker.stop();
       if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
+      await durability.close();
       await pool.stop();
       log.info('toptally stopped');
     })());
 
-  return { port, pool, stop };
+  return { port, pool, ingestor, durability, stop };
 }

@@ -12,6 +12,9 @@ export interface Config {
   retainHours: number;
   maxFuture: number;
   logLevel: string;
+  dataDir: string;
+  durability: 'fsync' | 'interval' | 'off';
+  repair: boolean;
 }
 
 interface Option<K extends keyof Config> {
@@ -21,6 +24,8 @@ interface Option<K extends keyof Config> {
   help: string;
   default: () => Config[K];
   parse: (raw: string) => Config[K];
+  /** A switch: `--flag` alone means true. */
+  boolean?: true;
 }
 
 export class ConfigError extends Error {
@@ -46,9 +51,15 @@ export function parseSize(raw: string): number {
   return Number(match[1]) * unit;
 }
 
-const oneOf = (choices: string[]) => (raw: string): string => {
-  if (!choices.includes(raw)) throw new ConfigError(`expected one of ${choices.join(', ')}, got ${JSON.stringify(raw)}`);
-  return raw;
+const oneOf = <T extends string>(choices: T[]) => (raw: string): T => {
+  if (!(choices as string[]).includes(raw)) throw new ConfigError(`expected one of ${choices.join(', ')}, got ${JSON.stringify(raw)}`);
+  return raw as T;
+};
+
+const bool = (raw: string): boolean => {
+  if (['true', '1', 'yes'].includes(raw)) return true;
+  if (['false', '0', 'no', ''].includes(raw)) return false;
+  throw new ConfigError(`expected true or false, got ${JSON.stringify(raw)}`);
 };
 
 function option<K extends keyof Config>(o: Option<K>): Option<K> {
@@ -63,6 +74,9 @@ export const OPTIONS = [
   option({ key: 'retainMinutes', flag: 'retain-minutes', env: 'RETAIN_MINUTES', help: 'closed minute windows kept', default: () => 120, parse: integer(1, 100_000) }),
   option({ key: 'retainHours', flag: 'retain-hours', env: 'RETAIN_HOURS', help: 'closed hour windows kept', default: () => 24, parse: integer(1, 10_000) }),
   option({ key: 'maxFuture', flag: 'max-future', env: 'MAX_FUTURE', help: 'seconds a timestamp may be ahead of the clock', default: () => 300, parse: integer(0, 86_400) }),
+  option({ key: 'dataDir', flag: 'data-dir', env: 'DATA_DIR', help: 'where counters are kept across restarts (created on start)', default: () => './data', parse: (raw) => raw }),
+  option({ key: 'durability', flag: 'durability', env: 'DURABILITY', help: 'fsync: ack once on disk; interval: fsync every second; off: memory only', default: () => 'fsync' as const, parse: oneOf(['fsync', 'interval', 'off']) }),
+  option({ key: 'repair', flag: 'repair', env: 'REPAIR', help: 'start despite damaged data: keep what is intact, report what is dropped', default: () => false, parse: bool, boolean: true }),
   option({ key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', help: 'log level', default: () => 'info', parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),
 ] as const;
 
@@ -73,7 +87,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     const arg = argv[i];
     const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
     if (!match) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)} (see --help)`);
-    const value = match[2] ?? argv[++i];
+    const isSwitch = OPTIONS.some((o) => o.flag === match[1] && 'boolean' in o);
+    const value = match[2] ?? (isSwitch ? 'true' : argv[++i]);
     if (value === undefined) throw new ConfigError(`--${match[1]} needs a value`);
     flags.set(match[1], value);
   }

@@ -2,6 +2,7 @@
 
 import { startToptally } from './app.ts';
 import { ConfigError, helpText, loadConfig } from './config.ts';
+import { TopTallyError } from './errors.ts';
 import { createLogger } from './log.ts';
 
 export async function main(argv: readonly string[]): Promise<void> {
@@ -19,7 +20,17 @@ export async function main(argv: readonly string[]): Promise<void> {
     return;
   }
   const log = createLogger(config.logLevel);
-  const server = await startToptally(config, { log });
+  let server;
+  try {
+    server = await startToptally(config, { log });
+  } catch (err) {
+    // Refusing to start on damaged data is an answer for the operator, not a crash.
+    if (!(err instanceof TopTallyError && err.code === 'TOPTALLY_ERR_DATA_CORRUPT')) throw err;
+    log.fatal({ code: err.code, ...err.details }, err.message);
+    process.stderr.write(`toptally: ${err.message}\n`);
+    process.exitCode = 1;
+    return;
+  }
   const shutdown = (signal: string): void => {
     log.info({ signal }, 'stopping: no new requests, answering those in flight');
     server.stop().then(
