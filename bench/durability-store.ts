@@ -4,7 +4,8 @@
  *
  *   node --import tsx bench/durability-store.ts [--seconds 3] [--producers 32]
  *
- * Each record is one request of the bench's B shape (100 counters x 5 Zipf domains = 500 entries).
+ * Each record is one request of the bench's B shape (100 counters x 5 Zipf domains = 500 entries, in
+ * two shards' parts, as the journal writes it).
  * `producers` writers each wait for their record to be durable (fsynced) before writing the next,
  * as HTTP clients wait for their acknowledgement. Then everything written is read back, as a
  * recovery would. No server, no network: the storage path alone.
@@ -14,9 +15,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { open as openLmdb } from 'lmdb';
-import { scanFrames } from '../src/durability/frame.ts';
+import { FRAME_HEADER_BYTES, scanFrames } from '../src/durability/frame.ts';
 import { Journal } from '../src/durability/journal.ts';
 import { decodePayload, encodeCounters, type CounterRecord } from '../src/durability/records.ts';
+import { PartBuilder } from '../src/protocol/shard-part.ts';
+import { hashDomain, shardOf } from '../src/routing/hash.ts';
 import { domainName, mulberry32, Zipf } from './lib/prng.js';
 
 const { values: flags } = parseArgs({
@@ -25,20 +28,32 @@ const { values: flags } = parseArgs({
 const seconds = Number(flags.seconds);
 const producers = Number(flags.producers);
 
+const SHARDS = 2;
 const random = mulberry32(42);
 const zipf = new Zipf(10_000);
 const minute = Math.floor(Date.now() / 60_000);
 
-function makeRecord(lsn: number): CounterRecord {
-  const record: CounterRecord = { lsn, atMs: Date.now(), accepted: 100, domains: [], counts: [], minutes: [] };
-  for (let i = 0; i < 500; i++) {
-    record.domains.push(domainName(zipf.sample(random)));
-    record.counts.push(1 + Math.floor(random() * 10));
-    record.minutes.push(minute);
-  }
-  return record;
+interface Sample {
+  record: CounterRecord;
+  /** The same entries as [domain, count, minute], for the lmdb counter store. */
+  entries: [string, number, number][];
 }
-const pool = Array.from({ length: 256 }, (_, i) => makeRecord(i + 1));
+
+function makeSample(): Sample {
+  const entries: [string, number, number][] = [];
+  const builders: (PartBuilder | undefined)[] = new Array(SHARDS);
+  for (let i = 0; i < 500; i++) {
+    const domain = domainName(zipf.sample(random));
+    const count = 1 + Math.floor(random() * 10);
+    const hash = hashDomain(domain);
+    (builders[shardOf(hash, SHARDS)] ??= new PartBuilder()).add(domain, hash, count, minute);
+    entries.push([domain, count, minute]);
+  }
+  const parts = Array.from(builders, (b) => b?.finish());
+  return { record: { lsn: 0, atMs: Date.now(), counters: 100, entries: 500, shards: SHARDS, parts, minutes: [minute] }, entries };
+}
+const pool = Array.from({ length: 256 }, makeSample);
+const recordFor = (lsn: number): CounterRecord => ({ ...pool[lsn % pool.length]!.record, lsn });
 
 interface Result {
   store: string;
@@ -76,7 +91,7 @@ async function appendLog(dir: string): Promise<Result> {
   });
   const { records, writeS } = await drive((count) => {
     count();
-    return journal.append((lsn) => encodeCounters({ ...pool[lsn % pool.length]!, lsn }), () => {});
+    return journal.append((lsn) => encodeCounters(recordFor(lsn)), () => {});
   });
   await journal.close();
   const started = performance.now();
@@ -84,7 +99,7 @@ async function appendLog(dir: string): Promise<Result> {
   for (const name of readdirSync(dir)) {
     for (const frame of scanFrames(readFileSync(path.join(dir, name))).frames) {
       const record = decodePayload(frame.payload);
-      if (record.type === 'counters') entries += record.domains.length;
+      if (record.type === 'counters') entries += record.entries;
     }
   }
   if (entries !== records * 500) throw new Error(`read ${entries} entries, wrote ${records * 500}`);
@@ -95,14 +110,14 @@ async function lmdbLog(dir: string): Promise<Result> {
   const db = openLmdb<Buffer, number>({ path: dir, encoding: 'binary' });
   const { records, writeS } = await drive(async (lsn) => {
     const n = lsn();
-    await db.put(n, encodeCounters({ ...pool[n % pool.length]!, lsn: n }));
+    await db.put(n, encodeCounters(recordFor(n)));
     await db.flushed;
   });
   const started = performance.now();
   let entries = 0;
   for (const { value } of db.getRange()) {
-    const record = decodePayload(value.subarray(12));
-    if (record.type === 'counters') entries += record.domains.length;
+    const record = decodePayload(value.subarray(FRAME_HEADER_BYTES));
+    if (record.type === 'counters') entries += record.entries;
   }
   if (entries !== records * 500) throw new Error(`read ${entries} entries, wrote ${records * 500}`);
   const readMs = performance.now() - started;
@@ -113,12 +128,10 @@ async function lmdbLog(dir: string): Promise<Result> {
 async function lmdbCounters(dir: string): Promise<Result> {
   const db = openLmdb<number, string>({ path: dir });
   const { records, writeS } = await drive(async (lsn) => {
-    const { domains, counts, minutes } = pool[lsn() % pool.length]!;
+    const { entries } = pool[lsn() % pool.length]!;
     await db.transaction(() => {
-      for (let i = 0; i < domains.length; i++) {
-        for (const key of [`m:${minutes[i]}:${domains[i]}`, `h:${Math.floor(minutes[i]! / 60)}:${domains[i]}`]) {
-          db.put(key, (db.get(key) ?? 0) + counts[i]!);
-        }
+      for (const [domain, count, m] of entries) {
+        for (const key of [`m:${m}:${domain}`, `h:${Math.floor(m / 60)}:${domain}`]) db.put(key, (db.get(key) ?? 0) + count);
       }
     });
     await db.flushed;
@@ -128,7 +141,7 @@ async function lmdbCounters(dir: string): Promise<Result> {
   for (const { key, value } of db.getRange()) if (key.startsWith('m:')) total += value;
   const readMs = performance.now() - started;
   let expected = 0;
-  for (let n = 1; n <= records; n++) for (const c of pool[n % pool.length]!.counts) expected += c;
+  for (let n = 1; n <= records; n++) for (const [, count] of pool[n % pool.length]!.entries) expected += count;
   if (total !== expected) throw new Error(`read a total of ${total}, wrote ${expected}`);
   await db.close();
   return { store: 'lmdb as the counter store (key = window:domain)', records, writeS, diskBytes: diskBytes(dir), readMs };

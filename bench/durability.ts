@@ -11,7 +11,7 @@
  * hold, optionally plus a journal tail; the server's own log says how long loading took.
  * Environment: BENCH_SEED, BENCH_UNIVERSE (10,000), BENCH_CONNECTIONS (32).
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,8 +20,8 @@ import { writeCheckpoint } from '../src/durability/checkpoint.ts';
 import { CHECKPOINT_BYTES } from '../src/durability/durability.ts';
 import { JOURNAL_DIR, segmentName } from '../src/durability/files.ts';
 import { encodeCounters } from '../src/durability/records.ts';
-import type { PackedWindow } from '../src/protocol/messages.ts';
-import { WindowPacker } from '../src/protocol/packed.ts';
+import type { ExportedWindow } from '../src/protocol/messages.ts';
+import { PartBuilder, type ShardPart } from '../src/protocol/shard-part.ts';
 import { hashDomain, shardOf } from '../src/routing/hash.ts';
 import type { WindowRef } from '../src/window.ts';
 import { runGenerator } from './lib/generator.js';
@@ -132,22 +132,22 @@ async function writeFullRetention(dataDir: string, nowSeconds: number, tailRecor
   const random = mulberry32(seed);
   const zipf = new Zipf(universe);
   const names = Array.from({ length: universe }, (_, i) => domainName(i));
-  const shardOfName = names.map((name) => shardOf(hashDomain(name), SHARDS));
+  const hashes = names.map(hashDomain);
   const minute = Math.floor(nowSeconds / 60);
   const hour = Math.floor(nowSeconds / 3600);
   const changed: WindowRef[] = [];
   for (let m = minute - 120; m <= minute; m++) changed.push({ kind: 'minute', index: m });
   for (let h = hour - 24; h <= hour; h++) changed.push({ kind: 'hour', index: h });
 
-  const parts: PackedWindow[][] = Array.from({ length: SHARDS }, () => []);
+  const exported: ExportedWindow[][] = Array.from({ length: SHARDS }, () => []);
   for (const { kind, index } of changed) {
-    const packers = parts.map(() => new WindowPacker());
+    const builders = exported.map(() => new PartBuilder());
     const scale = kind === 'minute' ? 1_000 : 60_000;
-    for (let i = 0; i < universe; i++) packers[shardOfName[i]!]!.add(names[i]!, 1 + Math.floor(scale / (i + 1)));
-    packers.forEach((packer, shard) => parts[shard]!.push({ window: kind, index, chunks: packer.finish() }));
+    for (let i = 0; i < universe; i++) builders[shardOf(hashes[i]!, SHARDS)]!.add(names[i]!, hashes[i]!, 1 + Math.floor(scale / (i + 1)), index);
+    builders.forEach((builder, shard) => exported[shard]!.push({ window: kind, index, parts: [builder.finish()] }));
   }
   const oldest = { minute: minute - 120, hour: hour - 24 };
-  await writeCheckpoint(dataDir, null, { cut: 0, changed, parts, answers: [], oldest });
+  await writeCheckpoint(dataDir, null, { cut: 0, changed, exported, answers: [], oldest });
 
   if (tailRecords === 0) return;
   mkdirSync(path.join(dataDir, JOURNAL_DIR), { recursive: true });
@@ -155,20 +155,22 @@ async function writeFullRetention(dataDir: string, nowSeconds: number, tailRecor
   let bytes = 0;
   // A checkpoint runs once the journal reaches CHECKPOINT_BYTES, so it never holds more.
   for (let lsn = 1; lsn <= tailRecords && bytes < CHECKPOINT_BYTES; lsn++) {
-    const domains: string[] = [];
-    const counts: number[] = [];
-    const minutes: number[] = [];
-    for (let c = 0; c < 100; c++) {
-      for (let d = 0; d < 5; d++) {
-        domains.push(names[zipf.sample(random)]!);
-        counts.push(1 + Math.floor(random() * 10));
-        minutes.push(minute);
-      }
+    const builders: (PartBuilder | undefined)[] = new Array(SHARDS);
+    for (let e = 0; e < 500; e++) {
+      const i = zipf.sample(random);
+      (builders[shardOf(hashes[i]!, SHARDS)] ??= new PartBuilder()).add(names[i]!, hashes[i]!, 1 + Math.floor(random() * 10), minute);
     }
-    const { bytesWritten } = await segment.write(encodeCounters({ lsn, atMs: nowSeconds * 1000, accepted: 100, domains, counts, minutes }));
+    const parts: (ShardPart | undefined)[] = Array.from(builders, (b) => b?.finish());
+    const record = { lsn, atMs: nowSeconds * 1000, counters: 100, entries: 500, shards: SHARDS, parts, minutes: [minute] };
+    const { bytesWritten } = await segment.write(encodeCounters(record));
     bytes += bytesWritten;
   }
   await segment.close();
+}
+
+function rssMiB(pid: number | undefined): number {
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : Number.NaN;
 }
 
 async function recovery(label: string, tailRecords: number): Promise<RecoveryResult> {
@@ -182,7 +184,7 @@ async function recovery(label: string, tailRecords: number): Promise<RecoveryRes
       const lines = logLines(server);
       const recovered = lines.find((line) => line['recovery'] !== undefined)?.['recovery'] as RecoveryResult['report'];
       const startupMs = lines.find((line) => line['startupMs'] !== undefined)?.['startupMs'] as number;
-      return { label, report: recovered, startupMs, rssMiB: server.rssBytes() / 2 ** 20 };
+      return { label, report: recovered, startupMs, rssMiB: rssMiB(server.pid) };
     } finally {
       await server.stop(60_000);
     }

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { numberEnv, type PhasePlan } from './lib/load-protocol.js';
-import { comparisonTable, GENERATOR_BOUND_PCT, okCell, resultsTable, type CellResult } from './lib/report.js';
+import { comparisonTable, CONTENDED_PCT, GENERATOR_BOUND_PCT, okCell, resultsTable, type CellResult } from './lib/report.js';
 import { freePort, pinning, repoRoot, ServerProcess } from './lib/server-process.js';
 import { allTargets, type Target } from './lib/targets.js';
 import { scenarios } from './scenarios/index.js';
@@ -73,7 +73,9 @@ async function runCell(scenario: Scenario, target: Target): Promise<CellResult> 
   const port = await freePort();
   let server: ServerProcess;
   try {
-    server = await ServerProcess.start(target.spec(port), { port });
+    const spec = target.spec(port);
+    if (scenario.serverCores === 'all') delete spec.cpu;
+    server = await ServerProcess.start(spec, { port });
   } catch (error) {
     const reason = `failed to start (${target.command}): ${(error as Error).message}`;
     startFailures.set(target.name, reason);
@@ -88,7 +90,8 @@ async function runCell(scenario: Scenario, target: Target): Promise<CellResult> 
     const m = result.median!;
     log(
       `${label}: ${Math.round(m.requestsPerS)} req/s, ${Math.round(m.countersPerS)} counters/s, ` +
-        `gen CPU ${Math.round(m.generatorCpuPct)}%${m.errors > 0 ? `, ${m.errors} errors` : ''}`,
+        `gen CPU ${Math.round(m.generatorCpuPct)}%, other CPU ${Math.round(m.otherCpuPct)}%` +
+        `${m.errors > 0 ? `, ${m.errors} errors` : ''}`,
     );
     return result;
   } catch (error) {
@@ -125,13 +128,14 @@ const output = {
   seed,
   universe,
   generatorBoundAbovePct: GENERATOR_BOUND_PCT,
+  contendedAbovePct: CONTENDED_PCT,
   scenarios: selectedScenarios.map(({ id, title, transport }) => ({ id, title, transport })),
   targets: selectedTargets.map(({ name, subject, command, transports }) => ({ name, subject, command, transports })),
   cells,
 };
 const resultsDir = path.join(repoRoot, 'bench', 'results');
 mkdirSync(resultsDir, { recursive: true });
-const resultsFile = path.join(resultsDir, `${startedAt.toISOString().replaceAll(':', '-')}.json`);
+const resultsFile = path.join(resultsDir, `${startedAt.toISOString().slice(0, 19).replaceAll(':', '-')}Z.json`);
 writeFileSync(resultsFile, `${JSON.stringify(output, null, 2)}\n`);
 
 const lines = [
@@ -142,8 +146,9 @@ const lines = [
   `- Node ${process.version}, ${os.availableParallelism()} CPUs, ` +
     (pinning === undefined
       ? 'no pinning'
-      : `server pinned to cpu${pinning.server} (all its threads), generator to cpu${pinning.generator}`) +
-    `; CPU = server user+sys time from /proc; generator-bound = generator above ${GENERATOR_BOUND_PCT}% of its core`,
+      : `generator pinned to cpu${pinning.generator}; server pinned to cpu${pinning.server} in ${scenarios.filter((s) => s.serverCores === 'one').map((s) => s.id).join(', ')}, on all cores elsewhere`) +
+    `; CPU = server user+sys time from /proc; generator-bound = generator above ${GENERATOR_BOUND_PCT}% of its core; ` +
+    `contended = other processes above ${CONTENDED_PCT}% of a core during the cell`,
   '',
   resultsTable(cells),
   '',

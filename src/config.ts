@@ -1,7 +1,11 @@
 // Every setting in one table: its flag, its environment variable, its default and how to parse it.
-// `toptally --help` is printed from the same table.
+// `toptally --help` is printed from the same table. A setting comes from, in this order of
+// precedence: a flag, an environment variable, the config file (--config), the default.
 
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import type { DurabilityMode } from './durability/journal.ts';
+import type { OffloadMode } from './ingest/offload-policy.ts';
 
 export interface Config {
   port: number;
@@ -11,9 +15,12 @@ export interface Config {
   retainMinutes: number;
   retainHours: number;
   maxFuture: number;
+  decodeThreads: number;
+  offload: OffloadMode;
+  offloadBytes: number;
   logLevel: string;
   dataDir: string;
-  durability: 'fsync' | 'interval' | 'off';
+  durability: DurabilityMode;
   repair: boolean;
 }
 
@@ -23,6 +30,8 @@ interface Option<K extends keyof Config> {
   env: string;
   help: string;
   default: () => Config[K];
+  /** How --help shows the default, when not as the value itself. */
+  defaultHelp?: string;
   parse: (raw: string) => Config[K];
   /** A switch: `--flag` alone means true. */
   boolean?: true;
@@ -51,9 +60,9 @@ export function parseSize(raw: string): number {
   return Number(match[1]) * unit;
 }
 
-const oneOf = <T extends string>(choices: T[]) => (raw: string): T => {
-  if (!(choices as string[]).includes(raw)) throw new ConfigError(`expected one of ${choices.join(', ')}, got ${JSON.stringify(raw)}`);
-  return raw as T;
+const oneOf = (choices: string[]) => (raw: string): string => {
+  if (!choices.includes(raw)) throw new ConfigError(`expected one of ${choices.join(', ')}, got ${JSON.stringify(raw)}`);
+  return raw;
 };
 
 const bool = (raw: string): boolean => {
@@ -62,6 +71,8 @@ const bool = (raw: string): boolean => {
   throw new ConfigError(`expected true or false, got ${JSON.stringify(raw)}`);
 };
 
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
 function option<K extends keyof Config>(o: Option<K>): Option<K> {
   return o;
 }
@@ -69,18 +80,24 @@ function option<K extends keyof Config>(o: Option<K>): Option<K> {
 export const OPTIONS = [
   option({ key: 'port', flag: 'port', env: 'PORT', help: 'TCP port to listen on (0 picks a free one)', default: () => 5000, parse: integer(0, 65535) }),
   option({ key: 'host', flag: 'host', env: 'HOST', help: 'address to bind', default: () => '127.0.0.1', parse: (raw) => raw }),
-  option({ key: 'shards', flag: 'shards', env: 'SHARDS', help: 'shard worker threads', default: () => availableParallelism(), parse: integer(1, 256) }),
+  option({ key: 'shards', flag: 'shards', env: 'SHARDS', help: 'shard worker threads', default: () => availableParallelism(), defaultHelp: 'number of CPUs', parse: integer(1, 256) }),
   option({ key: 'maxBody', flag: 'max-body', env: 'MAX_BODY', help: 'largest request body accepted', default: () => 8 * 2 ** 20, parse: parseSize }),
   option({ key: 'retainMinutes', flag: 'retain-minutes', env: 'RETAIN_MINUTES', help: 'closed minute windows kept', default: () => 120, parse: integer(1, 100_000) }),
   option({ key: 'retainHours', flag: 'retain-hours', env: 'RETAIN_HOURS', help: 'closed hour windows kept', default: () => 24, parse: integer(1, 10_000) }),
   option({ key: 'maxFuture', flag: 'max-future', env: 'MAX_FUTURE', help: 'seconds a timestamp may be ahead of the clock', default: () => 300, parse: integer(0, 86_400) }),
+  option({ key: 'decodeThreads', flag: 'decode-threads', env: 'DECODE_THREADS', help: 'decode pool threads', default: () => availableParallelism(), defaultHelp: 'number of CPUs', parse: integer(1, 256) }),
+  option({ key: 'offload', flag: 'offload', env: 'OFFLOAD', help: 'decode bodies on the pool: auto (when the I/O thread is saturated, or the body is over 256KiB), always, never', default: () => 'auto' as OffloadMode, parse: oneOf(['auto', 'always', 'never']) as (raw: string) => OffloadMode }),
+  option({ key: 'offloadBytes', flag: 'offload-bytes', env: 'OFFLOAD_BYTES', help: 'smallest body that auto mode may decode on the pool', default: () => 4096, parse: parseSize }),
   option({ key: 'dataDir', flag: 'data-dir', env: 'DATA_DIR', help: 'where counters are kept across restarts (created on start)', default: () => './data', parse: (raw) => raw }),
-  option({ key: 'durability', flag: 'durability', env: 'DURABILITY', help: 'fsync: ack once on disk; interval: fsync every second; off: memory only', default: () => 'fsync' as const, parse: oneOf(['fsync', 'interval', 'off']) }),
+  option({ key: 'durability', flag: 'durability', env: 'DURABILITY', help: 'fsync: ack once on disk; interval: fsync every second; off: memory only', default: () => 'fsync' as DurabilityMode, parse: oneOf(['fsync', 'interval', 'off']) as (raw: string) => DurabilityMode }),
   option({ key: 'repair', flag: 'repair', env: 'REPAIR', help: 'start despite damaged data: keep what is intact, report what is dropped', default: () => false, parse: bool, boolean: true }),
-  option({ key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', help: 'log level', default: () => 'info', parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),
+  option({ key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', help: `log level (${LOG_LEVELS.join(', ')})`, default: () => 'info', parse: oneOf(LOG_LEVELS) }),
 ] as const;
 
-/** Flags win over environment variables, which win over defaults. */
+/** The config file's own option: a path, so it is not part of Config. */
+export const CONFIG_FILE_OPTION = { flag: 'config', env: 'TOPTALLY_CONFIG' } as const;
+
+/** Flags win over environment variables, which win over the config file, which wins over defaults. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Config {
   const flags = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
@@ -92,15 +109,20 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     if (value === undefined) throw new ConfigError(`--${match[1]} needs a value`);
     flags.set(match[1], value);
   }
+  const filePath = flags.get(CONFIG_FILE_OPTION.flag) ?? env[CONFIG_FILE_OPTION.env];
+  flags.delete(CONFIG_FILE_OPTION.flag);
+  const file = filePath === undefined ? new Map<string, string>() : readConfigFile(filePath);
   const config: Partial<Record<keyof Config, unknown>> = {};
   for (const o of OPTIONS) {
-    const fromFlag = flags.has(o.flag);
-    const raw = fromFlag ? flags.get(o.flag) : env[o.env];
+    let raw: string | undefined;
+    let source: string;
+    if (flags.has(o.flag)) [raw, source] = [flags.get(o.flag), `--${o.flag}`];
+    else if (env[o.env] !== undefined) [raw, source] = [env[o.env], `${o.env} (--${o.flag})`];
+    else [raw, source] = [file.get(o.flag), `${filePath}: "${o.flag}"`];
     flags.delete(o.flag);
     try {
       config[o.key] = raw === undefined ? o.default() : o.parse(raw);
     } catch (err) {
-      const source = fromFlag ? `--${o.flag}` : `${o.env} (--${o.flag})`;
       throw new ConfigError(`${source}: ${(err as Error).message}`);
     }
   }
@@ -109,18 +131,47 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   return config as Config;
 }
 
+/** A JSON object whose keys are flag names: {"port": 5000, "max-body": "8MiB"}. */
+function readConfigFile(path: string): Map<string, string> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new ConfigError(`config file ${path}: cannot be read as JSON: ${reason}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`config file ${path}: expected a JSON object such as {"port": 5000}`);
+  }
+  const known = new Set<string>(OPTIONS.map((o) => o.flag));
+  const values = new Map<string, string>();
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!known.has(key)) throw new ConfigError(`${path}: unknown option ${JSON.stringify(key)} (see --help)`);
+    if (typeof value !== 'string' && typeof value !== 'number') {
+      throw new ConfigError(`${path}: "${key}": expected a string or a number, got ${JSON.stringify(value)}`);
+    }
+    values.set(key, String(value));
+  }
+  return values;
+}
+
+export function defaultHelp(o: (typeof OPTIONS)[number]): string {
+  return o.defaultHelp ?? String(o.default());
+}
+
 export function helpText(): string {
   const rows = OPTIONS.map((o) => {
-    const def = o.key === 'shards' ? 'number of CPUs' : String(o.default());
-    return `  --${o.flag.padEnd(16)} ${o.help} [env ${o.env}, default ${def}]`;
+    return `  --${o.flag.padEnd(16)} ${o.help} [env ${o.env}, default ${defaultHelp(o)}]`;
   });
+  const { flag, env } = CONFIG_FILE_OPTION;
+  rows.push(`  --${flag.padEnd(16)} JSON file of options, keys as the flags: {"port": 5000} [env ${env}, default none]`);
   return [
     'toptally — exact top-10 domains of the last round minute and hour',
     '',
     'Usage: toptally [options]      start the service',
     '       toptally --help         show this text',
     '',
-    'Options:',
+    'Options (a flag wins over its environment variable, which wins over the config file):',
     ...rows,
   ].join('\n');
 }

@@ -1,9 +1,9 @@
 // Structured JSON logs on stdout: one line per start, stop and failure, none per request at info.
 
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(level: string): Logger {
-  return pino({ level, base: { service: 'toptally' } });
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  return pino({ level, base: { service: 'toptally' } }, destination);
 }

@@ -2,7 +2,6 @@
 
 import { startToptally } from './app.ts';
 import { ConfigError, helpText, loadConfig } from './config.ts';
-import { TopTallyError } from './errors.ts';
 import { createLogger } from './log.ts';
 
 export async function main(argv: readonly string[]): Promise<void> {
@@ -24,10 +23,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   try {
     server = await startToptally(config, { log });
   } catch (err) {
-    // Refusing to start on damaged data is an answer for the operator, not a crash.
-    if (!(err instanceof TopTallyError && err.code === 'TOPTALLY_ERR_DATA_CORRUPT')) throw err;
-    log.fatal({ code: err.code, ...err.details }, err.message);
-    process.stderr.write(`toptally: ${err.message}\n`);
+    process.stderr.write(`toptally: ${(err as Error).message}\n`);
     process.exitCode = 1;
     return;
   }

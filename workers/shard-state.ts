@@ -1,23 +1,24 @@
 // The pure state of one shard: per-minute and per-hour count tables for the domains it owns.
 // No I/O and no clock: the main thread says which windows are still retained.
 
-import type { IngestColumns, TopEntries } from '../src/protocol/messages.ts';
+import type { TopEntries } from '../src/protocol/messages.ts';
+import { PartBuilder, viewPart, type ShardPart } from '../src/protocol/shard-part.ts';
 import type { WindowKind } from '../src/window.ts';
 import { CountTable } from './count-table.ts';
-import { Interner } from './interner.ts';
+import { NameTable } from './name-table.ts';
 import { topK } from './top-k.ts';
 
 /** What a shard backend must do; another backend (on disk, say) can stand behind the same interface. */
 export interface ShardStore {
   /** Adds the counters; returns how many entries it took. */
-  apply(columns: IngestColumns): number;
+  apply(part: ShardPart): number;
   top(window: WindowKind, index: number, limit: number): TopEntries;
   /** Drops every window older than these indexes; counters for them are ignored from now on. */
   retain(oldestMinute: number, oldestHour: number): void;
-  /** Every (domain, count) of one window, for a snapshot. */
-  forEachEntry(kind: WindowKind, index: number, fn: (domain: string, count: number) => void): void;
-  /** Adds a snapshot of one window to that window alone (an hour's snapshot must not touch minutes). */
-  load(kind: WindowKind, index: number, domains: readonly string[], counts: ArrayLike<number>): number;
+  /** One window's entries as parts of at most `maxEntries` each (minutes unused), for a snapshot. */
+  exportWindow(kind: WindowKind, index: number, maxEntries?: number): ShardPart[];
+  /** Adds a window's snapshot to that window alone (an hour's must not touch its minutes). */
+  load(kind: WindowKind, index: number, part: ShardPart): number;
 }
 
 interface Window {
@@ -27,9 +28,11 @@ interface Window {
 }
 
 const EMPTY_TOP: TopEntries = { domains: [], counts: [], total: 0, size: 0 };
+/** Entries per part of a window snapshot: bounds a message, and what a damaged frame can lose. */
+const EXPORT_PART_ENTRIES = 65_536;
 
 export class ShardState implements ShardStore {
-  readonly #names = new Interner();
+  readonly #names = new NameTable();
   readonly #windows: Record<WindowKind, Map<number, Window>> = { minute: new Map(), hour: new Map() };
   #oldest: Record<WindowKind, number> = { minute: -Infinity, hour: -Infinity };
 
@@ -38,12 +41,13 @@ export class ShardState implements ShardStore {
     return this.#names.size;
   }
 
-  apply({ domains, counts, minutes }: IngestColumns): number {
+  apply(part: ShardPart): number {
+    const { entries, names, nameEnds, counts, minutes, hashes } = viewPart(part);
     let minuteIndex = NaN;
     let minuteWindow: Window | undefined;
     let hourIndex = NaN;
     let hourWindow: Window | undefined;
-    for (let i = 0; i < domains.length; i++) {
+    for (let i = 0; i < entries; i++) {
       const count = counts[i];
       if (count === 0) continue;
       if (minutes[i] !== minuteIndex) {
@@ -56,18 +60,18 @@ export class ShardState implements ShardStore {
         }
       }
       if (!minuteWindow && !hourWindow) continue;
-      const id = this.#names.idOf(domains[i]);
+      const id = this.#names.idOf(hashes[i], names, i === 0 ? 0 : nameEnds[i - 1], nameEnds[i]);
       this.#add(minuteWindow, id, count);
       this.#add(hourWindow, id, count);
     }
-    return domains.length;
+    return entries;
   }
 
   top(kind: WindowKind, index: number, limit: number): TopEntries {
     const window = this.#windows[kind].get(index);
     if (!window) return EMPTY_TOP;
     if (!window.cached || window.cached.domains.length < Math.min(limit, window.table.size)) {
-      window.cached = topK(window.table, limit, (id) => this.#names.name(id));
+      window.cached = topK(window.table, limit, this.#names);
     }
     const { domains, counts, total, size } = window.cached;
     if (domains.length <= limit) return window.cached;
@@ -85,17 +89,29 @@ export class ShardState implements ShardStore {
     }
   }
 
-  forEachEntry(kind: WindowKind, index: number, fn: (domain: string, count: number) => void): void {
-    this.#windows[kind].get(index)?.table.forEach((id, count) => fn(this.#names.name(id), count));
+  exportWindow(kind: WindowKind, index: number, maxEntries = EXPORT_PART_ENTRIES): ShardPart[] {
+    const parts: ShardPart[] = [];
+    let builder = new PartBuilder();
+    this.#windows[kind].get(index)?.table.forEach((id, count) => {
+      builder.addBytes(this.#names.bytesOf(id), this.#names.hashOf(id), count, index);
+      if (builder.entries === maxEntries) {
+        parts.push(builder.finish());
+        builder = new PartBuilder();
+      }
+    });
+    if (builder.entries > 0) parts.push(builder.finish());
+    return parts;
   }
 
-  load(kind: WindowKind, index: number, domains: readonly string[], counts: ArrayLike<number>): number {
+  load(kind: WindowKind, index: number, part: ShardPart): number {
     const window = this.#window(kind, index);
     if (!window) return 0;
-    for (let i = 0; i < domains.length; i++) {
-      if (counts[i] > 0) this.#add(window, this.#names.idOf(domains[i]), counts[i]);
+    const { entries, names, nameEnds, counts, hashes } = viewPart(part);
+    for (let i = 0; i < entries; i++) {
+      if (counts[i] === 0) continue;
+      this.#add(window, this.#names.idOf(hashes[i], names, i === 0 ? 0 : nameEnds[i - 1], nameEnds[i]), counts[i]);
     }
-    return domains.length;
+    return entries;
   }
 
   /** The window to add to, or undefined when it is older than the retention. */

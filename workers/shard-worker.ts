@@ -3,7 +3,6 @@
 
 import { parentPort } from 'node:worker_threads';
 import { assertNever, send, type FromShard, type ToShard } from '../src/protocol/messages.ts';
-import { unpack, WindowPacker } from '../src/protocol/packed.ts';
 import { ShardState } from './shard-state.ts';
 
 const port = parentPort;
@@ -14,23 +13,19 @@ const state = new ShardState();
 function handle(message: ToShard): FromShard | undefined {
   switch (message.kind) {
     case 'ingest':
-      return { kind: 'applied', id: message.id, entries: state.apply(message) };
+      return { kind: 'applied', id: message.id, entries: message.parts.reduce((n, part) => n + state.apply(part), 0) };
     case 'top':
       return { kind: 'top', id: message.id, ...state.top(message.window, message.index, message.limit) };
+    case 'census':
+      return { kind: 'census', id: message.id, domains: state.domains };
     case 'export':
       return {
         kind: 'exported',
         id: message.id,
-        windows: message.windows.map(({ window, index }) => {
-          const packer = new WindowPacker();
-          state.forEachEntry(window, index, (domain, count) => packer.add(domain, count));
-          return { window, index, chunks: packer.finish() };
-        }),
+        windows: message.windows.map(({ window, index }) => ({ window, index, parts: state.exportWindow(window, index) })),
       };
-    case 'load': {
-      const { domains, counts } = unpack(message.packed);
-      return { kind: 'applied', id: message.id, entries: state.load(message.window, message.index, domains, counts) };
-    }
+    case 'load':
+      return { kind: 'applied', id: message.id, entries: state.load(message.window, message.index, message.part) };
     case 'retain':
       state.retain(message.oldestMinute, message.oldestHour);
       return undefined;

@@ -4,39 +4,29 @@
 import type { TopEntries } from '../src/protocol/messages.ts';
 import type { CountTable } from './count-table.ts';
 
-/** True when (countA, nameA) ranks before (countB, nameB). */
-export function ranksBefore(countA: number, nameA: string, countB: number, nameB: string): boolean {
-  return countA > countB || (countA === countB && nameA < nameB);
+export interface Names {
+  name(id: number): string;
+  /** Negative when a's name sorts before b's. */
+  compare(a: number, b: number): number;
 }
 
-export function topK(table: CountTable, k: number, nameOf: (id: number) => string): TopEntries {
+export function topK(table: CountTable, k: number, names: Names): TopEntries {
   // A min-heap on rank: the root is the worst of the best k seen so far.
-  const heapNames: string[] = [];
-  const heapCounts: number[] = [];
+  const ids: number[] = [];
+  const counts: number[] = [];
+  /** True when heap entry i ranks after heap entry j. */
   const worse = (i: number, j: number): boolean =>
-    ranksBefore(heapCounts[j], heapNames[j], heapCounts[i], heapNames[i]);
+    counts[i] < counts[j] || (counts[i] === counts[j] && names.compare(ids[i], ids[j]) > 0);
   const swap = (i: number, j: number): void => {
-    [heapNames[i], heapNames[j]] = [heapNames[j], heapNames[i]];
-    [heapCounts[i], heapCounts[j]] = [heapCounts[j], heapCounts[i]];
-  };
-  const siftDown = (i: number): void => {
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < heapNames.length && worse(l, m)) m = l;
-      if (r < heapNames.length && worse(r, m)) m = r;
-      if (m === i) return;
-      swap(i, m);
-      i = m;
-    }
+    [ids[i], ids[j]] = [ids[j], ids[i]];
+    [counts[i], counts[j]] = [counts[j], counts[i]];
   };
 
   table.forEach((id, count) => {
-    if (heapNames.length < k) {
-      heapNames.push(nameOf(id));
-      heapCounts.push(count);
-      for (let i = heapNames.length - 1; i > 0; ) {
+    if (ids.length < k) {
+      ids.push(id);
+      counts.push(count);
+      for (let i = ids.length - 1; i > 0; ) {
         const parent = (i - 1) >> 1;
         if (!worse(i, parent)) break;
         swap(i, parent);
@@ -44,19 +34,25 @@ export function topK(table: CountTable, k: number, nameOf: (id: number) => strin
       }
       return;
     }
-    if (k === 0 || count < heapCounts[0]) return;
-    const name = nameOf(id);
-    if (!ranksBefore(count, name, heapCounts[0], heapNames[0])) return;
-    heapNames[0] = name;
-    heapCounts[0] = count;
-    siftDown(0);
+    if (k === 0 || count < counts[0] || (count === counts[0] && names.compare(id, ids[0]) > 0)) return;
+    ids[0] = id;
+    counts[0] = count;
+    for (let i = 0; ; ) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < ids.length && worse(l, m)) m = l;
+      if (r < ids.length && worse(r, m)) m = r;
+      if (m === i) break;
+      swap(i, m);
+      i = m;
+    }
   });
 
-  const order = heapNames.map((_, i) => i);
-  order.sort((a, b) => (ranksBefore(heapCounts[a], heapNames[a], heapCounts[b], heapNames[b]) ? -1 : 1));
+  const order = ids.map((_, i) => i).sort((a, b) => (worse(a, b) ? 1 : -1));
   return {
-    domains: order.map((i) => heapNames[i]),
-    counts: order.map((i) => heapCounts[i]),
+    domains: order.map((i) => names.name(ids[i])),
+    counts: order.map((i) => counts[i]),
     total: table.total,
     size: table.size,
   };

@@ -3,12 +3,14 @@
  * with readings of the server's CPU time.
  */
 import { parseGeneratorLine, type LoadReport, type PhasePlan } from './load-protocol.js';
-import { ManagedProcess, pinning, type ServerProcess } from './server-process.js';
+import { machineBusyMs, ManagedProcess, pinning, type ServerProcess } from './server-process.js';
 
 export interface Measurement {
   report: LoadReport;
   /** Server CPU (all threads) between the phase's start and end messages. */
   serverCpuMs: number;
+  /** Busy CPU of the whole machine over the same window: server, generator, and anything else. */
+  machineBusyMs: number;
 }
 
 export interface GeneratorSpec {
@@ -39,18 +41,22 @@ export async function runGenerator(spec: GeneratorSpec, server: ServerProcess, p
   });
 
   const measurements: Measurement[] = [];
-  let cpuAtStart: number | undefined;
+  let atStart: { serverCpuMs: number; machineBusyMs: number } | undefined;
   let protocolError: Error | undefined;
   generator.onLine((line) => {
     try {
       const message = parseGeneratorLine(line);
       if (message === undefined || message.phase !== 'measure') return;
       if (message.kind === 'phase-start') {
-        cpuAtStart = server.cpuMs();
+        atStart = { serverCpuMs: server.cpuMs(), machineBusyMs: machineBusyMs() };
       } else {
-        if (cpuAtStart === undefined) throw new Error(`phase-end without phase-start: ${line}`);
-        measurements.push({ report: message.report, serverCpuMs: server.cpuMs() - cpuAtStart });
-        cpuAtStart = undefined;
+        if (atStart === undefined) throw new Error(`phase-end without phase-start: ${line}`);
+        measurements.push({
+          report: message.report,
+          serverCpuMs: server.cpuMs() - atStart.serverCpuMs,
+          machineBusyMs: machineBusyMs() - atStart.machineBusyMs,
+        });
+        atStart = undefined;
       }
     } catch (error) {
       protocolError ??= error as Error;

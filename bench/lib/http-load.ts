@@ -9,7 +9,7 @@
  */
 import autocannon from 'autocannon';
 import { makeHttpBodies, shapes, type HttpShape } from './data.js';
-import { isMain, numberEnv, phasePlanFromEnv, runPhases, type LoadCounts, type LoadDriver } from './load-protocol.js';
+import { generatorMain, isMain, numberEnv, phasePlanFromEnv, runPhases, type LoadCounts, type LoadDriver } from './load-protocol.js';
 import { LatencyHistogram } from './stats.js';
 
 export interface HttpLoadOptions {
@@ -34,7 +34,7 @@ export class HttpLoad implements LoadDriver {
     }));
   }
 
-  run(durationS: number): Promise<LoadCounts> {
+  run(durationS: number, started: () => void): Promise<LoadCounts> {
     const { port, connections, shape } = this.options;
     // autocannon's own histogram has whole-millisecond buckets; loopback latencies need finer ones.
     const latency = new LatencyHistogram();
@@ -64,6 +64,9 @@ export class HttpLoad implements LoadDriver {
           });
         },
       );
+      // autocannon builds every request of the pool once per connection, synchronously (half a second
+      // for S), then emits 'start' and starts its clock; the window opens there, after the build.
+      instance.once('start', started);
       instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTimeMs: number) => {
         if (statusCode >= 200 && statusCode < 300) latency.recordMs(responseTimeMs);
         else firstError ??= `HTTP ${statusCode}`;
@@ -76,15 +79,17 @@ export class HttpLoad implements LoadDriver {
 }
 
 if (isMain(import.meta.url)) {
-  const shape = process.env['BENCH_SHAPE'];
-  if (shape !== 'S' && shape !== 'B') throw new Error(`BENCH_SHAPE must be S or B, got ${JSON.stringify(shape)}`);
-  const load = new HttpLoad({
-    port: numberEnv('BENCH_PORT', 3000),
-    shape,
-    connections: numberEnv('BENCH_CONNECTIONS', 64),
-    pool: numberEnv('BENCH_POOL', shape === 'S' ? 1000 : 200),
-    seed: numberEnv('BENCH_SEED', 42),
-    universe: numberEnv('BENCH_UNIVERSE', 10_000),
+  await generatorMain(async () => {
+    const shape = process.env['BENCH_SHAPE'];
+    if (shape !== 'S' && shape !== 'B') throw new Error(`BENCH_SHAPE must be S or B, got ${JSON.stringify(shape)}`);
+    const load = new HttpLoad({
+      port: numberEnv('BENCH_PORT', 3000),
+      shape,
+      connections: numberEnv('BENCH_CONNECTIONS', 64),
+      pool: numberEnv('BENCH_POOL', shape === 'S' ? 1000 : 200),
+      seed: numberEnv('BENCH_SEED', 42),
+      universe: numberEnv('BENCH_UNIVERSE', 10_000),
+    });
+    await runPhases(load, phasePlanFromEnv());
   });
-  await runPhases(load, phasePlanFromEnv());
 }

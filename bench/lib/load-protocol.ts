@@ -53,10 +53,16 @@ export function parseGeneratorLine(line: string): GeneratorMessage | undefined {
 export type LoadCounts = Omit<LoadReport, 'durationS' | 'generatorCpuMs'>;
 
 export interface LoadDriver {
-  /** Builds this phase's bodies before the clock starts (fresh timestamps for every phase). */
+  /**
+   * Builds the body pool once, before the first phase. Its timestamps are the current second then, so
+   * they are at most one cell's length (under 30 s) old by the last phase: well inside any window.
+   */
   prepare(): void | Promise<void>;
-  /** Applies load for `durationS` and returns what completed by the deadline. */
-  run(durationS: number): Promise<LoadCounts>;
+  /**
+   * Applies load for `durationS` and returns what completed by the deadline. Calls `started()` once
+   * connections are set up and the first request is about to go, which is where the window opens.
+   */
+  run(durationS: number, started: () => void): Promise<LoadCounts>;
   /** Lets in-flight work finish after the deadline, outside the measured window. */
   settle?(): Promise<void>;
 }
@@ -94,13 +100,17 @@ export async function runPhases(driver: LoadDriver, plan: PhasePlan): Promise<vo
   if (plan.warmupS > 0) phases.push({ phase: 'warmup', index: 0, durationS: plan.warmupS });
   for (let i = 0; i < plan.repeats; i++) phases.push({ phase: 'measure', index: i, durationS: plan.durationS });
 
+  await driver.prepare();
   for (const { phase, index, durationS } of phases) {
-    await driver.prepare();
-    send({ kind: 'phase-start', phase, index });
-    const cpuBefore = process.cpuUsage();
-    const startedAt = performance.now();
-    const counts = await driver.run(durationS);
+    let cpuBefore: NodeJS.CpuUsage | undefined;
+    let startedAt = 0;
+    const counts = await driver.run(durationS, () => {
+      send({ kind: 'phase-start', phase, index });
+      cpuBefore = process.cpuUsage();
+      startedAt = performance.now();
+    });
     const wallMs = performance.now() - startedAt;
+    if (cpuBefore === undefined) throw new Error(`${phase} phase ${index} finished without starting`);
     const cpu = process.cpuUsage(cpuBefore);
     send({
       kind: 'phase-end',
@@ -109,6 +119,19 @@ export async function runPhases(driver: LoadDriver, plan: PhasePlan): Promise<vo
       report: { ...counts, durationS: wallMs / 1000, generatorCpuMs: (cpu.user + cpu.system) / 1000 },
     });
     await driver.settle?.();
+  }
+}
+
+/**
+ * Entry-point wrapper for generator processes: a failure becomes one `fatal:` line on stderr (which the
+ * harness quotes in the report) and exit code 1, instead of a stack trace and lingering sockets.
+ */
+export async function generatorMain(body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (error) {
+    process.stderr.write(`fatal: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
   }
 }
 

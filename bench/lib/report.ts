@@ -4,6 +4,8 @@ import { median } from './stats.js';
 
 /** Above this, the generator (one core) rather than the server may be what limits the row. */
 export const GENERATOR_BOUND_PCT = 90;
+/** Above this, other processes took enough CPU (in % of one core) to distort the row. */
+export const CONTENDED_PCT = 25;
 
 export interface Metrics {
   requestsPerS: number;
@@ -13,6 +15,8 @@ export interface Metrics {
   serverCpuMsPerRequest: number;
   serverCpuMsPerMillionCounters: number;
   generatorCpuPct: number;
+  /** CPU used by neither server nor generator, in % of one core: the harness, other users, the OS. */
+  otherCpuPct: number;
   errors: number;
 }
 
@@ -29,8 +33,9 @@ export interface CellResult {
   repeats?: Array<{ metrics: Metrics; measurement: Measurement }>;
 }
 
-export function metricsOf({ report, serverCpuMs }: Measurement): Metrics {
+export function metricsOf({ report, serverCpuMs, machineBusyMs }: Measurement): Metrics {
   const seconds = report.durationS;
+  const otherCpuMs = Math.max(0, machineBusyMs - serverCpuMs - report.generatorCpuMs);
   return {
     requestsPerS: report.requests / seconds,
     countersPerS: report.counters / seconds,
@@ -39,6 +44,7 @@ export function metricsOf({ report, serverCpuMs }: Measurement): Metrics {
     serverCpuMsPerRequest: report.requests > 0 ? serverCpuMs / report.requests : Number.NaN,
     serverCpuMsPerMillionCounters: report.counters > 0 ? (serverCpuMs / report.counters) * 1e6 : Number.NaN,
     generatorCpuPct: (report.generatorCpuMs / (seconds * 1000)) * 100,
+    otherCpuPct: (otherCpuMs / (seconds * 1000)) * 100,
     errors: report.errors,
   };
 }
@@ -54,6 +60,7 @@ export function okCell(scenario: string, target: string, subject: boolean, measu
     serverCpuMsPerRequest: pick('serverCpuMsPerRequest'),
     serverCpuMsPerMillionCounters: pick('serverCpuMsPerMillionCounters'),
     generatorCpuPct: pick('generatorCpuPct'),
+    otherCpuPct: pick('otherCpuPct'),
     errors: repeats.reduce((sum, r) => sum + r.metrics.errors, 0),
   };
   const firstError = measurements.find((m) => m.report.firstError !== undefined)?.report.firstError;
@@ -87,6 +94,9 @@ function notes(cell: CellResult): string {
   if (cell.status !== 'ok') return `${cell.status}: ${cell.note ?? ''}`.replaceAll('|', '\\|');
   const parts: string[] = [];
   if (cell.generatorBound) parts.push('**generator-bound**');
+  if ((cell.median?.otherCpuPct ?? 0) > CONTENDED_PCT) {
+    parts.push(`**contended**: other processes used ${Math.round(cell.median!.otherCpuPct)}% of a core`);
+  }
   if ((cell.median?.errors ?? 0) > 0) parts.push(`errors: ${cell.median!.errors} (${cell.firstError ?? 'see JSON'})`);
   return parts.join('; ').replaceAll('|', '\\|');
 }
@@ -127,6 +137,7 @@ export function comparisonTable(cells: readonly CellResult[]): string {
     row(['Scenario', 'Baseline', 'counters/s (higher is better)', 'p99 ms (lower is better)', 'CPU ms/M counters (lower is better)']),
     row(['---', '---', '---:', '---:', '---:']),
   ];
+  let anyBound = false;
   for (const baseline of cells) {
     if (baseline.subject || baseline.status !== 'ok') continue;
     const subject = cells.find((c) => c.subject && c.scenario === baseline.scenario);
@@ -136,15 +147,20 @@ export function comparisonTable(cells: readonly CellResult[]): string {
       lines.push(row([baseline.scenario, baseline.target, `toptally ${subject?.status ?? 'not run'}`, '—', '—']));
       continue;
     }
+    const bound = baseline.generatorBound || subject!.generatorBound;
+    if (bound) anyBound = true;
     lines.push(
       row([
         baseline.scenario,
-        baseline.target,
+        `${baseline.target}${bound ? ' †' : ''}`,
         versus(s.countersPerS, b.countersPerS),
         versus(s.latencyP99Ms, b.latencyP99Ms),
         versus(s.serverCpuMsPerMillionCounters, b.serverCpuMsPerMillionCounters),
       ]),
     );
+  }
+  if (anyBound) {
+    lines.push('', '† a generator-bound row: the load generator, not that server, set its throughput, so read the ratio as a bound.');
   }
   return lines.join('\n');
 }

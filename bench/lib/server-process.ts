@@ -40,7 +40,7 @@ export class ManagedProcess {
   readonly child: ChildProcess;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly tailLines: string[] = [];
-  private lineListeners: Array<(line: string) => void> = [];
+  private readonly lineListeners: Array<(line: string) => void> = [];
   private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 
   constructor(spec: ProcessSpec) {
@@ -91,8 +91,7 @@ export class ManagedProcess {
     const info = this.exitInfo;
     if (info === undefined) return `${this.name} is still running`;
     const how = info.signal !== null ? `signal ${info.signal}` : `code ${info.code}`;
-    const last = this.tailLines.slice(-3).join(' | ');
-    return `${this.name} exited with ${how}${last === '' ? '' : `: ${last}`}`;
+    return `${this.name} exited with ${how}${this.reason()}`;
   }
 
   /** SIGTERM, then SIGKILL if it has not gone within `graceMs`. */
@@ -102,6 +101,16 @@ export class ManagedProcess {
     const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
     await this.exited;
     clearTimeout(timer);
+  }
+
+  /** The most telling output: a `fatal:` line if any, else the last error-looking or plain lines. */
+  private reason(): string {
+    const lines = this.tailLines.map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('at '));
+    const telling =
+      lines.find((line) => line.startsWith('fatal:')) ??
+      lines.filter((line) => /\b(Error|error)\b/.test(line)).pop() ??
+      lines.slice(-2).join(' | ');
+    return telling === '' ? '' : `: ${telling}`;
   }
 
   private readLines(stream: NodeJS.ReadableStream | null, isStdout: boolean): void {
@@ -161,12 +170,6 @@ export class ServerProcess extends ManagedProcess {
     return (ticks * 1000) / clockTicksPerSecond;
   }
 
-  /** Resident set size of the server process alone, for memory scenarios. */
-  rssBytes(): number {
-    const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
-    const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
-    return match === null ? 0 : Number(match[1]) * 1024;
-  }
 }
 
 async function waitUntilServing(server: ServerProcess, timeoutMs: number): Promise<void> {
@@ -227,6 +230,19 @@ const STIME = 15 - 3;
 function readCpuTicks(pid: number): number {
   const fields = statFields(pid);
   return fields === undefined ? 0 : Number(fields[UTIME]) + Number(fields[STIME]);
+}
+
+/**
+ * CPU time all processes on the machine spent busy (all cores, from the `cpu` line of /proc/stat).
+ * Compared with the server's and generator's own time, it shows when something else (a test run, a
+ * build) competed for the cores during a measurement.
+ */
+export function machineBusyMs(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+  // cpu  user nice system idle iowait irq softirq steal ...: all but idle and iowait are busy (guest
+  // time is already counted inside user).
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  return ((user + nice + system + irq + softirq + steal) * 1000) / clockTicksPerSecond;
 }
 
 /** `root` and its live descendants, in case the server command is a wrapper (npm, sh) around node. */

@@ -10,7 +10,7 @@
 import { Unpackr } from 'msgpackr';
 import WebSocket from 'ws';
 import { WsFramePool } from './data.js';
-import { isMain, numberEnv, phasePlanFromEnv, runPhases, type LoadCounts, type LoadDriver } from './load-protocol.js';
+import { generatorMain, isMain, numberEnv, phasePlanFromEnv, runPhases, type LoadCounts, type LoadDriver } from './load-protocol.js';
 import { LatencyHistogram } from './stats.js';
 
 export interface WsLoadOptions {
@@ -24,11 +24,13 @@ export interface WsLoadOptions {
   universe: number;
 }
 
-interface Ack {
-  type: 'ack';
-  id: number;
-  accepted?: number;
-  counters?: number;
+/** A server reply as decoded, before checking: `{"type":"ack","id","accepted","counters"}` or an error frame. */
+interface Reply {
+  type?: unknown;
+  id?: unknown;
+  accepted?: unknown;
+  code?: unknown;
+  message?: unknown;
 }
 
 const SETTLE_TIMEOUT_MS = 2000;
@@ -108,25 +110,26 @@ class Connection {
 
   private onMessage(data: Buffer): void {
     const tally = this.tally();
-    let message: Partial<Ack> & { type?: unknown; code?: unknown; message?: unknown };
+    let reply: Reply;
     try {
-      message = unpackr.unpack(data) as typeof message;
+      reply = unpackr.unpack(data) as Reply;
     } catch (error) {
       tally.error(`undecodable frame: ${(error as Error).message}`);
       return;
     }
-    const sentAt = typeof message.id === 'number' ? this.sentAt.get(message.id) : undefined;
+    const id = typeof reply.id === 'number' ? reply.id : Number.NaN;
+    const sentAt = this.sentAt.get(id);
     if (sentAt === undefined) {
-      tally.error(`reply for unknown id: ${JSON.stringify(message).slice(0, 200)}`);
+      tally.error(`reply for unknown id: ${JSON.stringify(reply).slice(0, 200)}`);
       return;
     }
-    this.sentAt.delete(message.id!);
-    if (message.type === 'ack') {
+    this.sentAt.delete(id);
+    if (reply.type === 'ack') {
       tally.requests++;
-      tally.counters += typeof message.accepted === 'number' ? message.accepted : this.frames.countersPerFrame;
+      tally.counters += typeof reply.accepted === 'number' ? reply.accepted : this.frames.countersPerFrame;
       tally.latency.recordMs(performance.now() - sentAt);
     } else {
-      tally.error(`${String(message.type)} frame: ${String(message.code ?? '')} ${String(message.message ?? '')}`);
+      tally.error(`${String(reply.type)} frame: ${String(reply.code ?? '')} ${String(reply.message ?? '')}`);
     }
     if (this.sending) this.sendOne();
     else if (this.sentAt.size === 0) this.settled?.();
@@ -146,7 +149,7 @@ export class WsLoad implements LoadDriver {
     this.frames = new WsFramePool({ seed, size: pool, universe, now: Math.floor(Date.now() / 1000) });
   }
 
-  async run(durationS: number): Promise<LoadCounts> {
+  async run(durationS: number, started: () => void): Promise<LoadCounts> {
     const { port, path, connections, inFlight } = this.options;
     const frames = this.frames;
     if (frames === undefined) throw new Error('WsLoad.run() before prepare()');
@@ -158,7 +161,12 @@ export class WsLoad implements LoadDriver {
       { length: connections },
       () => new Connection(url, frames, () => frameIndex++, inFlight, () => this.tally),
     );
-    await Promise.all(this.connections.map((connection) => connection.opened));
+    try {
+      await Promise.all(this.connections.map((connection) => connection.opened));
+    } catch (error) {
+      throw new Error(`cannot open ${url}: ${(error as Error).message}`);
+    }
+    started();
     for (const connection of this.connections) connection.start();
     await new Promise((resolve) => setTimeout(resolve, durationS * 1000));
     this.draining = Promise.all(this.connections.map((connection) => connection.stop()));
@@ -185,14 +193,16 @@ export class WsLoad implements LoadDriver {
 }
 
 if (isMain(import.meta.url)) {
-  const load = new WsLoad({
-    port: numberEnv('BENCH_PORT', 3000),
-    path: process.env['BENCH_WS_PATH'] ?? '/ws',
-    connections: numberEnv('BENCH_CONNECTIONS', 4),
-    inFlight: numberEnv('BENCH_IN_FLIGHT', 4),
-    pool: numberEnv('BENCH_POOL', 200),
-    seed: numberEnv('BENCH_SEED', 42),
-    universe: numberEnv('BENCH_UNIVERSE', 10_000),
+  await generatorMain(async () => {
+    const load = new WsLoad({
+      port: numberEnv('BENCH_PORT', 3000),
+      path: process.env['BENCH_WS_PATH'] ?? '/ws',
+      connections: numberEnv('BENCH_CONNECTIONS', 4),
+      inFlight: numberEnv('BENCH_IN_FLIGHT', 4),
+      pool: numberEnv('BENCH_POOL', 200),
+      seed: numberEnv('BENCH_SEED', 42),
+      universe: numberEnv('BENCH_UNIVERSE', 10_000),
+    });
+    await runPhases(load, phasePlanFromEnv());
   });
-  await runPhases(load, phasePlanFromEnv());
 }

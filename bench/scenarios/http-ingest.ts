@@ -3,11 +3,12 @@ import { runGenerator } from '../lib/generator.js';
 import type { HttpShape } from '../lib/data.js';
 import type { Scenario } from './types.js';
 
-function httpIngest(shape: HttpShape, title: string, connections: number, pool: number): Scenario {
+function httpIngest(shape: HttpShape, title: string, connections: number, pool: number, serverCores: 'one' | 'all'): Scenario {
   return {
     id: shape,
     title,
     transport: 'http',
+    serverCores,
     run: ({ server, plan, seed, universe }) =>
       runGenerator(
         {
@@ -27,5 +28,5 @@ function httpIngest(shape: HttpShape, title: string, connections: number, pool: 
   };
 }
 
-export const S = httpIngest('S', 'one counter (3 domains) per POST, 64 connections', 64, 1000);
-export const B = httpIngest('B', 'JSON array of 100 counters (5 domains) per POST, 32 connections', 32, 200);
+export const S = httpIngest('S', 'one counter (3 domains) per POST, 64 connections', 64, 1000, 'one');
+export const B = httpIngest('B', 'JSON array of 100 counters (5 domains) per POST, 32 connections', 32, 200, 'all');

@@ -23,6 +23,11 @@ export interface Scenario {
   id: string;
   title: string;
   transport: Transport;
+  /**
+   * 'one': the server is pinned to its own core, the generator to the other (the generator is the
+   * heavy side, as in S). 'all': the server may use every core (toptally's shards are the point).
+   */
+  serverCores: 'one' | 'all';
   /** Runs the plan's warm-up and measured phases; one Measurement per measured phase. */
   run(context: ScenarioContext): Promise<Measurement[]>;
 }

@@ -9,6 +9,7 @@ export const WS: Scenario = {
   id: 'WS',
   title: `MessagePack frames of 1,000 counters (5 domains), ${CONNECTIONS} connections x ${IN_FLIGHT} in flight`,
   transport: 'ws',
+  serverCores: 'all',
   run: ({ server, plan, seed, universe }) =>
     runGenerator(
       {

@@ -6,7 +6,7 @@
 
 import { link, mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { PackedWindow } from '../protocol/messages.ts';
+import type { ExportedWindow } from '../protocol/messages.ts';
 import type { WindowKind, WindowRef } from '../window.ts';
 import {
   CHECKPOINTS_DIR,
@@ -33,8 +33,8 @@ export interface CheckpointContent {
   cut: number;
   /** The windows that changed since the previous checkpoint… */
   changed: WindowRef[];
-  /** …and their packed entries: parts[shard][i] is shard's part of changed[i]. */
-  parts: PackedWindow[][];
+  /** …and their entries: exported[shard][i] is that shard's part of changed[i]. */
+  exported: ExportedWindow[][];
   answers: KeyedAnswer[];
   oldest: Record<WindowKind, number>;
 }
@@ -49,15 +49,15 @@ export async function writeCheckpoint(dataDir: string, previous: Checkpoint | nu
 
   const windows = new Map<string, WindowRef>();
   const rewritten = new Set<string>();
-  const shards = content.parts.length;
+  const shards = content.exported.length;
   for (let i = 0; i < content.changed.length; i++) {
     const { kind, index } = content.changed[i];
     const file = windowFileName(kind, index);
     rewritten.add(file);
     const frames: Buffer[] = [];
     for (let shard = 0; shard < shards; shard++) {
-      for (const packed of content.parts[shard][i].chunks) {
-        frames.push(encodeWindowChunk({ window: kind, index, shard, shards, packed }));
+      for (const part of content.exported[shard][i].parts) {
+        frames.push(encodeWindowChunk({ window: kind, index, shard, shards, part }));
       }
     }
     if (frames.length === 0) continue;

@@ -7,12 +7,13 @@ import path from 'node:path';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import { oldestRetained, type Retention } from '../retention.ts';
+import type { ExportedWindow } from '../protocol/messages.ts';
 import type { ShardPool } from '../shards/shard-pool.ts';
 import type { WindowKind, WindowRef } from '../window.ts';
 import { removeCheckpointsBut, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { CHECKPOINTS_DIR, JOURNAL_DIR } from './files.ts';
 import { IdempotencyStore } from './idempotency.ts';
-import { Journal, type DurabilityMode } from './journal.ts';
+import { Journal, type DurabilityMode, type JournalStats } from './journal.ts';
 import { encodeCounters, type CounterRecord, type KeyedAnswer } from './records.ts';
 import { recover, type Recovered, type RecoveryReport } from './recovery.ts';
 import { WindowSet } from './window-set.ts';
@@ -129,24 +130,17 @@ export class Durability {
     return run;
   }
 
-  /** Waits for checkpoints under way, writes out the journal and closes it. */
-  async close(): Promise<void> {
+  /** Waits for checkpoints under way, writes out the journal and closes it; says what it wrote. */
+  async close(): Promise<JournalStats | null> {
     this.#closing = true;
     await this.#chain;
-    if (!this.#journal) return;
-    await this.#journal.close();
-    const { records, syncs } = this.#journal.stats;
-    this.#deps.log.info({ journal: this.#journal.stats }, `journal closed: ${records} records written with ${syncs} fsyncs`);
+    await this.#journal?.close();
+    return this.#journal?.stats ?? null;
   }
 
   #remember(record: Omit<CounterRecord, 'lsn'>): void {
     if (!record.key) return;
-    const answer: KeyedAnswer = {
-      ...record.key,
-      atMs: record.atMs,
-      accepted: record.accepted,
-      counters: record.domains.length,
-    };
+    const answer: KeyedAnswer = { ...record.key, atMs: record.atMs, accepted: record.counters, counters: record.entries };
     this.idempotency.remember(answer);
   }
 
@@ -165,19 +159,19 @@ export class Durability {
     let cut = 0;
     let changed: WindowRef[] = [];
     let answers: KeyedAnswer[] = [];
-    let exported: Promise<Awaited<ReturnType<ShardPool['export']>>> | undefined;
+    let exporting: Promise<ExportedWindow[][]> | undefined;
     // Between two journal groups: the export requests reach every shard after the records up to
     // the cut and before any later one, so the snapshot holds exactly the records up to the cut.
     await journal.cut((appliedLsn) => {
       cut = appliedLsn;
       changed = this.#dirty.take().filter((ref) => ref.index >= oldestNow[ref.kind]);
       answers = this.idempotency.answers();
-      exported = this.#deps.pool.export(changed.map(({ kind, index }) => ({ window: kind, index })));
+      exporting = this.#deps.pool.export(changed.map(({ kind, index }) => ({ window: kind, index })));
     });
     try {
-      const parts = await exported!;
+      const exported = await exporting!;
       const previous = this.#checkpoint;
-      this.#checkpoint = await writeCheckpoint(this.#config.dataDir, previous, { cut, changed, parts, answers, oldest: oldestNow });
+      this.#checkpoint = await writeCheckpoint(this.#config.dataDir, previous, { cut, changed, exported, answers, oldest: oldestNow });
     } catch (err) {
       for (const ref of changed) this.#dirty.add(ref);
       throw err;
@@ -190,6 +184,7 @@ export class Durability {
     );
   }
 
+  /** Warnings for what recovery cut off or dropped; the summary goes in the start-up line. */
   #logRecovery(report: RecoveryReport): void {
     const { log } = this.#deps;
     if (report.tornTail) {
@@ -199,11 +194,6 @@ export class Durability {
     for (const { file, offset, bytes, reason } of report.dropped) {
       log.error({ file, offset, bytes, reason }, `repair dropped ${bytes} bytes of ${file} at offset ${offset}: ${reason}`);
     }
-    log.info(
-      { recovery: report, dataDir: this.#config.dataDir, durability: this.#config.mode },
-      `recovered ${report.windows} windows (${report.entries} entries, ${report.snapshotBytes} bytes) and ` +
-        `${report.records} journal records (${report.journalBytes} bytes) in ${report.ms} ms`,
-    );
   }
 }
 

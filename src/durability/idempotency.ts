@@ -30,7 +30,7 @@ export function checkKey(key: unknown): string {
 }
 
 /** 128 bits of SHA-256 of what was sent, so reusing a key for other counters is caught. */
-export function fingerprint(...parts: string[]): string {
+export function fingerprint(...parts: (string | Uint8Array)[]): string {
   const hash = createHash('sha256');
   for (const part of parts) hash.update(part).update('\0');
   return hash.digest('hex').slice(0, 32);

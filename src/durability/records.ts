@@ -1,19 +1,23 @@
-// The payloads inside frames. A journal segment holds counter records, one per accepted request;
-// a checkpoint holds window chunks (a shard's part of one window, packed as the shards exchange it)
-// and idempotency chunks (the keys answered in the last ten minutes).
+// The payloads inside frames. A journal segment holds counter records, one per accepted request,
+// carrying the request's shard parts as they are (protocol/shard-part.ts); a checkpoint holds window
+// chunks (one shard's part of one window) and idempotency chunks (the keys answered in the last ten
+// minutes). Parts are stored byte for byte, so writing one is a copy and recovery hands them back
+// to the shards without parsing them, as long as the shard count is the same.
 
-import { ByteReader, ByteWriter, DecodeError } from '../protocol/bytes.ts';
+import type { ShardPart } from '../protocol/shard-part.ts';
 import type { WindowKind } from '../window.ts';
+import { ByteReader, ByteWriter, DecodeError } from './bytes.ts';
 import { FRAME_HEADER_BYTES, sealFrame } from './frame.ts';
 
 const COUNTERS = 1;
 const WINDOW = 2;
 const KEYS = 3;
+const FINGERPRINT_BYTES = 16;
 
 /** What a request with an Idempotency-Key was answered, kept to answer its retries the same way. */
 export interface KeyedAnswer {
   key: string;
-  /** Hex digest of the request body: the same key with another body is refused. */
+  /** Hex digest of the request: the same key with another request is refused. */
   fingerprint: string;
   /** The service clock (ms) when the answer was given; it counts for ten minutes from then. */
   atMs: number;
@@ -21,16 +25,20 @@ export interface KeyedAnswer {
   counters: number;
 }
 
-/** One accepted request, as the journal keeps it: its validated entries, not its text. */
+/** One accepted request, as the journal keeps it. */
 export interface CounterRecord {
   /** Log sequence number: records are numbered 1, 2, 3… without gaps across segments. */
   lsn: number;
   atMs: number;
-  /** Objects in the request, for answering a retry. */
-  accepted: number;
+  /** Counter objects and domain entries in the request: its answer. */
+  counters: number;
+  entries: number;
   key?: { key: string; fingerprint: string };
-  domains: string[];
-  counts: number[];
+  /** The shard count the parts were made for. */
+  shards: number;
+  /** parts[s] holds shard s's entries, or is undefined when there are none for it. */
+  parts: (ShardPart | undefined)[];
+  /** The minutes the request touched (their hours follow). */
   minutes: number[];
 }
 
@@ -40,7 +48,7 @@ export interface WindowChunk {
   /** The shard the entries came from, and how many shards there were: a different count re-partitions. */
   shard: number;
   shards: number;
-  packed: Uint8Array;
+  part: ShardPart;
 }
 
 export type Payload =
@@ -54,34 +62,55 @@ function framed(capacity: number): ByteWriter {
   return writer;
 }
 
+function writePart(w: ByteWriter, part: ShardPart): void {
+  w.varint(part.entries);
+  w.varint(part.buffer.byteLength);
+  w.bytes(new Uint8Array(part.buffer));
+}
+
+/** A part copied out of the payload into its own buffer, which can be moved to a shard. */
+function readPart(r: ByteReader): ShardPart {
+  const entries = r.varint();
+  const bytes = r.bytes(r.varint());
+  if (bytes.length < 20 * entries) throw new DecodeError(`a part of ${entries} entries in ${bytes.length} bytes`);
+  return { entries, buffer: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer };
+}
+
 export function encodeCounters(record: CounterRecord): Buffer {
-  const { domains, counts, minutes } = record;
-  const w = framed(64 + domains.length * 24);
+  let bytes = 64 + record.minutes.length * 4;
+  for (const part of record.parts) bytes += part ? part.buffer.byteLength + 16 : 0;
+  const w = framed(bytes);
   w.u8(COUNTERS);
   w.f64(record.lsn);
   w.f64(record.atMs);
-  w.varint(record.accepted);
+  w.varint(record.counters);
+  w.varint(record.entries);
   w.string8(record.key?.key ?? '');
   if (record.key) w.bytes(Buffer.from(record.key.fingerprint, 'hex'));
-  w.varint(domains.length);
+  w.varint(record.minutes.length);
   let minute = 0;
-  for (let i = 0; i < domains.length; i++) {
-    w.zigzag(minutes[i] - minute);
-    minute = minutes[i];
-    w.string8(domains[i]);
-    w.varint(counts[i]);
+  for (const m of record.minutes) {
+    w.zigzag(m - minute);
+    minute = m;
   }
+  w.u16(record.shards);
+  w.varint(record.parts.filter((part) => part !== undefined).length);
+  record.parts.forEach((part, shard) => {
+    if (!part) return;
+    w.u16(shard);
+    writePart(w, part);
+  });
   return sealFrame(w.finish());
 }
 
 export function encodeWindowChunk(chunk: WindowChunk): Buffer {
-  const w = framed(16 + chunk.packed.length);
+  const w = framed(32 + chunk.part.buffer.byteLength);
   w.u8(WINDOW);
   w.u8(chunk.window === 'minute' ? 0 : 1);
   w.i32(chunk.index);
   w.u16(chunk.shard);
   w.u16(chunk.shards);
-  w.bytes(chunk.packed);
+  writePart(w, chunk.part);
   return sealFrame(w.finish());
 }
 
@@ -99,8 +128,6 @@ export function encodeKeys(answers: readonly KeyedAnswer[]): Buffer {
   return sealFrame(w.finish());
 }
 
-const FINGERPRINT_BYTES = 16;
-
 /** Throws DecodeError on bytes no encoder here wrote (a checksum collision or a bug). */
 export function decodePayload(payload: Buffer): Payload {
   const r = new ByteReader(payload);
@@ -109,21 +136,21 @@ export function decodePayload(payload: Buffer): Payload {
     case COUNTERS: {
       const lsn = r.f64();
       const atMs = r.f64();
-      const accepted = r.varint();
+      const counters = r.varint();
+      const entries = r.varint();
       const key = r.string8();
       const fingerprint = key === '' ? '' : r.bytes(FINGERPRINT_BYTES).toString('hex');
-      const n = r.varint();
-      const domains: string[] = new Array(n);
-      const counts: number[] = new Array(n);
-      const minutes: number[] = new Array(n);
+      const minutes: number[] = new Array(r.varint());
       let minute = 0;
-      for (let i = 0; i < n; i++) {
-        minute += r.zigzag();
-        minutes[i] = minute;
-        domains[i] = r.string8();
-        counts[i] = r.varint();
+      for (let i = 0; i < minutes.length; i++) minutes[i] = minute += r.zigzag();
+      const shards = r.u16();
+      const parts: (ShardPart | undefined)[] = new Array(shards);
+      for (let n = r.varint(); n > 0; n--) {
+        const shard = r.u16();
+        if (shard >= shards) throw new DecodeError(`part for shard ${shard} of ${shards}`);
+        parts[shard] = readPart(r);
       }
-      const record: Payload = { type: 'counters', lsn, atMs, accepted, domains, counts, minutes };
+      const record: Payload = { type: 'counters', lsn, atMs, counters, entries, shards, parts, minutes };
       if (key !== '') record.key = { key, fingerprint };
       return end(r, record);
     }
@@ -133,7 +160,7 @@ export function decodePayload(payload: Buffer): Payload {
       const shard = r.u16();
       const shards = r.u16();
       if (shard >= shards) throw new DecodeError(`shard ${shard} of ${shards}`);
-      return { type: 'window', window, index, shard, shards, packed: payload.subarray(r.position) };
+      return end(r, { type: 'window', window, index, shard, shards, part: readPart(r) });
     }
     case KEYS: {
       const answers: KeyedAnswer[] = new Array(r.varint());

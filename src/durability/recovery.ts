@@ -12,10 +12,7 @@
 import { open, readFile, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { TopTallyError } from '../errors.ts';
-import { DecodeError } from '../protocol/bytes.ts';
-import { packedEntries, unpack, WindowPacker } from '../protocol/packed.ts';
-import { hashDomain, shardOf } from '../routing/hash.ts';
-import { partition } from '../routing/partition.ts';
+import { DecodeError } from './bytes.ts';
 import type { ShardPool } from '../shards/shard-pool.ts';
 import type { WindowKind, WindowRef } from '../window.ts';
 import type { Checkpoint } from './checkpoint.ts';
@@ -32,6 +29,7 @@ import { scanFrames, type Frame } from './frame.ts';
 import type { IdempotencyStore } from './idempotency.ts';
 import type { Segment } from './journal.ts';
 import { decodePayload, type CounterRecord, type Payload, type WindowChunk } from './records.ts';
+import { repartition } from './repartition.ts';
 import { WindowSet } from './window-set.ts';
 
 export interface Dropped {
@@ -220,9 +218,9 @@ class Recovery {
         this.#dirty.add(ref);
         continue;
       }
-      this.#report.entries += packedEntries(chunk.packed);
+      this.#report.entries += chunk.part.entries;
       this.#loading.push(this.#loadChunk(chunk));
-      this.#loadingBytes += chunk.packed.length;
+      this.#loadingBytes += chunk.part.buffer.byteLength;
     }
     if (this.#loadingBytes > LOAD_AHEAD_BYTES) await this.#landed();
   }
@@ -235,17 +233,10 @@ class Recovery {
   }
 
   /** Hands a chunk to its shard as it is, or re-partitions it when the shard count changed. */
-  #loadChunk({ window, index, shard, shards, packed }: WindowChunk): Promise<void> {
+  #loadChunk({ window, index, shard, shards, part }: WindowChunk): Promise<void> {
     const pool = this.#o.pool;
-    // Copied: a transfer takes the whole ArrayBuffer, and this chunk is a slice of its file.
-    if (shards === pool.size) return pool.shards[shard].load(window, index, new Uint8Array(packed));
-    const { domains, counts } = unpack(packed);
-    const packers = pool.shards.map(() => new WindowPacker(Infinity));
-    for (let i = 0; i < domains.length; i++) packers[shardOf(hashDomain(domains[i]), pool.size)].add(domains[i], counts[i]);
-    const loads: Promise<void>[] = [];
-    for (let s = 0; s < packers.length; s++) {
-      for (const part of packers[s].finish()) loads.push(pool.shards[s].load(window, index, part));
-    }
+    if (shards === pool.size) return pool.shards[shard].load(window, index, part);
+    const loads = repartition([part], pool.size).map((p, s) => p && pool.shards[s].load(window, index, p));
     return Promise.all(loads).then(() => undefined);
   }
 
@@ -304,15 +295,16 @@ class Recovery {
   }
 
   #replay(record: CounterRecord): Promise<void> {
-    const { domains, counts, minutes } = record;
-    const batch = { counters: record.accepted, domains, hashes: domains.map(hashDomain), counts, minutes };
+    const { counters, entries, minutes } = record;
     this.#dirty.addMinutes(minutes);
     if (record.key) {
       const { key, fingerprint } = record.key;
-      this.#o.idempotency.remember({ key, fingerprint, atMs: record.atMs, accepted: record.accepted, counters: domains.length });
+      this.#o.idempotency.remember({ key, fingerprint, atMs: record.atMs, accepted: counters, counters: entries });
     }
     this.#report.records++;
-    return this.#o.pool.ingest(partition(batch, this.#o.pool.size));
+    const pool = this.#o.pool;
+    const parts = record.shards === pool.size ? record.parts : repartition(record.parts, pool.size);
+    return pool.ingest({ counters, entries, parts, minutes });
   }
 
   async #cutTornTail(file: string, torn: { offset: number; bytes: number; reason: string }): Promise<void> {

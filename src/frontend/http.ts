@@ -2,7 +2,7 @@
 // uWS rules: register onAborted before any async work, copy each onData chunk before returning, and
 // cork every write made after an await.
 
-import { TopTallyError, toTopTallyError } from '../errors.ts';
+import { TopTallyError, toTopTallyError, type ErrorCode } from '../errors.ts';
 import type { HttpResponse } from './uws.ts';
 
 const STATUS_TEXT: Record<number, string> = {
@@ -25,9 +25,13 @@ export class Exchange {
   readonly res: HttpResponse;
   aborted = false;
   done = false;
-  readonly #onFinish: () => void;
+  /** The status replied with; 0 while there is none (and for ever when the client went away first). */
+  status = 0;
+  /** The code of the error replied with, if any. */
+  errorCode: ErrorCode | null = null;
+  readonly #onFinish: (exchange: Exchange) => void;
 
-  constructor(res: HttpResponse, onFinish: () => void) {
+  constructor(res: HttpResponse, onFinish: (exchange: Exchange) => void) {
     this.res = res;
     this.#onFinish = onFinish;
     res.onAborted(() => {
@@ -36,12 +40,12 @@ export class Exchange {
     });
   }
 
-  /** Reads the whole body, refusing more than `limit` bytes. */
+  /** Reads the whole body into a buffer of its own (never a pooled slab), refusing more than `limit` bytes. */
   readBody(limit: number, declaredLength: string): Promise<Buffer> {
     const declared = declaredLength === '' ? -1 : Number(declaredLength);
     if (declared > limit) return Promise.reject(tooLarge(limit));
     return new Promise((resolve, reject) => {
-      let body = Buffer.allocUnsafe(declared >= 0 ? declared : 0);
+      let body = Buffer.allocUnsafeSlow(declared >= 0 ? declared : 0);
       let length = 0;
       this.res.onData((chunk, isLast) => {
         if (length + chunk.byteLength > limit) {
@@ -49,7 +53,7 @@ export class Exchange {
           return;
         }
         if (length + chunk.byteLength > body.length) {
-          const grown = Buffer.allocUnsafe(Math.max(length + chunk.byteLength, body.length * 2));
+          const grown = Buffer.allocUnsafeSlow(Math.max(length + chunk.byteLength, body.length * 2));
           body.copy(grown, 0, 0, length);
           body = grown;
         }
@@ -61,14 +65,18 @@ export class Exchange {
   }
 
   json(status: number, body: unknown, headers: Record<string, string> = {}, close = false): void {
+    this.send(status, 'application/json', JSON.stringify(body), headers, close);
+  }
+
+  send(status: number, contentType: string, body: string | Uint8Array, headers: Record<string, string> = {}, close = false): void {
     if (this.aborted || this.done) return;
-    const text = JSON.stringify(body);
     this.res.cork(() => {
       this.res.writeStatus(STATUS_TEXT[status] ?? `${status}`);
-      this.res.writeHeader('Content-Type', 'application/json');
+      this.res.writeHeader('Content-Type', contentType);
       for (const name in headers) this.res.writeHeader(name, headers[name]);
-      this.res.end(text, close);
+      this.res.end(body, close);
     });
+    this.status = status;
     this.#finish();
   }
 
@@ -78,13 +86,14 @@ export class Exchange {
    */
   error(err: unknown, headers: Record<string, string> = {}, close = false): void {
     const e = toTopTallyError(err);
+    if (!this.done) this.errorCode = e.code;
     this.json(e.status, { error: e.toJSON() }, headers, close);
   }
 
   #finish(): void {
     if (this.done) return;
     this.done = true;
-    this.#onFinish();
+    this.#onFinish(this);
   }
 }
 

@@ -8,6 +8,8 @@ export interface StatsParams {
   limit: number;
   /** Unix seconds; undefined means now. */
   at: number | undefined;
+  /** The window still open at `at` (running counts) instead of the last round one. */
+  open: boolean;
 }
 
 export const MAX_LIMIT = 1000;
@@ -28,7 +30,7 @@ function wholeNumber(name: string, raw: string, min: number, max: number): numbe
 /** Parses `query`; `window` is fixed by the path for the seed's endpoints. */
 export function parseStatsParams(query: string, fixedWindow?: WindowKind): StatsParams {
   const params = new URLSearchParams(query);
-  const allowed = fixedWindow ? ['limit', 'at'] : ['window', 'limit', 'at'];
+  const allowed = fixedWindow ? ['limit', 'at'] : ['window', 'limit', 'at', 'open'];
   for (const name of params.keys()) {
     if (!allowed.includes(name)) invalid(name, `Unknown parameter "${name}"; known: ${allowed.join(', ')}`);
   }
@@ -42,9 +44,14 @@ export function parseStatsParams(query: string, fixedWindow?: WindowKind): Stats
   }
   const rawLimit = params.get('limit');
   const rawAt = params.get('at');
+  const rawOpen = params.get('open');
+  if (rawOpen !== null && rawOpen !== 'true' && rawOpen !== 'false') {
+    invalid('open', `"open" must be "true" or "false", not ${JSON.stringify(rawOpen)}`);
+  }
   return {
     window,
     limit: rawLimit === null ? DEFAULT_LIMIT : wholeNumber('limit', rawLimit, 1, MAX_LIMIT),
     at: rawAt === null ? undefined : wholeNumber('at', rawAt, 0, Number.MAX_SAFE_INTEGER),
+    open: rawOpen === 'true',
   };
 }

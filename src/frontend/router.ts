@@ -5,14 +5,17 @@ import { TopTallyError } from '../errors.ts';
 import { Exchange } from './http.ts';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.ts';
 
+/** The route of requests no path matched (a 404), so they count under one label. */
+export const UNMATCHED = '/*';
+
 export type Handler = (exchange: Exchange, req: HttpRequest) => void;
 
 export class Router {
   readonly #routes = new Map<string, Map<string, Handler>>();
-  readonly #track: (res: HttpResponse) => Exchange;
+  readonly #track: (res: HttpResponse, route: string) => Exchange;
 
-  /** `track` wraps each response, so the server can count what is in flight. */
-  constructor(track: (res: HttpResponse) => Exchange) {
+  /** `track` wraps each response, so the server can count what is in flight, by route. */
+  constructor(track: (res: HttpResponse, route: string) => Exchange) {
     this.#track = track;
   }
 
@@ -29,11 +32,15 @@ export class Router {
     return [...this.#routes.keys()];
   }
 
+  methods(path: string): string[] {
+    return [...(this.#routes.get(path)?.keys() ?? [])];
+  }
+
   mount(app: TemplatedApp): void {
     for (const [path, methods] of this.#routes) {
       const allow = [...methods.keys()].join(', ');
       app.any(path, (res, req) => {
-        const exchange = this.#track(res);
+        const exchange = this.#track(res, path);
         const handler = methods.get(req.getMethod().toUpperCase());
         if (handler) return handler(exchange, req);
         const err = new TopTallyError(
@@ -45,7 +52,7 @@ export class Router {
     }
     app.any('/*', (res, req) => {
       const err = new TopTallyError('TOPTALLY_ERR_NOT_FOUND', `No such path: ${req.getUrl()}`);
-      this.#track(res).error(err, {}, true);
+      this.#track(res, UNMATCHED).error(err, {}, true);
     });
   }
 }

@@ -35,7 +35,7 @@ export function addRoutes(router: Router, deps: RouteDeps): void {
       .readBody(deps.maxBody, req.getHeader('content-length'))
       .then(
         (body) =>
-          deps.ingestor.ingest(body.toString('utf8'), format, { key }).then(
+          deps.ingestor.ingest(body, format, { key }).then(
             (result) => exchange.json(200, result),
             (err) => exchange.error(err),
           ),
@@ -52,7 +52,8 @@ export function addRoutes(router: Router, deps: RouteDeps): void {
       });
     }
     const at = params.at ?? now;
-    return deps.stats.top(params.window, windowIndex(params.window, at) - 1, params.limit);
+    const index = windowIndex(params.window, at) - (params.open ? 0 : 1);
+    return deps.stats.top(params.window, index, params.limit);
   };
 
   for (const kind of ['minute', 'hour'] as const) {
@@ -70,12 +71,5 @@ export function addRoutes(router: Router, deps: RouteDeps): void {
         exchange.json(200, { window: window.kind, from: window.from, to: window.to, total, domains, top }),
       (err) => exchange.error(err),
     );
-  });
-
-  router.add('GET', ['/'], (exchange) => {
-    exchange.json(200, {
-      service: 'toptally',
-      endpoints: ['POST /api/events', 'GET /api/stats?window=minute|hour&limit=&at=', ...SEED_STATS_PATHS.minute, ...SEED_STATS_PATHS.hour],
-    });
   });
 }

@@ -1,16 +1,21 @@
-// One request's counters, from text to applied: decode, validate against the clock, partition by
-// shard, journal, invalidate cached answers, and wait until every owning shard has applied its part.
+// One request's counters, from bytes to applied: decode and validate against the clock (in place,
+// or on the decode pool for large bodies), journal, invalidate cached answers, and wait until every
+// owning shard has applied its part.
 
 import type { Clock } from '../clock.ts';
 import type { Durability } from '../durability/durability.ts';
 import { checkKey, fingerprint } from '../durability/idempotency.ts';
+import { fromErrorBody, TopTallyError } from '../errors.ts';
 import { oldestRetained, type Retention } from '../retention.ts';
-import { partition } from '../routing/partition.ts';
+import type { Partitioned } from '../routing/partition.ts';
 import type { ShardPool } from '../shards/shard-pool.ts';
 import type { StatsService } from '../query/stats.ts';
 import { WINDOW_SECONDS } from '../window.ts';
-import { decode, type BodyFormat, type Decoded } from './decode.ts';
-import { validate, type TimeBounds } from './validate.ts';
+import type { BodyFormat } from './decode.ts';
+import { decodeParts, type DecodeOutcome } from './decode-parts.ts';
+import type { DecodePool } from './decode-pool.ts';
+import type { OffloadPolicy } from './offload-policy.ts';
+import type { TimeBounds } from './validate.ts';
 
 export interface IngestResult {
   /** Counter objects taken. */
@@ -23,6 +28,12 @@ export interface IngestOptions {
   retention: Retention;
   /** How far ahead of the clock a timestamp may be, in seconds. */
   maxFutureSeconds: number;
+  /** Decides which bodies are decoded on the pool. */
+  offload: OffloadPolicy;
+  /** Told about every ingest once all its shards have applied it (metrics count it). */
+  onApplied?: (result: IngestResult) => void;
+  /** The journal every ingest goes through before it is applied, and the idempotency keys. */
+  durability: Durability;
 }
 
 export interface IngestCall {
@@ -36,17 +47,17 @@ export interface IngestCall {
 
 export class Ingestor {
   readonly #pool: ShardPool;
+  readonly #decoders: DecodePool;
   readonly #stats: StatsService;
   readonly #clock: Clock;
   readonly #options: IngestOptions;
-  readonly #durability: Durability;
 
-  constructor(pool: ShardPool, stats: StatsService, clock: Clock, options: IngestOptions, durability: Durability) {
+  constructor(pool: ShardPool, decoders: DecodePool, stats: StatsService, clock: Clock, options: IngestOptions) {
     this.#pool = pool;
+    this.#decoders = decoders;
     this.#stats = stats;
     this.#clock = clock;
     this.#options = options;
-    this.#durability = durability;
   }
 
   bounds(): TimeBounds {
@@ -57,33 +68,58 @@ export class Ingestor {
     };
   }
 
-  ingest(text: string, format: BodyFormat, call: IngestCall = {}): Promise<IngestResult> {
-    return this.#once(call.key, () => fingerprint(format, text), () => decode(text, format));
+  /** `body` must own its buffer: a large one is moved to a decode thread. */
+  ingest(body: Uint8Array, format: BodyFormat, call: IngestCall = {}): Promise<IngestResult> {
+    // The fingerprint is taken first: decoding on the pool moves the body away.
+    return this.#once(call.key, () => fingerprint(format, body), () => this.#decode(body, format));
   }
 
-  /** Counters decoded already (a WebSocket message's events); `key` works as for ingest(). */
-  ingestDecoded(decoded: Decoded, call: IngestCall = {}): Promise<IngestResult> {
-    return this.#once(call.key, () => fingerprint(JSON.stringify(decoded.items)), () => decoded);
+  /** Counters decoded and partitioned already (a WebSocket message's); `key` works as for ingest(). */
+  apply(partitioned: Partitioned, call: IngestCall = {}): Promise<IngestResult> {
+    const print = () => fingerprint(...partitioned.parts.map((part) => new Uint8Array(part?.buffer ?? new ArrayBuffer(0))));
+    return this.#once(call.key, print, async () => partitioned);
   }
 
-  async #once(key: string | undefined, print: () => string, decoded: () => Decoded): Promise<IngestResult> {
-    if (key === undefined) return this.#commit(decoded());
+  async #decode(body: Uint8Array, format: BodyFormat): Promise<Partitioned> {
+    const task = { body, format, bounds: this.bounds(), shards: this.#pool.size };
+    const { offload } = this.#options;
+    let outcome: DecodeOutcome;
+    if (offload.offload(body.length)) {
+      try {
+        outcome = await this.#decoders.run(task);
+      } finally {
+        offload.done();
+      }
+    } else {
+      outcome = decodeParts(task);
+    }
+    if (!outcome.ok) throw fromErrorBody(outcome.error);
+    return outcome.value;
+  }
+
+  async #once(key: string | undefined, print: () => string, partitioned: () => Promise<Partitioned>): Promise<IngestResult> {
+    const { idempotency } = this.#options.durability;
+    if (key === undefined) return this.#commit(await partitioned());
     const checked = checkKey(key);
-    const fingerprint = print();
-    return this.#durability.idempotency.once(checked, fingerprint, () => this.#commit(decoded(), { key: checked, fingerprint }));
+    const digest = print();
+    return idempotency.once(checked, digest, async () => this.#commit(await partitioned(), { key: checked, fingerprint: digest }));
   }
 
-  async #commit(decoded: Decoded, key?: { key: string; fingerprint: string }): Promise<IngestResult> {
-    const batch = validate(decoded, this.bounds());
-    const partitioned = partition(batch, this.#pool.size);
-    const { domains, counts, minutes } = batch;
-    const record = { atMs: this.#clock.now(), accepted: batch.counters, key, domains, counts, minutes };
+  async #commit(partitioned: Partitioned, key?: { key: string; fingerprint: string }): Promise<IngestResult> {
+    const { counters, entries, parts, minutes } = partitioned;
+    // A shard known to be dead would refuse its part once the record is on disk: refuse first, so
+    // that this 503 counted nothing.
+    const dead = parts.findIndex((part, shard) => part && this.#pool.shards[shard].failed);
+    if (dead >= 0) throw new TopTallyError('TOPTALLY_ERR_SHARD_UNAVAILABLE', `Shard ${dead} is unavailable`, { shard: dead });
+    const record = { atMs: this.#clock.now(), counters, entries, key, shards: this.#pool.size, parts, minutes };
     // Log, then apply: the cache is invalidated only as the shards are told, never earlier, so an
     // answer computed while the record is being written cannot be kept as current.
-    await this.#durability.commit(record, () => {
-      this.#stats.touched(partitioned.minutes);
+    await this.#options.durability.commit(record, () => {
+      this.#stats.touched(minutes);
       return this.#pool.ingest(partitioned);
     });
-    return { accepted: batch.counters, counters: batch.domains.length };
+    const result = { accepted: counters, counters: entries };
+    this.#options.onApplied?.(result);
+    return result;
   }
 }

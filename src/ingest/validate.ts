@@ -1,20 +1,12 @@
-// Candidate counters to a columnar batch, all or nothing: the first invalid counter rejects the whole
+// Candidate counters to per-shard parts, all or nothing: the first invalid counter rejects the whole
 // request with a reason and its place, before anything reaches a shard.
 
 import { TopTallyError, type ErrorCode, type ErrorDetails } from '../errors.ts';
 import { hashDomain } from '../routing/hash.ts';
+import { Partitioner, type Partitioned } from '../routing/partition.ts';
 import type { Decoded } from './decode.ts';
 
 export const MAX_DOMAIN_BYTES = 255;
-
-/** Every accepted domain entry, columnar; `hashes` say which shard each one goes to. */
-export interface Batch {
-  counters: number;
-  domains: string[];
-  hashes: number[];
-  counts: number[];
-  minutes: number[];
-}
 
 export interface TimeBounds {
   /** The oldest Unix second still accepted (the start of the oldest retained hour). */
@@ -25,66 +17,53 @@ export interface TimeBounds {
 
 const DIGITS = /^[0-9]{1,16}$/;
 
-export function validate(decoded: Decoded, bounds: TimeBounds): Batch {
-  const batch: Batch = { counters: decoded.items.length, domains: [], hashes: [], counts: [], minutes: [] };
+export function validate(decoded: Decoded, bounds: TimeBounds, shards: number): Partitioned {
   const { items } = decoded;
+  const out = new Partitioner(shards);
   for (let i = 0; i < items.length; i++) {
     const item = items[i];
-    const fail = (code: ErrorCode, message: string, extra: ErrorDetails = {}): never => {
-      throw new TopTallyError(code, message, { ...decoded.where(i), ...extra });
-    };
     if (typeof item !== 'object' || item === null || Array.isArray(item)) {
-      fail('TOPTALLY_ERR_INVALID_COUNTER', `A counter must be a JSON object, not ${describe(item)}`);
+      fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', `A counter must be a JSON object, not ${describe(item)}`);
     }
     const counter = item as Record<string, unknown>;
     const hasTimestamp = Object.hasOwn(counter, 'timestamp');
-    const timestamp = hasTimestamp ? timestampOf(counter.timestamp) : undefined;
-    if (timestamp === undefined) {
-      fail(
-        'TOPTALLY_ERR_INVALID_COUNTER',
-        hasTimestamp
-          ? `"timestamp" must be Unix seconds, an integer or a string of digits, not ${describe(counter.timestamp)}`
-          : 'The counter has no "timestamp"',
-        { key: 'timestamp' },
-      );
+    const ts = hasTimestamp ? timestampOf(counter.timestamp) : undefined;
+    if (ts === undefined) {
+      const message = hasTimestamp
+        ? `"timestamp" must be Unix seconds, an integer or a string of digits, not ${describe(counter.timestamp)}`
+        : 'The counter has no "timestamp"';
+      fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', message, 'timestamp');
     }
-    const ts = timestamp as number;
     if (ts < bounds.oldest) {
-      fail('TOPTALLY_ERR_TIMESTAMP_TOO_OLD', `timestamp ${ts} is before ${bounds.oldest}, the oldest retained`, {
-        key: 'timestamp',
-      });
+      fail(decoded, i, 'TOPTALLY_ERR_TIMESTAMP_TOO_OLD', `timestamp ${ts} is before ${bounds.oldest}, the oldest retained`, 'timestamp');
     }
     if (ts > bounds.newest) {
-      fail('TOPTALLY_ERR_TIMESTAMP_IN_FUTURE', `timestamp ${ts} is after ${bounds.newest}, the newest accepted`, {
-        key: 'timestamp',
-      });
+      fail(decoded, i, 'TOPTALLY_ERR_TIMESTAMP_IN_FUTURE', `timestamp ${ts} is after ${bounds.newest}, the newest accepted`, 'timestamp');
     }
     const minute = Math.floor(ts / 60);
     for (const key of Object.keys(counter)) {
       if (key === 'timestamp') continue;
       const value = counter[key];
       if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-        fail(
-          'TOPTALLY_ERR_INVALID_COUNTER',
-          `The count of ${JSON.stringify(key)} must be a non-negative integer, not ${describe(value)}`,
-          { key },
-        );
+        const message = `The count of ${JSON.stringify(key)} must be a non-negative integer, not ${describe(value)}`;
+        fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', message, key);
       }
-      if (key.length === 0) fail('TOPTALLY_ERR_INVALID_COUNTER', 'A domain must not be empty', { key });
+      if (key.length === 0) fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', 'A domain must not be empty', key);
       const hash = hashDomain(key);
-      if (hash < 0) fail('TOPTALLY_ERR_INVALID_COUNTER', 'A domain must be valid Unicode text', { key });
+      if (hash < 0) fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', 'A domain must be valid Unicode text', key);
       if (key.length > MAX_DOMAIN_BYTES / 3 && Buffer.byteLength(key) > MAX_DOMAIN_BYTES) {
-        fail('TOPTALLY_ERR_INVALID_COUNTER', `A domain must be at most ${MAX_DOMAIN_BYTES} UTF-8 bytes`, {
-          key: key.slice(0, 64),
-        });
+        fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', `A domain must be at most ${MAX_DOMAIN_BYTES} UTF-8 bytes`, key.slice(0, 64));
       }
-      batch.domains.push(key);
-      batch.hashes.push(hash);
-      batch.counts.push(value as number);
-      batch.minutes.push(minute);
+      out.add(hash, key, value as number, minute);
     }
   }
-  return batch;
+  return out.finish(items.length);
+}
+
+function fail(decoded: Decoded, i: number, code: ErrorCode, message: string, key?: string): never {
+  const details: ErrorDetails = decoded.where(i);
+  if (key !== undefined) details.key = key;
+  throw new TopTallyError(code, message, details);
 }
 
 function timestampOf(value: unknown): number | undefined {

@@ -4,13 +4,7 @@
 import type { MessagePort, Worker } from 'node:worker_threads';
 import type { ErrorBody } from '../errors.ts';
 import type { WindowKind } from '../window.ts';
-
-/** Counters for one shard, columnar: entry i is `counts[i]` requests for `domains[i]` in `minutes[i]`. */
-export interface IngestColumns {
-  domains: string[];
-  counts: Float64Array;
-  minutes: Int32Array;
-}
+import type { ShardPart } from './shard-part.ts';
 
 export interface TopEntries {
   /** Sorted by count descending, then domain ascending. */
@@ -22,27 +16,31 @@ export interface TopEntries {
   size: number;
 }
 
-/** A window's entries in one shard, packed (see packed.ts); empty when the shard holds none. */
-export interface PackedWindow {
+/** One window's entries in one shard, as parts (their minutes unused); none when it holds none. */
+export interface ExportedWindow {
   window: WindowKind;
   index: number;
-  chunks: Uint8Array[];
+  parts: ShardPart[];
 }
 
 export type ToShard =
-  | ({ kind: 'ingest'; id: number } & IngestColumns)
+  | { kind: 'ingest'; id: number; parts: ShardPart[] }
+  /** A snapshot of these windows, for a checkpoint. */
   | { kind: 'export'; id: number; windows: { window: WindowKind; index: number }[] }
-  /** Adds a snapshot of one window to that window only; `packed` must own its ArrayBuffer (it is transferred). */
-  | { kind: 'load'; id: number; window: WindowKind; index: number; packed: Uint8Array }
+  /** Adds a window's snapshot to that window alone (an hour's must not touch its minutes). */
+  | { kind: 'load'; id: number; window: WindowKind; index: number; part: ShardPart }
   | { kind: 'retain'; oldestMinute: number; oldestHour: number }
   | { kind: 'top'; id: number; window: WindowKind; index: number; limit: number }
+  /** How much the shard holds, for /metrics. */
+  | { kind: 'census'; id: number }
   | { kind: 'stop'; id: number };
 
 export type FromShard =
   | { kind: 'ready' }
   | { kind: 'applied'; id: number; entries: number }
   | ({ kind: 'top'; id: number } & TopEntries)
-  | { kind: 'exported'; id: number; windows: PackedWindow[] }
+  | { kind: 'census'; id: number; domains: number }
+  | { kind: 'exported'; id: number; windows: ExportedWindow[] }
   | { kind: 'stopped'; id: number }
   | { kind: 'error'; id: number; error: ErrorBody };
 
@@ -51,11 +49,11 @@ export type Port = Pick<MessagePort | Worker, 'postMessage'>;
 /** The only caller of postMessage for shard traffic, so every message is typed. */
 export function send(port: Port, message: ToShard | FromShard): void {
   if (message.kind === 'ingest') {
-    port.postMessage(message, [message.counts.buffer as ArrayBuffer, message.minutes.buffer as ArrayBuffer]);
+    port.postMessage(message, message.parts.map((part) => part.buffer));
   } else if (message.kind === 'load') {
-    port.postMessage(message, [message.packed.buffer as ArrayBuffer]);
+    port.postMessage(message, [message.part.buffer]);
   } else if (message.kind === 'exported') {
-    port.postMessage(message, message.windows.flatMap((w) => w.chunks.map((c) => c.buffer as ArrayBuffer)));
+    port.postMessage(message, message.windows.flatMap((w) => w.parts.map((part) => part.buffer)));
   } else {
     port.postMessage(message);
   }

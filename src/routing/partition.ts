@@ -1,33 +1,44 @@
-// A validated batch split by owner shard: every domain lives in exactly one shard, which is what
-// makes the merged top-N exact.
+// Splits validated entries by owner shard as they come: every domain lives in exactly one shard,
+// which is what makes the merged top-N exact.
 
-import type { Batch } from '../ingest/validate.ts';
+import { PartBuilder, type ShardPart } from '../protocol/shard-part.ts';
 import { shardOf } from './hash.ts';
 
-export interface ShardPart {
-  domains: string[];
-  counts: number[];
+export interface Partitioned {
+  /** Counter objects taken. */
+  counters: number;
+  /** Domain entries taken. */
+  entries: number;
+  /** parts[s] holds shard s's entries, or is undefined when there are none for it. */
+  parts: (ShardPart | undefined)[];
+  /** The minute indexes touched (their hours follow), for cache invalidation and pushes. */
   minutes: number[];
 }
 
-export interface Partitioned {
-  /** parts[s] holds shard s's entries, or is undefined when the batch has none for it. */
-  parts: (ShardPart | undefined)[];
-  /** The minute indexes the batch touches (their hours follow), for cache invalidation. */
-  minutes: Set<number>;
-}
+export class Partitioner {
+  readonly #builders: (PartBuilder | undefined)[];
+  readonly #minutes = new Set<number>();
+  #lastMinute = NaN;
+  #entries = 0;
 
-export function partition(batch: Batch, shards: number): Partitioned {
-  const parts: (ShardPart | undefined)[] = new Array(shards);
-  const minutes = new Set<number>();
-  let lastMinute = NaN;
-  for (let i = 0; i < batch.domains.length; i++) {
-    const s = shardOf(batch.hashes[i], shards);
-    const part = (parts[s] ??= { domains: [], counts: [], minutes: [] });
-    part.domains.push(batch.domains[i]);
-    part.counts.push(batch.counts[i]);
-    part.minutes.push(batch.minutes[i]);
-    if (batch.minutes[i] !== lastMinute) minutes.add((lastMinute = batch.minutes[i]));
+  constructor(shards: number) {
+    this.#builders = new Array(shards);
   }
-  return { parts, minutes };
+
+  add(hash: number, name: string, count: number, minute: number): void {
+    this.#entries++;
+    if (count === 0) return; // taken, but changes no window
+    const s = shardOf(hash, this.#builders.length);
+    (this.#builders[s] ??= new PartBuilder()).add(name, hash, count, minute);
+    if (minute !== this.#lastMinute) this.#minutes.add((this.#lastMinute = minute));
+  }
+
+  finish(counters: number): Partitioned {
+    return {
+      counters,
+      entries: this.#entries,
+      parts: Array.from(this.#builders, (b) => b?.finish()),
+      minutes: [...this.#minutes],
+    };
+  }
 }

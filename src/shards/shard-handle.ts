@@ -4,8 +4,8 @@
 import { EventEmitter, once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { TopTallyError, fromErrorBody } from '../errors.ts';
-import { assertNever, send, type FromShard, type PackedWindow, type ToShard, type TopEntries } from '../protocol/messages.ts';
-import type { ShardPart } from '../routing/partition.ts';
+import { assertNever, send, type ExportedWindow, type FromShard, type ToShard, type TopEntries } from '../protocol/messages.ts';
+import type { ShardPart } from '../protocol/shard-part.ts';
 import type { WindowKind } from '../window.ts';
 
 const BOOT = new URL('../../workers/boot.mjs', import.meta.url);
@@ -13,7 +13,6 @@ const ENTRY = new URL('../../workers/shard-worker.ts', import.meta.url).href;
 
 interface Turn {
   parts: ShardPart[];
-  entries: number;
   done: Promise<void>;
   /** Set once the turn's message is sent. */
   sent?: Promise<FromShard>;
@@ -55,41 +54,52 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     return this.#waiting.size;
   }
 
+  /** True once the worker has died or been stopped: every request to it fails. */
+  get failed(): boolean {
+    return this.#failure !== null;
+  }
+
   /**
    * Queues a part for this shard. Parts queued in the same event-loop turn travel as one message;
    * the promise resolves once the worker has applied them.
    */
   ingest(part: ShardPart): Promise<void> {
     if (!this.#turn) {
-      const turn: Turn = { parts: [], entries: 0, done: Promise.resolve() };
+      const turn: Turn = { parts: [], done: Promise.resolve() };
       turn.done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#flush(turn));
       this.#turn = turn;
     }
     this.#turn.parts.push(part);
-    this.#turn.entries += part.domains.length;
     return this.#turn.done;
   }
 
   /**
-   * Packs these windows, as they are once everything ingested so far is applied: parts still
+   * A snapshot of these windows as they are once everything ingested so far is applied: parts still
    * queued for this turn are sent first, so the snapshot covers exactly what was ingested before it.
    */
-  async export(windows: { window: WindowKind; index: number }[]): Promise<PackedWindow[]> {
+  async export(windows: { window: WindowKind; index: number }[]): Promise<ExportedWindow[]> {
     if (this.#turn) void this.#flush(this.#turn);
     const reply = await this.#request({ kind: 'export', id: this.#nextId++, windows });
     if (reply.kind !== 'exported') throw new Error(`shard ${this.index} answered export with ${reply.kind}`);
     return reply.windows;
   }
 
-  /** Adds a window snapshot to that window; `packed` is transferred, so it must own its buffer. */
-  async load(window: WindowKind, index: number, packed: Uint8Array): Promise<void> {
-    await this.#request({ kind: 'load', id: this.#nextId++, window, index, packed });
+  /** Adds a window's snapshot to that window; the part's buffer is moved to the worker. */
+  async load(window: WindowKind, index: number, part: ShardPart): Promise<void> {
+    await this.#request({ kind: 'load', id: this.#nextId++, window, index, part });
   }
 
   async top(window: WindowKind, index: number, limit: number): Promise<TopEntries> {
     const reply = await this.#request({ kind: 'top', id: this.#nextId++, window, index, limit });
     if (reply.kind !== 'top') throw new Error(`shard ${this.index} answered top with ${reply.kind}`);
     return reply;
+  }
+
+  /** Distinct domains the shard holds in any window. */
+  async domains(): Promise<number> {
+    const reply = await this.#request({ kind: 'census', id: this.#nextId++ });
+    if (reply.kind !== 'census') throw new Error(`shard ${this.index} answered census with ${reply.kind}`);
+    return reply.domains;
   }
 
   retain(oldestMinute: number, oldestHour: number): void {
@@ -103,19 +113,16 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     await this.#worker.terminate();
   }
 
+  /** Ends the worker at once, without the stop handshake; what it owed is answered with 503. */
+  terminate(): Promise<number> {
+    return this.#worker.terminate();
+  }
+
   /** Sends the turn's parts as one message, unless they were sent already; resolves once applied. */
   async #flush(turn: Turn): Promise<void> {
     if (!turn.sent) {
       this.#turn = null;
-      const domains: string[] = [];
-      const counts = new Float64Array(turn.entries);
-      const minutes = new Int32Array(turn.entries);
-      for (const part of turn.parts) {
-        counts.set(part.counts, domains.length);
-        minutes.set(part.minutes, domains.length);
-        for (const domain of part.domains) domains.push(domain);
-      }
-      turn.sent = this.#request({ kind: 'ingest', id: this.#nextId++, domains, counts, minutes });
+      turn.sent = this.#request({ kind: 'ingest', id: this.#nextId++, parts: turn.parts });
     }
     await turn.sent;
   }
@@ -134,6 +141,7 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
         return;
       case 'applied':
       case 'top':
+      case 'census':
       case 'exported':
       case 'stopped':
       case 'error': {

@@ -1,6 +1,6 @@
 // N shard actors behind one face: ingest goes to the owners of a batch's domains, queries ask all.
 
-import type { PackedWindow, TopEntries } from '../protocol/messages.ts';
+import type { ExportedWindow, TopEntries } from '../protocol/messages.ts';
 import type { Partitioned } from '../routing/partition.ts';
 import type { WindowKind } from '../window.ts';
 import { ShardHandle } from './shard-handle.ts';
@@ -13,7 +13,13 @@ export class ShardPool {
   }
 
   static async start(count: number, onExit: (shard: number, cause: Error) => void): Promise<ShardPool> {
-    const shards = await Promise.all(Array.from({ length: count }, (_, i) => ShardHandle.start(i)));
+    const started = await Promise.allSettled(Array.from({ length: count }, (_, i) => ShardHandle.start(i)));
+    const failed = started.find((r) => r.status === 'rejected');
+    const shards = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    if (failed) {
+      await Promise.all(shards.map((shard) => shard.terminate()));
+      throw failed.reason;
+    }
     for (const shard of shards) shard.on('exit', (cause) => onExit(shard.index, cause));
     return new ShardPool(shards);
   }
@@ -36,8 +42,8 @@ export class ShardPool {
     return Promise.all(this.shards.map((shard) => shard.top(window, index, limit)));
   }
 
-  /** Every shard's part of these windows, packed; see ShardHandle.export for what it covers. */
-  async export(windows: { window: WindowKind; index: number }[]): Promise<PackedWindow[][]> {
+  /** Every shard's part of these windows; see ShardHandle.export for what it covers. */
+  async export(windows: { window: WindowKind; index: number }[]): Promise<ExportedWindow[][]> {
     return Promise.all(this.shards.map((shard) => shard.export(windows)));
   }
 

@@ -7,7 +7,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
-import { startToptally, type Toptally } from '../../src/app.ts';
+import { startToptally, type StartOptions, type Toptally } from '../../src/app.ts';
 import { ManualClock } from '../../src/clock.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
@@ -49,11 +49,12 @@ export async function startServer(
   t: Pick<TestContext, 'after'>,
   overrides: Partial<Config> = {},
   startSeconds = T0,
+  options: Omit<StartOptions, 'clock'> = {},
 ): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? (await tempDir(t));
   const config = { ...loadConfig([], {}), port: 0, shards: 2, ...overrides, dataDir };
   const clock = new ManualClock(startSeconds * 1000);
-  const app = await startToptally(config, { clock, log: createLogger('silent') });
+  const app = await startToptally(config, { clock, log: createLogger('silent'), ...options });
   onDir.get(dataDir)?.push(app);
   t.after(() => app.stop());
   const url = `http://127.0.0.1:${app.port}`;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { validate } from '../../src/ingest/validate.ts';
 import { startServer, T0, tempDir, type TestServer } from '../helpers/server.ts';
 
 const lastMinute = Math.floor(T0 / 60) * 60 - 60;
@@ -64,20 +65,19 @@ test('a retried Idempotency-Key gets the first answer and counts once, before an
   assert.deepEqual(await minute(s3), { A: 4, B: 6, C: 5, D: 1 });
 });
 
-test('decoded counters (a WebSocket message) take a key the same way, across a restart too', async (t) => {
+test('counters decoded elsewhere (a WebSocket message) take a key the same way, across a restart too', async (t) => {
   const dir = await tempDir(t);
   const events = [{ timestamp: lastMinute, E: 4 }, { timestamp: lastMinute + 2, E: 1, F: 2 }];
-  const decoded = () => ({ items: structuredClone(events), where: (index: number) => ({ index }) });
+  const parts = (s: TestServer, items: object[] = events) =>
+    validate({ items: structuredClone(items), where: (index) => ({ index }) }, s.app.ingestor.bounds(), s.app.pool.size);
   const s1 = await startServer(t, { dataDir: dir });
-  assert.deepEqual(await s1.app.ingestor.ingestDecoded(decoded(), { key: 'ws-1' }), { accepted: 2, counters: 3 });
-  assert.deepEqual(await s1.app.ingestor.ingestDecoded(decoded(), { key: 'ws-1' }), { accepted: 2, counters: 3 });
-  await assert.rejects(s1.app.ingestor.ingestDecoded({ items: [events[0]], where: () => ({}) }, { key: 'ws-1' }), {
-    code: 'TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED',
-  });
-  await assert.rejects(s1.app.ingestor.ingestDecoded(decoded(), { key: '' }), { code: 'TOPTALLY_ERR_INVALID_IDEMPOTENCY_KEY' });
+  assert.deepEqual(await s1.app.ingestor.apply(parts(s1), { key: 'ws-1' }), { accepted: 2, counters: 3 });
+  assert.deepEqual(await s1.app.ingestor.apply(parts(s1), { key: 'ws-1' }), { accepted: 2, counters: 3 });
+  await assert.rejects(s1.app.ingestor.apply(parts(s1, [events[0]]), { key: 'ws-1' }), { code: 'TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED' });
+  await assert.rejects(s1.app.ingestor.apply(parts(s1), { key: '' }), { code: 'TOPTALLY_ERR_INVALID_IDEMPOTENCY_KEY' });
   await s1.app.stop();
   const s2 = await startServer(t, { dataDir: dir });
-  assert.deepEqual(await s2.app.ingestor.ingestDecoded(decoded(), { key: 'ws-1' }), { accepted: 2, counters: 3 });
+  assert.deepEqual(await s2.app.ingestor.apply(parts(s2), { key: 'ws-1' }), { accepted: 2, counters: 3 });
   assert.deepEqual(await minute(s2), { E: 5, F: 2 });
 });
 

@@ -3,8 +3,10 @@ import { test } from 'node:test';
 import { crc32c } from '../../src/durability/crc32c.ts';
 import { FRAME_HEADER_BYTES, frameOf, scanFrames } from '../../src/durability/frame.ts';
 import { decodePayload, encodeCounters, encodeKeys, encodeWindowChunk } from '../../src/durability/records.ts';
-import { DecodeError } from '../../src/protocol/bytes.ts';
-import { packedEntries, unpack, WindowPacker } from '../../src/protocol/packed.ts';
+import { DecodeError } from '../../src/durability/bytes.ts';
+import { repartition } from '../../src/durability/repartition.ts';
+import { PartBuilder, viewPart, type ShardPart } from '../../src/protocol/shard-part.ts';
+import { hashDomain, shardOf } from '../../src/routing/hash.ts';
 
 test('crc32c matches the published check values, in one pass or continued', () => {
   assert.equal(crc32c(Buffer.from('123456789')), 0xe3069283);
@@ -65,36 +67,73 @@ test('a damaged length field does not swallow the frames after it', () => {
   assert.deepEqual(damage, [{ offset: 0, bytes: three[0].length, reason: 'truncated frame', atEnd: false }]);
 });
 
-test('a counter record round-trips: unicode and __proto__ domains, counts up to 2^53 - 1, minutes going back', () => {
+function part(entries: [string, number, number][]): ShardPart {
+  const builder = new PartBuilder();
+  for (const [domain, count, minute] of entries) builder.add(domain, hashDomain(domain), count, minute);
+  return builder.finish();
+}
+
+/** Entries of parts as [domain, count, minute], in order. */
+function entriesOf(...parts: (ShardPart | undefined)[]): [string, number, number][] {
+  const out: [string, number, number][] = [];
+  for (const p of parts) {
+    if (!p) continue;
+    const { entries, names, nameEnds, counts, minutes } = viewPart(p);
+    for (let i = 0; i < entries; i++) {
+      out.push([Buffer.from(names.subarray(i === 0 ? 0 : nameEnds[i - 1], nameEnds[i])).toString(), counts[i], minutes[i]]);
+    }
+  }
+  return out;
+}
+
+test('a counter record round-trips its shard parts byte for byte, with its key and minutes', () => {
+  const first = [['__proto__', 1, 26801709], ['é.example', Number.MAX_SAFE_INTEGER, 26801709]] as [string, number, number][];
+  const third = [['🦊.example', 7, 26801650], ['x'.repeat(255), 300, 26801710]] as [string, number, number][];
   const record = {
     lsn: 2 ** 40 + 7,
     atMs: 1608102630123,
-    accepted: 3,
+    counters: 3,
+    entries: 4,
     key: { key: 'retry-7', fingerprint: '00112233445566778899aabbccddeeff' },
-    domains: ['__proto__', 'é.example', '🦊.example', 'x'.repeat(255)],
-    counts: [1, Number.MAX_SAFE_INTEGER, 0, 300],
-    minutes: [26801709, 26801709, 26801650, 26801710],
+    shards: 3,
+    parts: [part(first), undefined, part(third)],
+    minutes: [26801709, 26801650, 26801710],
   };
   const [{ payload }] = scanFrames(encodeCounters(record)).frames;
-  assert.deepEqual(decodePayload(payload), { type: 'counters', ...record });
-  const { key: _key, ...unkeyed } = record;
-  assert.deepEqual(decodePayload(scanFrames(encodeCounters(unkeyed)).frames[0].payload), { type: 'counters', ...unkeyed });
+  const decoded = decodePayload(payload);
+  assert.equal(decoded.type, 'counters');
+  if (decoded.type !== 'counters') return;
+  const { parts, ...rest } = decoded;
+  const { parts: _parts, ...expected } = record;
+  assert.deepEqual(rest, { type: 'counters', ...expected });
+  assert.equal(parts.length, 3);
+  assert.equal(parts[1], undefined);
+  assert.deepEqual(entriesOf(parts[0]), first);
+  assert.deepEqual(entriesOf(parts[2]), third);
+  assert.deepEqual(Buffer.from(parts[2]!.buffer), Buffer.from(record.parts[2]!.buffer));
+});
+
+test('parts re-partitioned for another shard count keep every entry, each with its owner', () => {
+  const all: [string, number, number][] = Array.from({ length: 40 }, (_, i) => [`d${i}.example`, i + 1, 100 + (i % 3)]);
+  const split = repartition([part(all.slice(0, 25)), undefined, part(all.slice(25))], 4);
+  assert.equal(split.length, 4);
+  const back: [string, number, number][] = [];
+  split.forEach((p, shard) => {
+    for (const entry of entriesOf(p)) {
+      assert.equal(shardOf(hashDomain(entry[0]), 4), shard, entry[0]);
+      back.push(entry);
+    }
+  });
+  assert.deepEqual(back.sort(), [...all].sort());
 });
 
 test('window chunks and key lists round-trip', () => {
-  const packer = new WindowPacker(2);
-  for (const [domain, count] of [['a', 1], ['b', 2 ** 40], ['ü', 3]] as const) packer.add(domain, count);
-  const chunks = packer.finish();
-  assert.deepEqual(chunks.map(packedEntries), [2, 1]);
-  assert.deepEqual(unpack(chunks[0]), { domains: ['a', 'b'], counts: new Float64Array([1, 2 ** 40]) });
-  assert.deepEqual(unpack(chunks[1]), { domains: ['ü'], counts: new Float64Array([3]) });
-
-  const chunk = { window: 'hour' as const, index: 446695, shard: 1, shards: 3, packed: chunks[1] };
+  const chunk = { window: 'hour' as const, index: 446695, shard: 1, shards: 3, part: part([['a', 1, 0], ['ü', 2 ** 40, 0]]) };
   const decoded = decodePayload(scanFrames(encodeWindowChunk(chunk)).frames[0].payload);
   assert.equal(decoded.type, 'window');
   if (decoded.type !== 'window') return;
   assert.deepEqual([decoded.window, decoded.index, decoded.shard, decoded.shards], ['hour', 446695, 1, 3]);
-  assert.deepEqual(Buffer.from(decoded.packed), Buffer.from(chunks[1]));
+  assert.deepEqual(entriesOf(decoded.part), [['a', 1, 0], ['ü', 2 ** 40, 0]]);
 
   const answers = [{ key: 'k', fingerprint: 'ff'.repeat(16), atMs: 5, accepted: 100, counters: 500 }];
   assert.deepEqual(decodePayload(scanFrames(encodeKeys(answers)).frames[0].payload), { type: 'keys', answers });
@@ -103,7 +142,7 @@ test('window chunks and key lists round-trip', () => {
 test('a payload no encoder wrote is a DecodeError, not a crash', () => {
   assert.throws(() => decodePayload(Buffer.from([9])), DecodeError);
   assert.throws(() => decodePayload(Buffer.from([1, 0, 0])), DecodeError);
-  const record = encodeCounters({ lsn: 1, atMs: 0, accepted: 1, domains: ['a'], counts: [1], minutes: [1] });
+  const record = encodeCounters({ lsn: 1, atMs: 0, counters: 1, entries: 1, shards: 1, parts: [part([['a', 1, 1]])], minutes: [1] });
   const payload = Buffer.concat([record.subarray(FRAME_HEADER_BYTES), Buffer.from([0])]);
   assert.throws(() => decodePayload(payload), /trailing bytes/);
 });

@@ -8,13 +8,13 @@ import type { HttpResponse, TemplatedApp } from '@trufflesuite/uws-js-unofficial
  * `onBody` is only valid until it returns. Must be called synchronously in the route handler.
  */
 export function readBody(res: HttpResponse, onBody: (body: Buffer) => void): void {
-  const state = { aborted: false };
+  let aborted = false;
   res.onAborted(() => {
-    state.aborted = true;
+    aborted = true;
   });
   let parts: Buffer[] | undefined;
   res.onData((chunk, isLast) => {
-    if (state.aborted) return;
+    if (aborted) return;
     const view = Buffer.from(chunk);
     if (!isLast) {
       (parts ??= []).push(Buffer.from(view)); // copy: `view` dies with this callback

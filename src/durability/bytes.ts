@@ -1,12 +1,11 @@
-// Little binary writer and reader shared by the shard protocol (packed windows) and the on-disk
-// formats. Counts are JavaScript numbers up to 2^53, so varints use arithmetic, not 32-bit shifts.
+// A little binary writer and reader for the on-disk formats. Counts are JavaScript numbers up to
+// 2^53, so varints use arithmetic, not 32-bit shifts.
 
 export class ByteWriter {
   #buf: Buffer;
   #pos = 0;
 
   constructor(capacity = 4096) {
-    // allocUnsafeSlow: never a slice of Node's shared pool, so the bytes can be transferred.
     this.#buf = Buffer.allocUnsafeSlow(capacity);
   }
 
@@ -51,29 +50,13 @@ export class ByteWriter {
     this.varint(value < 0 ? -2 * value - 1 : 2 * value);
   }
 
-  /** UTF-8 text of at most 255 bytes (domains and keys are validated to fit), with a length byte. */
+  /** UTF-8 text of at most 255 bytes (idempotency keys are validated to fit), with a length byte. */
   string8(text: string): void {
     this.#room(1 + text.length * 3);
-    const buf = this.#buf;
-    const start = this.#pos + 1;
-    // Short ASCII names (most domains) are copied here faster than a call into Buffer#write.
-    if (text.length <= 64) {
-      let i = 0;
-      for (; i < text.length; i++) {
-        const c = text.charCodeAt(i);
-        if (c >= 0x80) break;
-        buf[start + i] = c;
-      }
-      if (i === text.length) {
-        buf[this.#pos] = i;
-        this.#pos = start + i;
-        return;
-      }
-    }
-    const written = buf.write(text, start, 'utf8');
+    const written = this.#buf.write(text, this.#pos + 1, 'utf8');
     if (written > 255) throw new RangeError(`string of ${written} bytes does not fit a length byte`);
-    buf[this.#pos] = written;
-    this.#pos = start + written;
+    this.#buf[this.#pos] = written;
+    this.#pos += 1 + written;
   }
 
   bytes(data: Uint8Array): void {

@@ -1,0 +1,44 @@
+// The dashboard at /: static files from src/dashboard/ plus uPlot from its own package, read once
+// at start-up. No build step, no CDN: everything the page loads comes from this server.
+
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Router } from './router.ts';
+
+const PAGE_DIR = fileURLToPath(new URL('../dashboard/', import.meta.url));
+const UPLOT_DIR = dirname(createRequire(import.meta.url).resolve('uplot'));
+
+/** What the page loads from /dashboard/{name}, and where each file is read from. */
+export const DASHBOARD_ASSETS: ReadonlyMap<string, string> = new Map([
+  ['app.js', join(PAGE_DIR, 'app.js')],
+  ['style.css', join(PAGE_DIR, 'style.css')],
+  ['uPlot.iife.min.js', join(UPLOT_DIR, 'uPlot.iife.min.js')],
+  ['uPlot.min.css', join(UPLOT_DIR, 'uPlot.min.css')],
+]);
+
+const CONTENT_TYPES = new Map([
+  ['.html', 'text/html; charset=utf-8'],
+  ['.js', 'text/javascript; charset=utf-8'],
+  ['.css', 'text/css; charset=utf-8'],
+]);
+
+// The page talks only to this server (fetch and WebSocket); uPlot sets element styles from script.
+const PAGE_HEADERS = {
+  'Cache-Control': 'no-cache',
+  'X-Content-Type-Options': 'nosniff',
+  'Content-Security-Policy': "default-src 'self'; connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+};
+
+export function addDashboardRoutes(router: Router): void {
+  serve(router, '/', join(PAGE_DIR, 'index.html'));
+  for (const [name, file] of DASHBOARD_ASSETS) serve(router, `/dashboard/${name}`, file);
+}
+
+function serve(router: Router, path: string, file: string): void {
+  const body = readFileSync(file);
+  const type = CONTENT_TYPES.get(extname(file));
+  if (!type) throw new Error(`no content type for ${file}`);
+  router.add('GET', [path], (exchange) => exchange.send(200, type, body, PAGE_HEADERS));
+}

@@ -1,0 +1,32 @@
+// What operators and their tools read: /metrics (Prometheus), /healthz, /readyz, /openapi.json.
+
+import type { Metrics } from '../ops/metrics.ts';
+import { openApiDocument } from '../ops/openapi.ts';
+import type { Readiness } from '../ops/readiness.ts';
+import type { Router } from './router.ts';
+
+export interface OpsDeps {
+  metrics: Metrics;
+  readiness: Readiness;
+}
+
+const NO_STORE = { 'Cache-Control': 'no-store' };
+
+export function addOpsRoutes(router: Router, { metrics, readiness }: OpsDeps): void {
+  router.add('GET', ['/metrics'], (exchange) => {
+    metrics.text().then(
+      (text) => exchange.send(200, metrics.contentType, text, NO_STORE),
+      (err) => exchange.error(err),
+    );
+  });
+
+  router.add('GET', ['/healthz'], (exchange) => exchange.json(200, { ok: true }, NO_STORE));
+
+  router.add('GET', ['/readyz'], (exchange) => {
+    const report = readiness.report();
+    exchange.json(report.ready ? 200 : 503, report, NO_STORE);
+  });
+
+  const openApi = JSON.stringify(openApiDocument());
+  router.add('GET', ['/openapi.json'], (exchange) => exchange.send(200, 'application/json', openApi));
+}

@@ -1,0 +1,28 @@
+// Body bytes to per-shard parts: the stateless work of ingest, run on the main thread for small
+// bodies and on the decode pool for large ones. Errors come back as data, never as a crash.
+
+import type { ErrorBody } from '../errors.ts';
+import { toTopTallyError } from '../errors.ts';
+import type { Partitioned } from '../routing/partition.ts';
+import { decode, type BodyFormat } from './decode.ts';
+import { validate, type TimeBounds } from './validate.ts';
+
+export interface DecodeTask {
+  body: Uint8Array;
+  format: BodyFormat;
+  bounds: TimeBounds;
+  shards: number;
+}
+
+export type DecodeOutcome = { ok: true; value: Partitioned } | { ok: false; error: ErrorBody };
+
+const utf8 = new TextDecoder();
+
+export function decodeParts(task: DecodeTask): DecodeOutcome {
+  try {
+    const text = utf8.decode(task.body);
+    return { ok: true, value: validate(decode(text, task.format), task.bounds, task.shards) };
+  } catch (err) {
+    return { ok: false, error: toTopTallyError(err).toJSON() };
+  }
+}

@@ -1,0 +1,27 @@
+// The decode pool: interchangeable piscina threads that turn large bodies into shard parts, so the
+// I/O thread only reads bytes and forwards parts. Small bodies are cheaper to decode in place.
+
+import { Piscina } from 'piscina';
+import type { DecodeOutcome, DecodeTask } from './decode-parts.ts';
+
+export class DecodePool {
+  readonly #pool: Piscina<DecodeTask, DecodeOutcome>;
+
+  constructor(threads: number) {
+    this.#pool = new Piscina({
+      filename: new URL('./decode-worker.mjs', import.meta.url).href,
+      minThreads: threads,
+      maxThreads: threads,
+      idleTimeout: Infinity,
+    });
+  }
+
+  /** Decodes `task`; its body's buffer is moved to the pool thread and unusable here afterwards. */
+  run(task: DecodeTask): Promise<DecodeOutcome> {
+    return this.#pool.run(task, { transferList: [task.body.buffer as ArrayBuffer] });
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.close();
+  }
+}

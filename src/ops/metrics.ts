@@ -1,0 +1,142 @@
+// Prometheus metrics for one toptally instance. Each instance has its own registry, so several
+// servers in one process (the tests) never mix their counts.
+//
+// Hooks for the other layers are the methods under "hooks" below: the WebSocket front end (issue 3)
+// and durability (issue 4) are handed this object and call them; nothing else is needed.
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ErrorCode } from '../errors.ts';
+import type { ShardPool } from '../shards/shard-pool.ts';
+import type { WindowKind } from '../window.ts';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly #ingestedObjects: Counter;
+  readonly #ingestedCounters: Counter;
+  readonly #requests: Counter<'route' | 'status'>;
+  readonly #rejected: Counter<'code'>;
+  readonly #flushSeconds: Histogram;
+  readonly #wsConnections: Gauge;
+  readonly #wsSubscribers: Gauge<'window'>;
+
+  constructor() {
+    const registers = [this.registry];
+    // Process metrics and nodejs_eventloop_lag_* (event-loop lag), under the names dashboards know.
+    collectDefaultMetrics({ register: this.registry });
+    this.#ingestedObjects = new Counter({
+      name: 'toptally_ingested_objects_total',
+      help: 'Counter objects accepted and applied by every owning shard',
+      registers,
+    });
+    this.#ingestedCounters = new Counter({
+      name: 'toptally_ingested_counters_total',
+      help: 'Domain counters (one domain of one counter object) accepted and applied',
+      registers,
+    });
+    this.#requests = new Counter({
+      name: 'toptally_http_requests_total',
+      help: 'HTTP requests answered, by route and status ("aborted" when the client left first)',
+      labelNames: ['route', 'status'],
+      registers,
+    });
+    this.#rejected = new Counter({
+      name: 'toptally_rejected_total',
+      help: 'Requests and messages refused, by error code (see docs/errors.md)',
+      labelNames: ['code'],
+      registers,
+    });
+    this.#flushSeconds = new Histogram({
+      name: 'toptally_durability_flush_seconds',
+      help: 'Time to make a batch of accepted counters durable',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    });
+    this.#wsConnections = new Gauge({ name: 'toptally_ws_connections', help: 'Open WebSocket connections', registers });
+    this.#wsSubscribers = new Gauge({
+      name: 'toptally_ws_subscribers',
+      help: 'WebSocket subscriptions, by window',
+      labelNames: ['window'],
+      registers,
+    });
+    for (const window of ['minute', 'hour'] as const) this.#wsSubscribers.set({ window }, 0);
+  }
+
+  /** Per-shard gauges, read from the pool at each scrape. */
+  watchShards(pool: ShardPool): void {
+    new Gauge({
+      name: 'toptally_shard_queue_depth',
+      help: 'Requests sent to a shard worker and not yet answered',
+      labelNames: ['shard'],
+      registers: [this.registry],
+      collect() {
+        for (const shard of pool.shards) this.set({ shard: shard.index }, shard.pending);
+      },
+    });
+    new Gauge({
+      name: 'toptally_shard_domains',
+      help: 'Distinct domains a shard holds in any retained window (absent for a shard that is down)',
+      labelNames: ['shard'],
+      registers: [this.registry],
+      async collect() {
+        const held = await Promise.allSettled(pool.shards.map((shard) => shard.domains()));
+        this.reset();
+        held.forEach((result, i) => {
+          if (result.status === 'fulfilled') this.set({ shard: pool.shards[i].index }, result.value);
+        });
+      },
+    });
+  }
+
+  /** An ingest (over any transport) was applied by every shard it touched. */
+  ingested(objects: number, counters: number): void {
+    this.#ingestedObjects.inc(objects);
+    this.#ingestedCounters.inc(counters);
+  }
+
+  /** An HTTP exchange finished; status 0 means the client went away before the reply. */
+  request(route: string, status: number): void {
+    this.#requests.inc({ route, status: status === 0 ? 'aborted' : status });
+  }
+
+  // --- hooks -------------------------------------------------------------------------------------
+
+  /** Input refused with this code: HTTP error replies here, WebSocket error frames (issue 3). */
+  rejected(code: ErrorCode): void {
+    this.#rejected.inc({ code });
+  }
+
+  /** Durability (issue 4): one flush of accepted counters to disk took this long. */
+  durabilityFlushed(seconds: number): void {
+    this.#flushSeconds.observe(seconds);
+  }
+
+  /** WebSocket (issue 3): a connection opened. */
+  wsConnectionOpened(): void {
+    this.#wsConnections.inc();
+  }
+
+  /** WebSocket (issue 3): a connection closed; call wsUnsubscribed for its subscriptions too. */
+  wsConnectionClosed(): void {
+    this.#wsConnections.dec();
+  }
+
+  /** WebSocket (issue 3): a connection subscribed to a window's top-N. */
+  wsSubscribed(window: WindowKind): void {
+    this.#wsSubscribers.inc({ window });
+  }
+
+  /** WebSocket (issue 3): a subscription ended (unsubscribe or connection closed). */
+  wsUnsubscribed(window: WindowKind): void {
+    this.#wsSubscribers.dec({ window });
+  }
+
+  // -----------------------------------------------------------------------------------------------
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

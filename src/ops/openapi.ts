@@ -1,0 +1,223 @@
+// The OpenAPI 3 description of the HTTP API, served at /openapi.json. A test compares its paths and
+// methods with the routes the server really has, so the two cannot drift apart.
+
+import { readFileSync } from 'node:fs';
+import { ERRORS } from '../errors.ts';
+import { DASHBOARD_ASSETS } from '../frontend/dashboard-routes.ts';
+import { MAX_LIMIT } from '../frontend/params.ts';
+import { SEED_STATS_PATHS } from '../frontend/routes.ts';
+
+type Json = { [key: string]: unknown };
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: Json): Json => ({ 'application/json': { schema } });
+const errorReply = (description: string): Json => ({ description, content: json(ref('Error')) });
+
+const limit: Json = {
+  name: 'limit',
+  in: 'query',
+  description: 'How many domains to return',
+  schema: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: 10 },
+};
+const at: Json = {
+  name: 'at',
+  in: 'query',
+  description: 'Unix seconds, not in the future (default now): the instant whose last round window is wanted',
+  schema: { type: 'integer', minimum: 0 },
+};
+
+function seedStats(kind: 'minute' | 'hour'): Json {
+  return {
+    get: {
+      summary: `Top domains of the last round ${kind}, in the original format`,
+      tags: ['stats'],
+      parameters: [limit, at],
+      responses: {
+        200: { description: 'By count descending, ties by domain ascending', content: json({ type: 'array', items: ref('SeedEntry') }) },
+        400: errorReply('A parameter is invalid, or the window is outside the retention'),
+      },
+    },
+  };
+}
+
+export function openApiDocument(): Json {
+  const paths: Json = {
+    '/api/events': {
+      post: {
+        summary: 'Add counters; all or nothing',
+        tags: ['ingest'],
+        requestBody: {
+          required: true,
+          description: 'One counter, a JSON array of them, or NDJSON (one counter a line)',
+          content: {
+            'application/json': { schema: { oneOf: [ref('Counter'), { type: 'array', items: ref('Counter') }] } },
+            'application/x-ndjson': { schema: { type: 'string' } },
+          },
+        },
+        responses: {
+          200: {
+            description: 'Every shard has applied the counters',
+            content: json({
+              type: 'object',
+              required: ['accepted', 'counters'],
+              properties: {
+                accepted: { type: 'integer', description: 'Counter objects taken' },
+                counters: { type: 'integer', description: 'Domain entries taken' },
+              },
+            }),
+          },
+          400: errorReply('Malformed JSON or an invalid counter; nothing was counted'),
+          413: errorReply('The body is over --max-body'),
+          415: errorReply('Unsupported content type'),
+          503: errorReply('A shard is unavailable or the server is stopping; nothing was counted'),
+        },
+      },
+    },
+    '/api/stats': {
+      get: {
+        summary: 'Top domains of a window, with totals',
+        tags: ['stats'],
+        parameters: [
+          { name: 'window', in: 'query', schema: { type: 'string', enum: ['minute', 'hour'], default: 'minute' } },
+          limit,
+          at,
+          {
+            name: 'open',
+            in: 'query',
+            description: 'true: the window still open at `at` (running counts) instead of the last round one',
+            schema: { type: 'string', enum: ['true', 'false'], default: 'false' },
+          },
+        ],
+        responses: {
+          200: { description: 'The window and its top domains', content: json(ref('WindowStats')) },
+          400: errorReply('A parameter is invalid, or the window is outside the retention'),
+        },
+      },
+    },
+    '/metrics': {
+      get: {
+        summary: 'Prometheus metrics',
+        tags: ['operations'],
+        responses: { 200: { description: 'Text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+      },
+    },
+    '/healthz': {
+      get: {
+        summary: 'The process is up',
+        tags: ['operations'],
+        responses: { 200: { description: 'Up', content: json({ type: 'object', properties: { ok: { type: 'boolean' } } }) } },
+      },
+    },
+    '/readyz': {
+      get: {
+        summary: 'Shards started and recovery finished: ready for traffic',
+        tags: ['operations'],
+        responses: {
+          200: { description: 'Ready', content: json(ref('Readiness')) },
+          503: { description: 'Not ready; `checks` says what is missing', content: json(ref('Readiness')) },
+        },
+      },
+    },
+    '/openapi.json': {
+      get: {
+        summary: 'This document',
+        tags: ['operations'],
+        responses: { 200: { description: 'OpenAPI 3 document', content: json({ type: 'object' }) } },
+      },
+    },
+    '/': {
+      get: {
+        summary: 'The live dashboard',
+        tags: ['dashboard'],
+        responses: { 200: { description: 'HTML page', content: { 'text/html': { schema: { type: 'string' } } } } },
+      },
+    },
+    '/dashboard/{asset}': {
+      get: {
+        summary: "The dashboard's scripts and styles",
+        tags: ['dashboard'],
+        parameters: [{ name: 'asset', in: 'path', required: true, schema: { type: 'string', enum: [...DASHBOARD_ASSETS.keys()] } }],
+        responses: {
+          200: {
+            description: 'JavaScript or CSS',
+            content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } },
+          },
+        },
+      },
+    },
+  };
+  for (const kind of ['minute', 'hour'] as const) {
+    for (const path of SEED_STATS_PATHS[kind]) paths[path] = seedStats(kind);
+  }
+
+  return {
+    openapi: '3.0.3',
+    info: {
+      title: 'toptally',
+      version,
+      description: 'Exact top-10 domains of the last round minute and hour. Windows are UTC, [from, to) in Unix seconds.',
+    },
+    paths,
+    components: {
+      schemas: {
+        Counter: {
+          type: 'object',
+          description: 'Requests per domain in one second; every key but `timestamp` is a domain (1-255 UTF-8 bytes)',
+          required: ['timestamp'],
+          properties: {
+            timestamp: { oneOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^[0-9]{1,16}$' }], description: 'Unix seconds' },
+          },
+          additionalProperties: { type: 'integer', minimum: 0 },
+          example: { timestamp: 1608102631, 'example.com': 3, 'api.example.org': 4 },
+        },
+        RankedDomain: {
+          type: 'object',
+          required: ['domain', 'count'],
+          properties: { domain: { type: 'string' }, count: { type: 'integer' } },
+        },
+        WindowStats: {
+          type: 'object',
+          required: ['window', 'from', 'to', 'total', 'domains', 'top'],
+          properties: {
+            window: { type: 'string', enum: ['minute', 'hour'] },
+            from: { type: 'integer', description: 'Unix seconds, inclusive' },
+            to: { type: 'integer', description: 'Unix seconds, exclusive' },
+            total: { type: 'integer', description: 'Sum of all counts in the window' },
+            domains: { type: 'integer', description: 'Distinct domains in the window' },
+            top: { type: 'array', items: ref('RankedDomain') },
+          },
+        },
+        SeedEntry: {
+          type: 'object',
+          required: ['Domain', 'NumberOfRequests'],
+          properties: { Domain: { type: 'string' }, NumberOfRequests: { type: 'integer' } },
+        },
+        Readiness: {
+          type: 'object',
+          required: ['ready', 'checks'],
+          properties: {
+            ready: { type: 'boolean' },
+            checks: { type: 'object', additionalProperties: { type: 'string', description: '"ok", or why not' } },
+          },
+        },
+        Error: {
+          type: 'object',
+          required: ['error'],
+          properties: {
+            error: {
+              type: 'object',
+              required: ['code', 'message'],
+              description: 'Also, where it applies: index, line, key, parameter, limit, shard',
+              properties: {
+                code: { type: 'string', enum: Object.keys(ERRORS) },
+                message: { type: 'string' },
+              },
+            },
+          },
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,163 @@
+// The dashboard in a real browser: Debian's Chromium driven by playwright-core, against a real server
+// on a manual clock. With no /ws on the server the page polls the HTTP API (?poll= keeps it fast).
+
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startServer, T0, type TestServer } from '../helpers/server.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+// Saved as a test artifact on every run; TOPTALLY_UPDATE_DOCS=1 also refreshes the README's copy.
+const ARTIFACT = new URL('../../test-artifacts/dashboard.png', import.meta.url);
+const DOCS_COPY = new URL('../../docs/dashboard.png', import.meta.url);
+const WAIT_MS = 10_000;
+
+const minuteStart = Math.floor(T0 / 60) * 60;
+const hourStart = Math.floor(T0 / 3600) * 3600;
+
+let browser: Browser;
+before(async () => {
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+});
+after(() => browser?.close());
+
+type Row = [domain: string, count: string];
+
+/** Counters spreading `totals` over three seconds from `second`. */
+function counters(second: number, totals: Iterable<[string, number]>): object[] {
+  return [0, 1, 2].map((k) => {
+    const counter: Record<string, number> = { timestamp: second + k * 7 };
+    for (const [domain, total] of totals) counter[domain] = Math.floor(total / 3) + (k === 0 ? total % 3 : 0);
+    return counter;
+  });
+}
+
+/** The rows the page should show for these totals: top 10, count descending, ties by domain. */
+function topRows(...parts: Iterable<[string, number]>[]): Row[] {
+  const sums = new Map<string, number>();
+  for (const part of parts) for (const [domain, n] of part) sums.set(domain, (sums.get(domain) ?? 0) + n);
+  const ranked = [...sums].sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1));
+  return ranked.slice(0, 10).map(([domain, total]) => [domain, total.toLocaleString('en')]);
+}
+
+const SITES = [
+  'example.com', 'api.example.com', 'cdn.shop.test', 'static.news.test', 'mail.example.org', 'auth.example.net',
+  'img.photos.test', 'search.example.com', 'video.stream.test', 'docs.example.dev', 'status.example.io', 'blog.example.org',
+];
+const zipf = (scale: number, shift: number): [string, number][] =>
+  SITES.map((site, i) => [site, Math.round(scale / ((i + shift) % SITES.length + 1) ** 1.1)]);
+
+async function rows(page: Page, panel: string): Promise<Row[]> {
+  return page.$$eval(`#${panel} tbody tr`, (trs) =>
+    trs.map((tr) => [...(tr as HTMLTableRowElement).cells].map((td) => td.textContent) as Row),
+  );
+}
+
+/** Waits until the panel's table shows `expected`; on timeout, fails showing what it does show. */
+async function shows(page: Page, panel: string, expected: Row[]): Promise<void> {
+  await page
+    .waitForFunction(
+      ({ id, want }: { id: string; want: string }) => {
+        const trs = [...document.querySelectorAll(`#${id} tbody tr`)] as HTMLTableRowElement[];
+        return JSON.stringify(trs.map((tr) => [...tr.cells].map((td) => td.textContent))) === want;
+      },
+      { id: panel, want: JSON.stringify(expected) },
+      { timeout: WAIT_MS },
+    )
+    .catch(() => undefined);
+  assert.deepEqual(await rows(page, panel), expected, `panel #${panel}`);
+}
+
+async function rangeOf(page: Page, panel: string): Promise<string> {
+  return (await page.textContent(`#${panel} .range`)) ?? '';
+}
+
+async function openDashboard(s: TestServer): Promise<{ page: Page; errors: Error[] }> {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
+  const errors: Error[] = [];
+  page.on('pageerror', (err) => errors.push(err));
+  await page.goto(`${s.url}/?poll=40`);
+  return { page, errors };
+}
+
+test('the dashboard shows the top 10 of the last minute, hour and open minute, and follows the clock', async (t) => {
+  const s = await startServer(t);
+  const lastMinute = zipf(9000, 0);
+  const lastHour = zipf(420_000, 3);
+  assert.equal((await s.post(counters(minuteStart - 60 + 4, lastMinute))).status, 200);
+  assert.equal((await s.post(counters(hourStart - 3600 + 1800, lastHour))).status, 200);
+
+  const { page, errors } = await openDashboard(s);
+  t.after(() => page.close());
+  await shows(page, 'minute', topRows(lastMinute));
+  await shows(page, 'hour', topRows(lastHour));
+  await shows(page, 'open', []);
+  assert.equal(await rangeOf(page, 'minute'), '2020-12-16 07:09–07:10 UTC');
+  assert.equal(await rangeOf(page, 'hour'), '2020-12-16 06:00–07:00 UTC');
+  assert.equal(await page.getAttribute('#connection', 'data-state'), 'polling');
+
+  // Counters for the open minute arrive in rounds of different sizes while the page samples the
+  // ingest rate; each round waits for two samples, so one of them saw it whole.
+  const open: [string, number][][] = [];
+  for (const [round, domains] of [4, 12, 7, 12, 2, 9].entries()) {
+    const points = Number((await page.getAttribute('#rate', 'data-points')) ?? 0);
+    open.push(zipf(300 * (round + 1), 6).slice(0, domains));
+    assert.equal((await s.post(counters(minuteStart + round * 5, open[round]))).status, 200);
+    await page.waitForFunction((n: number) => Number(document.getElementById('rate')!.dataset.points) >= n, points + 2, {
+      timeout: WAIT_MS,
+    });
+  }
+  await shows(page, 'open', topRows(...open));
+  assert.equal(await rangeOf(page, 'open'), '2020-12-16 07:10–07:11 UTC');
+  assert.match((await page.textContent('#rate .now')) ?? '', /^[0-9,]+ \/s$/);
+  mkdirSync(new URL('.', ARTIFACT), { recursive: true });
+  await page.screenshot({ path: ARTIFACT.pathname, fullPage: true });
+  if (process.env.TOPTALLY_UPDATE_DOCS === '1') await page.screenshot({ path: DOCS_COPY.pathname, fullPage: true });
+
+  // The minute closes: the open minute's counts become the last round minute, the new one is empty.
+  s.clock.set((minuteStart + 60) * 1000);
+  await shows(page, 'minute', topRows(...open));
+  await shows(page, 'open', []);
+  assert.equal(await rangeOf(page, 'minute'), '2020-12-16 07:10–07:11 UTC');
+
+  // The hour closes: it holds both minutes.
+  s.clock.set((hourStart + 3600 + 30) * 1000);
+  await shows(page, 'hour', topRows(lastMinute, ...open));
+  assert.equal(await rangeOf(page, 'hour'), '2020-12-16 07:00–08:00 UTC');
+  assert.deepEqual(errors, []);
+});
+
+test('the read token is kept in the page storage and sent on every request and on the WebSocket', async (t) => {
+  const s = await startServer(t);
+  const { page, errors } = await openDashboard(s);
+  t.after(() => page.close());
+  await page.waitForFunction(() => document.getElementById('connection')!.dataset.state === 'polling', null, {
+    timeout: WAIT_MS,
+  });
+
+  // The page polls all the time: wait for the first request that carries any token at all.
+  const statsRequest = page.waitForRequest((req) => req.url().includes('/api/stats') && 'authorization' in req.headers(), {
+    timeout: WAIT_MS,
+  });
+  const socket = page.waitForEvent('websocket', { predicate: (ws) => ws.url().includes('token='), timeout: WAIT_MS });
+  await page.fill('#token', 's3cret');
+  await page.click('#token-form button');
+  assert.equal((await statsRequest).headers()['authorization'], 'Bearer s3cret');
+  assert.equal(new URL((await socket).url()).searchParams.get('token'), 's3cret');
+
+  await page.reload();
+  assert.equal(await page.inputValue('#token'), 's3cret');
+  assert.equal(await page.evaluate(() => localStorage.getItem('toptally.readToken')), 's3cret');
+  assert.deepEqual(errors, []);
+});

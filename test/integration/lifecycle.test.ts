@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import http from 'node:http';
+import { createInterface } from 'node:readline';
+import { PassThrough } from 'node:stream';
+import { test } from 'node:test';
+import { startToptally } from '../../src/app.ts';
+import { ManualClock } from '../../src/clock.ts';
+import { loadConfig } from '../../src/config.ts';
+import { createLogger } from '../../src/log.ts';
+import { request, T0, tempDir } from '../helpers/server.ts';
+
+const BIN = new URL('../../bin/toptally.js', import.meta.url).pathname;
+
+test('SIGTERM stops accepting, answers the request in flight, stops the workers and exits 0', async (t) => {
+  const dataDir = await tempDir(t);
+  const child = spawn(process.execPath, [BIN, '--port', '0', '--shards', '2', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => child.kill('SIGKILL'));
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async (): Promise<Record<string, unknown>> => JSON.parse((await lines.next()).value);
+
+  const started = await next();
+  assert.equal(started.uws, 'native', 'this machine runs the native uWebSockets.js build');
+  assert.equal(started.shards, 2);
+  const url = `http://${started.address}`;
+
+  // A request whose body is only half sent when the signal arrives.
+  const now = Math.floor(Date.now() / 1000);
+  const body = JSON.stringify({ timestamp: now, A: 1 });
+  const req = http.request(`${url}/api/events`, { method: 'POST', agent: false, headers: { 'content-length': body.length } });
+  const response = once(req, 'response');
+  req.write(body.slice(0, 5));
+  // The server has the request once it answers another one on a fresh connection after it.
+  assert.equal((await request(`${url}/api/stats/minutes`)).status, 200);
+
+  child.kill('SIGTERM');
+  assert.equal((await next()).msg, 'stopping: no new requests, answering those in flight');
+  req.end(body.slice(5));
+  const [res] = (await response) as [http.IncomingMessage];
+  assert.equal(res.statusCode, 200);
+  assert.equal((await next()).msg, 'toptally stopped');
+  const [code] = await once(child, 'exit');
+  assert.equal(code, 0);
+  await assert.rejects(request(`${url}/api/stats/minutes`), /ECONNREFUSED/);
+});
+
+test('a shard worker that dies is logged and its requests are answered with 503, not left hanging', async (t) => {
+  const logs = new PassThrough();
+  const lines: Record<string, unknown>[] = [];
+  logs.on('data', (chunk: Buffer) => lines.push(...chunk.toString().trim().split('\n').map((l) => JSON.parse(l))));
+  const config = { ...loadConfig([], {}), port: 0, shards: 2, dataDir: await tempDir(t) };
+  const app = await startToptally(config, { clock: new ManualClock(T0 * 1000), log: createLogger('info', logs) });
+  t.after(() => app.stop());
+  const url = `http://127.0.0.1:${app.port}`;
+
+  // Terminated before the query is sent: the worker never answers, the exit must.
+  const dying = app.pool.shards[1];
+  void dying.terminate();
+  const owed = dying.top('minute', Math.floor(T0 / 60) - 1, 10);
+  await assert.rejects(owed, { code: 'TOPTALLY_ERR_SHARD_UNAVAILABLE' });
+
+  const stats = await request(`${url}/api/stats/minutes`);
+  assert.deepEqual([stats.status, stats.body.error.code], [503, 'TOPTALLY_ERR_SHARD_UNAVAILABLE']);
+  // Enough domains that some hash to the dead shard.
+  const counter = Object.fromEntries([['timestamp', T0], ...Array.from({ length: 20 }, (_, i) => [`d${i}`, 1])]);
+  const posted = await request(`${url}/api/events`, { method: 'POST', body: JSON.stringify(counter) });
+  assert.deepEqual([posted.status, posted.body.error.code, posted.body.error.shard], [503, 'TOPTALLY_ERR_SHARD_UNAVAILABLE', 1]);
+  const died = lines.find((l) => l.level === 50);
+  assert.equal(died?.shard, 1);
+  assert.match(String(died?.msg), /shard worker died/);
+});
+
+test('--help lists every option and a bad option stops start-up with one clear line', async () => {
+  const help = spawn(process.execPath, [BIN, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  help.stdout.on('data', (d) => (out += d));
+  assert.equal((await once(help, 'exit'))[0], 0);
+  for (const flag of ['--port', '--host', '--shards', '--max-body', '--retain-minutes', '--retain-hours', '--max-future', '--log-level']) {
+    assert.ok(out.includes(flag), flag);
+  }
+  const bad = spawn(process.execPath, [BIN, '--shards', 'many'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  bad.stderr.on('data', (d) => (err += d));
+  assert.equal((await once(bad, 'exit'))[0], 2);
+  assert.equal(err, 'toptally: --shards: expected a whole number from 1 to 256, got "many"\n');
+});

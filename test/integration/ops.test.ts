@@ -1,0 +1,182 @@
+// What operators read: /metrics, /healthz, /readyz and /openapi.json, on a real server.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { hashDomain, shardOf } from '../../src/routing/hash.ts';
+import { request, startServer, T0 } from '../helpers/server.ts';
+
+/** Prometheus text format to `name{label="value",...}` (labels sorted) -> value. */
+function parseMetrics(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    assert.ok(match, `not a sample line: ${line}`);
+    samples.set(key(match[1], Object.fromEntries((match[2] ?? '').split(',').filter(Boolean).map(labelPair))), Number(match[3]));
+  }
+  return samples;
+}
+
+function labelPair(pair: string): [string, string] {
+  const match = /^(\w+)="(.*)"$/.exec(pair);
+  assert.ok(match, `not a label: ${pair}`);
+  return [match[1], match[2]];
+}
+
+function key(name: string, labels: Record<string, string | number> = {}): string {
+  const inner = Object.keys(labels)
+    .sort()
+    .map((k) => `${k}="${labels[k]}"`)
+    .join(',');
+  return inner ? `${name}{${inner}}` : name;
+}
+
+test('/metrics counts ingest, requests by route and status, refusals by code, and what each shard holds', async (t) => {
+  const s = await startServer(t);
+  const first = await s.get('/metrics');
+  assert.equal(first.status, 200);
+  assert.match(String(first.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+  const before = parseMetrics(first.body);
+  assert.equal(before.get(key('toptally_ingested_objects_total')), 0);
+  assert.equal(before.get(key('toptally_ingested_counters_total')), 0);
+  for (const shard of [0, 1]) {
+    assert.equal(before.get(key('toptally_shard_queue_depth', { shard })), 0);
+    assert.equal(before.get(key('toptally_shard_domains', { shard })), 0);
+  }
+  assert.equal(before.get(key('toptally_ws_connections')), 0);
+  assert.equal(before.get(key('toptally_ws_subscribers', { window: 'minute' })), 0);
+  assert.equal(before.get(key('toptally_durability_flush_seconds_count')), 0);
+  assert.ok(before.get(key('nodejs_eventloop_lag_p99_seconds'))! >= 0, 'event-loop lag is exported');
+
+  const domains = ['a.example', 'b.example', 'c.example', '__proto__', 'constructor'];
+  const ok = await s.post(
+    `[{"timestamp": ${T0 - 70}, "a.example": 1, "b.example": 2, "c.example": 3},` +
+      ` {"timestamp": ${T0 - 10}, "a.example": 4, "__proto__": 5, "constructor": 6}]`,
+  );
+  assert.equal(ok.status, 200);
+  assert.equal((await s.post({ timestamp: T0, 'a.example': -1 })).body.error.code, 'TOPTALLY_ERR_INVALID_COUNTER');
+  assert.equal((await s.post('{}', { 'content-type': 'text/csv' })).status, 415);
+  assert.equal((await s.get('/no/such/path')).status, 404);
+
+  // The hooks the WebSocket front end and durability call.
+  s.app.metrics.wsConnectionOpened();
+  s.app.metrics.wsConnectionOpened();
+  s.app.metrics.wsConnectionClosed();
+  s.app.metrics.wsSubscribed('minute');
+  s.app.metrics.wsSubscribed('hour');
+  s.app.metrics.wsUnsubscribed('hour');
+  s.app.metrics.durabilityFlushed(0.003);
+  s.app.metrics.rejected('TOPTALLY_ERR_INVALID_PARAMETER');
+
+  const after = parseMetrics((await s.get('/metrics')).body);
+  const expected = new Map<string, number>([
+    [key('toptally_ingested_objects_total'), 2],
+    [key('toptally_ingested_counters_total'), 6],
+    [key('toptally_http_requests_total', { route: '/api/events', status: 200 }), 1],
+    [key('toptally_http_requests_total', { route: '/api/events', status: 400 }), 1],
+    [key('toptally_http_requests_total', { route: '/api/events', status: 415 }), 1],
+    [key('toptally_http_requests_total', { route: '/*', status: 404 }), 1],
+    [key('toptally_http_requests_total', { route: '/metrics', status: 200 }), 1],
+    [key('toptally_rejected_total', { code: 'TOPTALLY_ERR_INVALID_COUNTER' }), 1],
+    [key('toptally_rejected_total', { code: 'TOPTALLY_ERR_UNSUPPORTED_MEDIA_TYPE' }), 1],
+    [key('toptally_rejected_total', { code: 'TOPTALLY_ERR_NOT_FOUND' }), 1],
+    [key('toptally_rejected_total', { code: 'TOPTALLY_ERR_INVALID_PARAMETER' }), 1],
+    [key('toptally_ws_connections'), 1],
+    [key('toptally_ws_subscribers', { window: 'minute' }), 1],
+    [key('toptally_ws_subscribers', { window: 'hour' }), 0],
+    [key('toptally_durability_flush_seconds_count'), 1],
+    [key('toptally_durability_flush_seconds_sum'), 0.003],
+    [key('toptally_durability_flush_seconds_bucket', { le: 0.0025 }), 0],
+    [key('toptally_durability_flush_seconds_bucket', { le: 0.005 }), 1],
+  ]);
+  for (const shard of [0, 1]) {
+    const held = domains.filter((d) => shardOf(hashDomain(d), 2) === shard).length;
+    expected.set(key('toptally_shard_domains', { shard }), held);
+    expected.set(key('toptally_shard_queue_depth', { shard }), 0);
+  }
+  for (const [name, value] of expected) assert.equal(after.get(name), value, name);
+});
+
+test('/readyz answers 503 until start-up has finished and while a shard is down; /healthz 200 all along', async (t) => {
+  let finish!: () => void;
+  const startup = new Promise<void>((resolve) => (finish = resolve));
+  const s = await startServer(t, {}, T0, { readyAfter: startup });
+
+  const early = await s.get('/readyz');
+  assert.equal(early.status, 503);
+  assert.deepEqual(early.body, { ready: false, checks: { recovery: 'ok', startup: 'pending', shards: 'ok' } });
+  assert.deepEqual((await s.get('/healthz')).body, { ok: true });
+
+  finish();
+  const ready = await s.get('/readyz');
+  assert.equal(ready.status, 200);
+  assert.deepEqual(ready.body, { ready: true, checks: { recovery: 'ok', startup: 'ok', shards: 'ok' } });
+
+  await s.app.pool.shards[1].terminate();
+  const down = await s.get('/readyz');
+  assert.equal(down.status, 503);
+  assert.equal(down.body.checks.shards, 'unavailable: shard 1');
+  assert.equal((await s.get('/healthz')).status, 200);
+  const metrics = parseMetrics((await s.get('/metrics')).body);
+  assert.equal(metrics.has(key('toptally_shard_domains', { shard: 1 })), false, 'a down shard reports no domains');
+  assert.equal(metrics.get(key('toptally_shard_domains', { shard: 0 })), 0);
+});
+
+test('/readyz names a start-up step that failed', async (t) => {
+  let fail!: (err: Error) => void;
+  const startup = new Promise<void>((_, reject) => (fail = reject));
+  const s = await startServer(t, {}, T0, { readyAfter: startup });
+  fail(new Error('data directory is corrupt'));
+  const reply = await s.get('/readyz');
+  assert.equal(reply.status, 503);
+  assert.equal(reply.body.checks.startup, 'failed: data directory is corrupt');
+});
+
+test('/openapi.json describes exactly the routes the server has, and what they answer', async (t) => {
+  const s = await startServer(t);
+  const doc = (await s.get('/openapi.json')).body;
+  assert.equal(doc.openapi, '3.0.3');
+  assert.equal(doc.info.title, 'toptally');
+
+  // Paths with a {parameter} stand for one path per value of its enum.
+  const documented = new Map<string, string[]>();
+  for (const [path, item] of Object.entries<Record<string, any>>(doc.paths)) {
+    const methods = Object.keys(item).map((m) => m.toUpperCase()).sort();
+    const template = /\{(\w+)\}/.exec(path);
+    if (!template) {
+      documented.set(path, methods);
+      continue;
+    }
+    const parameter = item.get.parameters.find((p: { name: string }) => p.name === template[1]);
+    for (const value of parameter.schema.enum) documented.set(path.replace(template[0], value), methods);
+  }
+  const router = s.app.router;
+  const served = new Map(router.paths().map((path) => [path, router.methods(path).sort()]));
+  assert.deepEqual(new Map([...documented].sort()), new Map([...served].sort()));
+
+  // Every $ref points at a schema that exists.
+  const refs = JSON.stringify(doc).match(/"\$ref":"[^"]+"/g) ?? [];
+  assert.ok(refs.length > 0);
+  for (const ref of refs) {
+    const name = /#\/components\/schemas\/(\w+)/.exec(ref)?.[1];
+    assert.ok(name && doc.components.schemas[name], ref);
+  }
+
+  // Each operation, called plainly, answers a documented status with a documented media type.
+  for (const [path, item] of Object.entries<Record<string, any>>(doc.paths)) {
+    if (path.includes('{')) continue;
+    for (const [method, operation] of Object.entries<any>(item)) {
+      const body = method === 'post' ? JSON.stringify(doc.components.schemas.Counter.example) : undefined;
+      const reply = await request(s.url + path, { method: method.toUpperCase(), body, headers: { 'content-type': 'application/json' } });
+      const documentedReply = operation.responses[reply.status];
+      assert.ok(documentedReply, `${method} ${path} answered ${reply.status}, not documented`);
+      const mediaType = String(reply.headers['content-type']).split(';')[0];
+      assert.ok(mediaType in documentedReply.content, `${method} ${path} answered ${mediaType}`);
+    }
+  }
+  for (const asset of doc.paths['/dashboard/{asset}'].get.parameters[0].schema.enum) {
+    const reply = await s.get(`/dashboard/${asset}`);
+    assert.equal(reply.status, 200, asset);
+    assert.ok(String(reply.headers['content-type']).split(';')[0] in doc.paths['/dashboard/{asset}'].get.responses[200].content);
+  }
+});

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { ConfigError, helpText, loadConfig, OPTIONS, parseSize } from '../../src/config.ts';
+
+test('defaults: the seed port on loopback, one shard per CPU, 8 MiB bodies', () => {
+  const config = loadConfig([], {});
+  assert.deepEqual(config, {
+    port: 5000,
+    host: '127.0.0.1',
+    shards: availableParallelism(),
+    maxBody: 8 * 1024 * 1024,
+    retainMinutes: 120,
+    retainHours: 24,
+    maxFuture: 300,
+    decodeThreads: availableParallelism(),
+    offload: 'auto',
+    offloadBytes: 4096,
+    logLevel: 'info',
+    dataDir: './data',
+    durability: 'fsync',
+    repair: false,
+  });
+});
+
+test('flags win over environment variables', () => {
+  const config = loadConfig(['--port', '8080', '--shards=3', '--max-body', '512KiB'], { PORT: '9090', SHARDS: '5', HOST: '0.0.0.0' });
+  assert.deepEqual([config.port, config.shards, config.host, config.maxBody], [8080, 3, '0.0.0.0', 512 * 1024]);
+});
+
+test('bad values and unknown flags are one clear message naming their source', () => {
+  assert.throws(() => loadConfig(['--port', '70000'], {}), { message: '--port: expected a whole number from 0 to 65535, got "70000"' });
+  assert.throws(() => loadConfig([], { SHARDS: '0' }), { message: 'SHARDS (--shards): expected a whole number from 1 to 256, got "0"' });
+  assert.throws(() => loadConfig(['--prot', '1'], {}), { message: 'unknown option --prot (see --help)' });
+  assert.throws(() => loadConfig(['--port'], {}), { message: '--port needs a value' });
+  assert.throws(() => loadConfig(['serve'], {}), { message: 'unexpected argument "serve" (see --help)' });
+});
+
+test('sizes take units', () => {
+  assert.equal(parseSize('8MiB'), 8 * 2 ** 20);
+  assert.equal(parseSize('100'), 100);
+  assert.equal(parseSize('2 k'), 2048);
+  assert.throws(() => parseSize('0'));
+  assert.throws(() => parseSize('1 parsec'));
+});
+
+test('--help names every option with its environment variable', () => {
+  const help = helpText();
+  for (const o of OPTIONS) {
+    assert.ok(help.includes(`--${o.flag}`), o.flag);
+    assert.ok(help.includes(`env ${o.env}`), o.env);
+  }
+});
+
+function configFile(t: TestContext, content: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'toptally-config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'toptally.json');
+  writeFileSync(path, content);
+  return path;
+}
+
+test('a setting comes from the flag, else the environment, else the config file, else the default', (t) => {
+  const path = configFile(t, JSON.stringify({ port: 7001, host: '10.0.0.1', shards: 3, 'max-body': '1KiB', 'log-level': 'warn' }));
+  const config = loadConfig(['--port', '7003', '--config', path], { PORT: '7002', HOST: '10.0.0.2', LOG_LEVEL: 'debug' });
+  assert.deepEqual(config, {
+    port: 7003, // flag over env and file
+    host: '10.0.0.2', // env over file
+    shards: 3, // file
+    maxBody: 1024, // file, parsed like the flag
+    retainMinutes: 120, // default
+    retainHours: 24,
+    maxFuture: 300,
+    decodeThreads: availableParallelism(),
+    offload: 'auto',
+    offloadBytes: 4096,
+    logLevel: 'debug',
+    dataDir: './data',
+    durability: 'fsync',
+    repair: false,
+  });
+});
+
+test('the config file can be named by TOPTALLY_CONFIG, and --config wins over it', (t) => {
+  const fromEnv = configFile(t, '{"retain-minutes": 30}');
+  const fromFlag = configFile(t, '{"retain-minutes": 45}');
+  assert.equal(loadConfig([], { TOPTALLY_CONFIG: fromEnv }).retainMinutes, 30);
+  assert.equal(loadConfig([`--config=${fromFlag}`], { TOPTALLY_CONFIG: fromEnv }).retainMinutes, 45);
+});
+
+test('a bad config file is refused with a message naming the file and the key', (t) => {
+  const cases: [string, (path: string) => string][] = [
+    ['{"prot": 5000}', (p) => `${p}: unknown option "prot" (see --help)`],
+    ['{"port": "nope"}', (p) => `${p}: "port": expected a whole number from 0 to 65535, got "nope"`],
+    ['{"shards": true}', (p) => `${p}: "shards": expected a string or a number, got true`],
+    ['[5000]', (p) => `config file ${p}: expected a JSON object such as {"port": 5000}`],
+  ];
+  for (const [content, message] of cases) {
+    const path = configFile(t, content);
+    assert.throws(() => loadConfig(['--config', path], {}), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.message, message(path));
+      return true;
+    });
+  }
+  // The parser's own words differ between Node.js versions: only the start is ours.
+  const broken = configFile(t, '{"port": 5000');
+  assert.throws(() => loadConfig(['--config', broken], {}), {
+    name: 'ConfigError',
+    message: new RegExp(`^config file ${broken}: cannot be read as JSON: .*position 13`),
+  });
+});
