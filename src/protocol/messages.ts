@@ -26,7 +26,7 @@ export interface Census {
 }
 
 export type ToShard =
-  | { kind: 'ingest'; id: number; parts: ShardPart[] }
+  | { kind: 'ingest'; id: number; part: ShardPart }
   | { kind: 'retain'; oldestMinute: number; oldestHour: number }
   | { kind: 'top'; id: number; window: WindowKind; index: number; limit: number }
   /** How much the shard holds, for /metrics. */
@@ -46,7 +46,7 @@ export type Port = Pick<MessagePort | Worker, 'postMessage'>;
 /** The only caller of postMessage for shard traffic, so every message is typed. */
 export function send(port: Port, message: ToShard | FromShard): void {
   if (message.kind === 'ingest') {
-    port.postMessage(message, message.parts.map((part) => part.buffer));
+    port.postMessage(message, [message.part.buffer]);
   } else {
     port.postMessage(message);
   }

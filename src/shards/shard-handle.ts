@@ -1,21 +1,26 @@
 // The main thread's side of one shard actor: request/reply matched by id, ingest parts coalesced
-// into one message per event-loop turn, and a dying worker answering everything it owed with 503.
+// into few large messages, and a dying worker answering everything it owed with 503.
+//
+// Coalescing: parts queued in one event-loop turn travel together, and while one ingest message is
+// on its way the next ones wait for its answer, so under load each message carries everything that
+// arrived meanwhile. Each message costs both threads a wake-up; this keeps their number near one per
+// shard round trip whatever the request rate, while a lone request still goes at the end of its turn.
 
 import { EventEmitter, once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { TopTallyError, fromErrorBody } from '../errors.ts';
 import { assertNever, send, type Census, type FromShard, type ToShard, type TopEntries } from '../protocol/messages.ts';
-import type { ShardPart } from '../protocol/shard-part.ts';
+import { mergeParts, type ShardPart } from '../protocol/shard-part.ts';
 import type { WindowKind } from '../window.ts';
 
 const BOOT = new URL('../../workers/boot.mjs', import.meta.url);
 const ENTRY = new URL('../../workers/shard-worker.ts', import.meta.url).href;
 
-/** Ingest parts queued in one event-loop turn: `flush` posts them (once); `done` resolves when applied. */
-interface Turn {
+/** Ingest parts not yet posted; `done` resolves when the worker has applied them. */
+interface Batch {
   parts: ShardPart[];
   done: Promise<void>;
-  flush: () => void;
+  settle: (applied: Promise<unknown>) => void;
 }
 
 interface Waiter {
@@ -29,7 +34,9 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
   readonly #waiting = new Map<number, Waiter>();
   #nextId = 1;
   #failure: TopTallyError | null = null;
-  #turn: Turn | null = null;
+  #queued: Batch | null = null;
+  /** Ingest messages posted and not yet answered. */
+  #posted = 0;
 
   private constructor(index: number) {
     super();
@@ -59,19 +66,16 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     return this.#failure !== null;
   }
 
-  /**
-   * Queues a part for this shard. Parts queued in the same event-loop turn travel as one message;
-   * the promise resolves once the worker has applied them.
-   */
+  /** Queues a part for this shard; the promise resolves once the worker has applied it. */
   ingest(part: ShardPart): Promise<void> {
-    const turn = (this.#turn ??= this.#newTurn());
-    turn.parts.push(part);
-    return turn.done;
+    const batch = (this.#queued ??= this.#newBatch());
+    batch.parts.push(part);
+    return batch.done;
   }
 
   async top(window: WindowKind, index: number, limit: number): Promise<TopEntries> {
     // Posted after any queued ingest, so the answer includes every counter accepted before the query.
-    this.#turn?.flush();
+    this.#flush();
     const reply = await this.#request({ kind: 'top', id: this.#nextId++, window, index, limit });
     if (reply.kind !== 'top') throw new Error(`shard ${this.index} answered top with ${reply.kind}`);
     return reply;
@@ -101,25 +105,25 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     return this.#worker.terminate();
   }
 
-  #newTurn(): Turn {
-    let flushed = false;
-    let settle!: (applied: Promise<void>) => void;
-    const turn: Turn = {
-      parts: [],
-      done: new Promise<void>((resolve) => (settle = resolve)),
-      flush: () => {
-        if (flushed) return;
-        flushed = true;
-        settle(this.#flush(turn.parts));
-      },
-    };
-    setImmediate(turn.flush);
-    return turn;
+  #newBatch(): Batch {
+    let settle!: Batch['settle'];
+    const done = new Promise<unknown>((resolve) => (settle = resolve)).then(() => undefined);
+    if (this.#posted === 0) setImmediate(() => this.#flush());
+    return { parts: [], done, settle };
   }
 
-  async #flush(parts: ShardPart[]): Promise<void> {
-    this.#turn = null;
-    await this.#request({ kind: 'ingest', id: this.#nextId++, parts });
+  /** Posts the queued parts now, as one part in one message. */
+  #flush(): void {
+    const batch = this.#queued;
+    if (!batch) return;
+    this.#queued = null;
+    this.#posted++;
+    const applied = this.#request({ kind: 'ingest', id: this.#nextId++, part: mergeParts(batch.parts) });
+    const next = (): void => {
+      if (--this.#posted === 0) this.#flush();
+    };
+    applied.then(next, next);
+    batch.settle(applied);
   }
 
   #request(message: ToShard & { id: number }): Promise<FromShard> {
