@@ -10,12 +10,14 @@ import { addOpsRoutes } from './frontend/ops-routes.ts';
 import { Router } from './frontend/router.ts';
 import { addRoutes } from './frontend/routes.ts';
 import { uWS, uwsImplementation, type us_listen_socket } from './frontend/uws.ts';
+import { WsEndpoint } from './frontend/ws.ts';
 import { DecodePool } from './ingest/decode-pool.ts';
 import { Ingestor } from './ingest/ingest.ts';
 import { OffloadPolicy } from './ingest/offload-policy.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics } from './ops/metrics.ts';
 import { Readiness } from './ops/readiness.ts';
+import { Publisher } from './push/publisher.ts';
 import { WindowTicker } from './push/window-ticker.ts';
 import { StatsService } from './query/stats.ts';
 import { oldestRetained, type Retention } from './retention.ts';
@@ -29,6 +31,8 @@ export interface Toptally {
   pool: ShardPool;
   router: Router;
   metrics: Metrics;
+  ws: WsEndpoint;
+  publisher: Publisher;
   ingestor: Ingestor;
   durability: Durability;
   /** Stops accepting, answers what is in flight, stops the workers. */
@@ -111,6 +115,15 @@ export async function startToptally(config: Config, options: StartOptions = {}):
   addOpsRoutes(router, { metrics, readiness });
   addDashboardRoutes(router);
   const app = uWS.App();
+  const hourTicker = new WindowTicker(clock, 'hour');
+  const publisher = new Publisher({
+    stats,
+    clock,
+    tickers: { minute: ticker, hour: hourTicker },
+    liveIntervalMs: config.liveInterval,
+    onError: (err) => log.warn({ err }, 'computing a top-N push failed'),
+  });
+  const ws = new WsEndpoint(app, { ingestor, publisher, metrics, log }, config);
   router.mount(app);
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
@@ -119,6 +132,8 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     );
   }).catch(async (err: Error) => {
     ticker.stop();
+    hourTicker.stop();
+    publisher.stop();
     await durability.close();
     await Promise.all([pool.stop(), decoders.close()]);
     throw err;
@@ -139,6 +154,9 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     (stopping ??= (async () => {
       uWS.us_listen_socket_close(listenSocket);
       ticker.stop();
+      hourTicker.stop();
+      publisher.stop();
+      await ws.stop();
       if (inFlight > 0) {
         // A client that never finishes its body must not hold the process forever.
         const grace = setTimeout(() => drained?.(), STOP_GRACE_MS);
@@ -151,5 +169,5 @@ export async function startToptally(config: Config, options: StartOptions = {}):
       log.info({ journal }, 'toptally stopped');
     })());
 
-  return { port, pool, router, metrics, ingestor, durability, stop };
+  return { port, pool, router, metrics, ws, publisher, ingestor, durability, stop };
 }

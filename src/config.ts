@@ -19,6 +19,10 @@ export interface Config {
   offload: OffloadMode;
   offloadBytes: number;
   logLevel: string;
+  maxFrame: number;
+  maxInflight: number;
+  maxBackpressure: number;
+  liveInterval: number;
   dataDir: string;
   durability: DurabilityMode;
   repair: boolean;
@@ -60,6 +64,16 @@ export function parseSize(raw: string): number {
   return Number(match[1]) * unit;
 }
 
+/** A duration in milliseconds: `1s`, `500ms`, or a bare number of milliseconds. */
+export function parseDuration(raw: string): number {
+  const match = /^([0-9]+(?:\.[0-9]+)?)\s*(ms|s)?$/i.exec(raw.trim());
+  const ms = match ? Math.round(Number(match[1]) * (match[2]?.toLowerCase() === 's' ? 1000 : 1)) : NaN;
+  if (!match || ms > 3_600_000) {
+    throw new ConfigError(`expected a duration such as 1s or 500ms (at most 1 hour), got ${JSON.stringify(raw)}`);
+  }
+  return ms;
+}
+
 const oneOf = (choices: string[]) => (raw: string): string => {
   if (!choices.includes(raw)) throw new ConfigError(`expected one of ${choices.join(', ')}, got ${JSON.stringify(raw)}`);
   return raw;
@@ -88,6 +102,10 @@ export const OPTIONS = [
   option({ key: 'decodeThreads', flag: 'decode-threads', env: 'DECODE_THREADS', help: 'decode pool threads', default: () => availableParallelism(), defaultHelp: 'number of CPUs', parse: integer(1, 256) }),
   option({ key: 'offload', flag: 'offload', env: 'OFFLOAD', help: 'decode bodies on the pool: auto (when the I/O thread is saturated, or the body is over 256KiB), always, never', default: () => 'auto' as OffloadMode, parse: oneOf(['auto', 'always', 'never']) as (raw: string) => OffloadMode }),
   option({ key: 'offloadBytes', flag: 'offload-bytes', env: 'OFFLOAD_BYTES', help: 'smallest body that auto mode may decode on the pool', default: () => 4096, parse: parseSize }),
+  option({ key: 'maxFrame', flag: 'max-frame', env: 'MAX_FRAME', help: 'largest WebSocket message accepted (larger ones close with 1009)', default: () => 2 ** 20, defaultHelp: '1MiB', parse: parseSize }),
+  option({ key: 'maxInflight', flag: 'max-inflight', env: 'MAX_INFLIGHT', help: 'unacknowledged events messages a WebSocket may have', default: () => 64, parse: integer(1, 65_536) }),
+  option({ key: 'maxBackpressure', flag: 'max-backpressure', env: 'MAX_BACKPRESSURE', help: 'bytes queued for a slow WebSocket before it is closed with 1013', default: () => 2 ** 20, defaultHelp: '1MiB', parse: parseSize }),
+  option({ key: 'liveInterval', flag: 'live-interval', env: 'LIVE_INTERVAL', help: 'least time between two live top-N pushes (ms, or 1s, 500ms)', default: () => 1000, defaultHelp: '1s', parse: parseDuration }),
   option({ key: 'dataDir', flag: 'data-dir', env: 'DATA_DIR', help: 'where counters are kept across restarts (created on start)', default: () => './data', parse: (raw) => raw }),
   option({ key: 'durability', flag: 'durability', env: 'DURABILITY', help: 'fsync: ack once on disk; interval: fsync every second; off: memory only', default: () => 'fsync' as DurabilityMode, parse: oneOf(['fsync', 'interval', 'off']) as (raw: string) => DurabilityMode }),
   option({ key: 'repair', flag: 'repair', env: 'REPAIR', help: 'start despite damaged data: keep what is intact, report what is dropped', default: () => false, parse: bool, boolean: true }),
@@ -169,6 +187,8 @@ export function helpText(): string {
     'toptally — exact top-10 domains of the last round minute and hour',
     '',
     'Usage: toptally [options]      start the service',
+    '       toptally send [FILE]    stream NDJSON counters (stdin or FILE) over WebSocket (send --help)',
+    '       toptally watch          live view of the top 10 (watch --help)',
     '       toptally --help         show this text',
     '',
     'Options (a flag wins over its environment variable, which wins over the config file):',

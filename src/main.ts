@@ -1,10 +1,17 @@
-// The service's entry point: configuration, start, and a graceful stop on SIGINT/SIGTERM.
+// The bin's entry point: a subcommand (send, watch), or the service: configuration, start, and a
+// graceful stop on SIGINT/SIGTERM.
 
 import { startToptally } from './app.ts';
+import { runCommand } from './cli/index.ts';
 import { ConfigError, helpText, loadConfig } from './config.ts';
 import { createLogger } from './log.ts';
 
 export async function main(argv: readonly string[]): Promise<void> {
+  const exitCode = await runCommand(argv);
+  if (exitCode !== undefined) {
+    process.exitCode = exitCode;
+    return;
+  }
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(helpText() + '\n');
     return;

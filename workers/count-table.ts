@@ -20,6 +20,11 @@ export class CountTable {
     return this.#size;
   }
 
+  /** Bytes the table's arrays take. */
+  get bytes(): number {
+    return this.#keys.byteLength + this.#counts.byteLength;
+  }
+
   /** Sum of all counts. */
   get total(): number {
     return this.#total;

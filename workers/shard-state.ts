@@ -1,7 +1,7 @@
 // The pure state of one shard: per-minute and per-hour count tables for the domains it owns.
 // No I/O and no clock: the main thread says which windows are still retained.
 
-import type { TopEntries } from '../src/protocol/messages.ts';
+import type { Census, TopEntries } from '../src/protocol/messages.ts';
 import { PartBuilder, viewPart, type ShardPart } from '../src/protocol/shard-part.ts';
 import type { WindowKind } from '../src/window.ts';
 import { CountTable } from './count-table.ts';
@@ -36,9 +36,17 @@ export class ShardState implements ShardStore {
   readonly #windows: Record<WindowKind, Map<number, Window>> = { minute: new Map(), hour: new Map() };
   #oldest: Record<WindowKind, number> = { minute: -Infinity, hour: -Infinity };
 
-  /** Distinct domains held in any window. */
-  get domains(): number {
-    return this.#names.size;
+  /** What the shard holds: distinct domains, (domain, window) entries, and the bytes of its tables. */
+  census(): Census {
+    let entries = 0;
+    let bytes = this.#names.bytes;
+    for (const kind of ['minute', 'hour'] as const) {
+      for (const { table } of this.#windows[kind].values()) {
+        entries += table.size;
+        bytes += table.bytes;
+      }
+    }
+    return { domains: this.#names.size, entries, bytes };
   }
 
   apply(part: ShardPart): number {

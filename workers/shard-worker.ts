@@ -13,11 +13,11 @@ const state = new ShardState();
 function handle(message: ToShard): FromShard | undefined {
   switch (message.kind) {
     case 'ingest':
-      return { kind: 'applied', id: message.id, entries: message.parts.reduce((n, part) => n + state.apply(part), 0) };
+      return { kind: 'applied', id: message.id, entries: state.apply(message.part) };
     case 'top':
       return { kind: 'top', id: message.id, ...state.top(message.window, message.index, message.limit) };
     case 'census':
-      return { kind: 'census', id: message.id, domains: state.domains };
+      return { kind: 'census', id: message.id, ...state.census() };
     case 'export':
       return {
         kind: 'exported',

@@ -13,7 +13,7 @@ export interface StatsParams {
 }
 
 export const MAX_LIMIT = 1000;
-const DEFAULT_LIMIT = 10;
+export const DEFAULT_LIMIT = 10;
 
 function invalid(name: string, message: string): never {
   throw new TopTallyError('TOPTALLY_ERR_INVALID_PARAMETER', message, { parameter: name });

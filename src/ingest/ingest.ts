@@ -11,11 +11,11 @@ import type { Partitioned } from '../routing/partition.ts';
 import type { ShardPool } from '../shards/shard-pool.ts';
 import type { StatsService } from '../query/stats.ts';
 import { WINDOW_SECONDS } from '../window.ts';
-import type { BodyFormat } from './decode.ts';
+import type { BodyFormat, Decoded } from './decode.ts';
 import { decodeParts, type DecodeOutcome } from './decode-parts.ts';
 import type { DecodePool } from './decode-pool.ts';
 import type { OffloadPolicy } from './offload-policy.ts';
-import type { TimeBounds } from './validate.ts';
+import { validate, type TimeBounds } from './validate.ts';
 
 export interface IngestResult {
   /** Counter objects taken. */
@@ -74,10 +74,11 @@ export class Ingestor {
     return this.#once(call.key, () => fingerprint(format, body), () => this.#decode(body, format));
   }
 
-  /** Counters decoded and partitioned already (a WebSocket message's); `key` works as for ingest(). */
-  apply(partitioned: Partitioned, call: IngestCall = {}): Promise<IngestResult> {
-    const print = () => fingerprint(...partitioned.parts.map((part) => new Uint8Array(part?.buffer ?? new ArrayBuffer(0))));
-    return this.#once(call.key, print, async () => partitioned);
+  /** Counters already decoded (a WebSocket message's events); `key` works as for ingest(). */
+  ingestDecoded(decoded: Decoded, call: IngestCall = {}): Promise<IngestResult> {
+    // MessagePack counters are Maps, which JSON.stringify would make all alike.
+    const print = () => fingerprint('events', JSON.stringify(decoded.items, (_, v) => (v instanceof Map ? Object.fromEntries(v) : v)));
+    return this.#once(call.key, print, async () => validate(decoded, this.bounds(), this.#pool.size));
   }
 
   async #decode(body: Uint8Array, format: BodyFormat): Promise<Partitioned> {

@@ -1,5 +1,6 @@
 // Candidate counters to per-shard parts, all or nothing: the first invalid counter rejects the whole
-// request with a reason and its place, before anything reaches a shard.
+// request with a reason and its place, before anything reaches a shard. A counter is a JSON object or,
+// from MessagePack, a Map; both pass the same rules.
 
 import { TopTallyError, type ErrorCode, type ErrorDetails } from '../errors.ts';
 import { hashDomain } from '../routing/hash.ts';
@@ -25,12 +26,15 @@ export function validate(decoded: Decoded, bounds: TimeBounds, shards: number): 
     if (typeof item !== 'object' || item === null || Array.isArray(item)) {
       fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', `A counter must be a JSON object, not ${describe(item)}`);
     }
+    // MessagePack counters arrive as Maps: msgpackr would rename a "__proto__" key in an object.
+    const map = item instanceof Map ? (item as Map<unknown, unknown>) : undefined;
     const counter = item as Record<string, unknown>;
-    const hasTimestamp = Object.hasOwn(counter, 'timestamp');
-    const ts = hasTimestamp ? timestampOf(counter.timestamp) : undefined;
+    const hasTimestamp = map ? map.has('timestamp') : Object.hasOwn(counter, 'timestamp');
+    const rawTimestamp = map ? map.get('timestamp') : counter.timestamp;
+    const ts = hasTimestamp ? timestampOf(rawTimestamp) : undefined;
     if (ts === undefined) {
       const message = hasTimestamp
-        ? `"timestamp" must be Unix seconds, an integer or a string of digits, not ${describe(counter.timestamp)}`
+        ? `"timestamp" must be Unix seconds, an integer or a string of digits, not ${describe(rawTimestamp)}`
         : 'The counter has no "timestamp"';
       fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', message, 'timestamp');
     }
@@ -41,23 +45,29 @@ export function validate(decoded: Decoded, bounds: TimeBounds, shards: number): 
       fail(decoded, i, 'TOPTALLY_ERR_TIMESTAMP_IN_FUTURE', `timestamp ${ts} is after ${bounds.newest}, the newest accepted`, 'timestamp');
     }
     const minute = Math.floor(ts / 60);
-    for (const key of Object.keys(counter)) {
-      if (key === 'timestamp') continue;
-      const value = counter[key];
-      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-        const message = `The count of ${JSON.stringify(key)} must be a non-negative integer, not ${describe(value)}`;
-        fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', message, key);
-      }
-      if (key.length === 0) fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', 'A domain must not be empty', key);
-      const hash = hashDomain(key);
-      if (hash < 0) fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', 'A domain must be valid Unicode text', key);
-      if (key.length > MAX_DOMAIN_BYTES / 3 && Buffer.byteLength(key) > MAX_DOMAIN_BYTES) {
-        fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', `A domain must be at most ${MAX_DOMAIN_BYTES} UTF-8 bytes`, key.slice(0, 64));
-      }
-      out.add(hash, key, value as number, minute);
-    }
+    if (map) for (const [key, value] of map) addEntry(out, key, value, minute, decoded, i);
+    else for (const key of Object.keys(counter)) addEntry(out, key, counter[key], minute, decoded, i);
   }
   return out.finish(items.length);
+}
+
+function addEntry(out: Partitioner, rawKey: unknown, value: unknown, minute: number, decoded: Decoded, i: number): void {
+  if (rawKey === 'timestamp') return;
+  if (typeof rawKey !== 'string') {
+    fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', `A domain must be a string, not ${describe(rawKey)}`, String(rawKey));
+  }
+  const key = rawKey as string;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    const message = `The count of ${JSON.stringify(key)} must be a non-negative integer, not ${describe(value)}`;
+    fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', message, key);
+  }
+  if (key.length === 0) fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', 'A domain must not be empty', key);
+  const hash = hashDomain(key);
+  if (hash < 0) fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', 'A domain must be valid Unicode text', key);
+  if (key.length > MAX_DOMAIN_BYTES / 3 && Buffer.byteLength(key) > MAX_DOMAIN_BYTES) {
+    fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', `A domain must be at most ${MAX_DOMAIN_BYTES} UTF-8 bytes`, key.slice(0, 64));
+  }
+  out.add(hash, key, value as number, minute);
 }
 
 function fail(decoded: Decoded, i: number, code: ErrorCode, message: string, key?: string): never {

@@ -6,6 +6,7 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ErrorCode } from '../errors.ts';
+import type { Census } from '../protocol/messages.ts';
 import type { ShardPool } from '../shards/shard-pool.ts';
 import type { WindowKind } from '../window.ts';
 
@@ -72,19 +73,32 @@ export class Metrics {
         for (const shard of pool.shards) this.set({ shard: shard.index }, shard.pending);
       },
     });
-    new Gauge({
-      name: 'toptally_shard_domains',
-      help: 'Distinct domains a shard holds in any retained window (absent for a shard that is down)',
-      labelNames: ['shard'],
-      registers: [this.registry],
-      async collect() {
-        const held = await Promise.allSettled(pool.shards.map((shard) => shard.domains()));
-        this.reset();
-        held.forEach((result, i) => {
-          if (result.status === 'fulfilled') this.set({ shard: pool.shards[i].index }, result.value);
-        });
-      },
-    });
+    // One census per scrape feeds the three gauges: the first collect asks, the others share it.
+    let census: Promise<PromiseSettledResult<Census>[]> | null = null;
+    const sharedCensus = (): Promise<PromiseSettledResult<Census>[]> => {
+      census ??= Promise.allSettled(pool.shards.map((shard) => shard.census())).finally(() =>
+        setImmediate(() => (census = null)),
+      );
+      return census;
+    };
+    const shardGauge = (name: string, help: string, field: keyof Census): void => {
+      new Gauge({
+        name,
+        help: `${help} (absent for a shard that is down)`,
+        labelNames: ['shard'],
+        registers: [this.registry],
+        async collect() {
+          const held = await sharedCensus();
+          this.reset();
+          held.forEach((result, i) => {
+            if (result.status === 'fulfilled') this.set({ shard: pool.shards[i].index }, result.value[field]);
+          });
+        },
+      });
+    };
+    shardGauge('toptally_shard_domains', 'Distinct domains a shard holds in any retained window', 'domains');
+    shardGauge('toptally_shard_entries', '(domain, window) entries a shard holds, minute and hour windows together', 'entries');
+    shardGauge('toptally_shard_table_bytes', "Bytes of a shard's name and count tables", 'bytes');
   }
 
   /** An ingest (over any transport) was applied by every shard it touched. */

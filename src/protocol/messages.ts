@@ -16,6 +16,15 @@ export interface TopEntries {
   size: number;
 }
 
+export interface Census {
+  /** Distinct domains held in any retained window. */
+  domains: number;
+  /** (domain, window) entries held, minute and hour windows together. */
+  entries: number;
+  /** Bytes of the shard's name and count tables. */
+  bytes: number;
+}
+
 /** One window's entries in one shard, as parts (their minutes unused); none when it holds none. */
 export interface ExportedWindow {
   window: WindowKind;
@@ -24,7 +33,7 @@ export interface ExportedWindow {
 }
 
 export type ToShard =
-  | { kind: 'ingest'; id: number; parts: ShardPart[] }
+  | { kind: 'ingest'; id: number; part: ShardPart }
   /** A snapshot of these windows, for a checkpoint. */
   | { kind: 'export'; id: number; windows: { window: WindowKind; index: number }[] }
   /** Adds a window's snapshot to that window alone (an hour's must not touch its minutes). */
@@ -39,7 +48,7 @@ export type FromShard =
   | { kind: 'ready' }
   | { kind: 'applied'; id: number; entries: number }
   | ({ kind: 'top'; id: number } & TopEntries)
-  | { kind: 'census'; id: number; domains: number }
+  | ({ kind: 'census'; id: number } & Census)
   | { kind: 'exported'; id: number; windows: ExportedWindow[] }
   | { kind: 'stopped'; id: number }
   | { kind: 'error'; id: number; error: ErrorBody };
@@ -48,9 +57,7 @@ export type Port = Pick<MessagePort | Worker, 'postMessage'>;
 
 /** The only caller of postMessage for shard traffic, so every message is typed. */
 export function send(port: Port, message: ToShard | FromShard): void {
-  if (message.kind === 'ingest') {
-    port.postMessage(message, message.parts.map((part) => part.buffer));
-  } else if (message.kind === 'load') {
+  if (message.kind === 'ingest' || message.kind === 'load') {
     port.postMessage(message, [message.part.buffer]);
   } else if (message.kind === 'exported') {
     port.postMessage(message, message.windows.flatMap((w) => w.parts.map((part) => part.buffer)));

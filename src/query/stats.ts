@@ -1,6 +1,7 @@
 // Answers "top N of a window": asks every shard, merges, and keeps a closed window's answer until an
 // ingest touches that window again, so reading stats costs the same at 10 or 1,000,000 domains.
 
+import { EventEmitter } from 'node:events';
 import type { Clock } from '../clock.ts';
 import { TopTallyError } from '../errors.ts';
 import { oldestRetained, type Retention } from '../retention.ts';
@@ -20,7 +21,8 @@ interface Cached {
 
 const key = (kind: WindowKind, index: number): string => `${kind}:${index}`;
 
-export class StatsService {
+/** 'touched' fires for every window an ingest is about to change (the push publisher listens). */
+export class StatsService extends EventEmitter<{ touched: [kind: WindowKind, index: number] }> {
   readonly #pool: ShardPool;
   readonly #clock: Clock;
   readonly #retention: Retention;
@@ -29,6 +31,7 @@ export class StatsService {
   readonly #cache = new Map<string, Cached>();
 
   constructor(pool: ShardPool, clock: Clock, retention: Retention) {
+    super();
     this.#pool = pool;
     this.#clock = clock;
     this.#retention = retention;
@@ -37,8 +40,11 @@ export class StatsService {
   /** Called before an ingest touching these minutes is sent to the shards. */
   touched(minutes: Iterable<number>): void {
     for (const minute of minutes) {
+      const hour = minuteToHour(minute);
       this.#bump(key('minute', minute));
-      this.#bump(key('hour', minuteToHour(minute)));
+      this.#bump(key('hour', hour));
+      this.emit('touched', 'minute', minute);
+      this.emit('touched', 'hour', hour);
     }
   }
 

@@ -1,21 +1,26 @@
 // The main thread's side of one shard actor: request/reply matched by id, ingest parts coalesced
-// into one message per event-loop turn, and a dying worker answering everything it owed with 503.
+// into few large messages, and a dying worker answering everything it owed with 503.
+//
+// Coalescing: parts queued in one event-loop turn travel together, and while one ingest message is
+// on its way the next ones wait for its answer, so under load each message carries everything that
+// arrived meanwhile. Each message costs both threads a wake-up; this keeps their number near one per
+// shard round trip whatever the request rate, while a lone request still goes at the end of its turn.
 
 import { EventEmitter, once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { TopTallyError, fromErrorBody } from '../errors.ts';
-import { assertNever, send, type ExportedWindow, type FromShard, type ToShard, type TopEntries } from '../protocol/messages.ts';
-import type { ShardPart } from '../protocol/shard-part.ts';
+import { assertNever, send, type Census, type ExportedWindow, type FromShard, type ToShard, type TopEntries } from '../protocol/messages.ts';
+import { mergeParts, type ShardPart } from '../protocol/shard-part.ts';
 import type { WindowKind } from '../window.ts';
 
 const BOOT = new URL('../../workers/boot.mjs', import.meta.url);
 const ENTRY = new URL('../../workers/shard-worker.ts', import.meta.url).href;
 
-interface Turn {
+/** Ingest parts not yet posted; `done` resolves when the worker has applied them. */
+interface Batch {
   parts: ShardPart[];
   done: Promise<void>;
-  /** Set once the turn's message is sent. */
-  sent?: Promise<FromShard>;
+  settle: (applied: Promise<unknown>) => void;
 }
 
 interface Waiter {
@@ -29,7 +34,9 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
   readonly #waiting = new Map<number, Waiter>();
   #nextId = 1;
   #failure: TopTallyError | null = null;
-  #turn: Turn | null = null;
+  #queued: Batch | null = null;
+  /** Ingest messages posted and not yet answered. */
+  #posted = 0;
 
   private constructor(index: number) {
     super();
@@ -59,26 +66,27 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     return this.#failure !== null;
   }
 
-  /**
-   * Queues a part for this shard. Parts queued in the same event-loop turn travel as one message;
-   * the promise resolves once the worker has applied them.
-   */
+  /** Queues a part for this shard; the promise resolves once the worker has applied it. */
   ingest(part: ShardPart): Promise<void> {
-    if (!this.#turn) {
-      const turn: Turn = { parts: [], done: Promise.resolve() };
-      turn.done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#flush(turn));
-      this.#turn = turn;
-    }
-    this.#turn.parts.push(part);
-    return this.#turn.done;
+    const batch = (this.#queued ??= this.#newBatch());
+    batch.parts.push(part);
+    return batch.done;
+  }
+
+  async top(window: WindowKind, index: number, limit: number): Promise<TopEntries> {
+    // Posted after any queued ingest, so the answer includes every counter accepted before the query.
+    this.#flush();
+    const reply = await this.#request({ kind: 'top', id: this.#nextId++, window, index, limit });
+    if (reply.kind !== 'top') throw new Error(`shard ${this.index} answered top with ${reply.kind}`);
+    return reply;
   }
 
   /**
-   * A snapshot of these windows as they are once everything ingested so far is applied: parts still
-   * queued for this turn are sent first, so the snapshot covers exactly what was ingested before it.
+   * A snapshot of these windows: posted after any queued ingest, as a query is, so it covers exactly
+   * what was ingested before it.
    */
   async export(windows: { window: WindowKind; index: number }[]): Promise<ExportedWindow[]> {
-    if (this.#turn) void this.#flush(this.#turn);
+    this.#flush();
     const reply = await this.#request({ kind: 'export', id: this.#nextId++, windows });
     if (reply.kind !== 'exported') throw new Error(`shard ${this.index} answered export with ${reply.kind}`);
     return reply.windows;
@@ -89,17 +97,12 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     await this.#request({ kind: 'load', id: this.#nextId++, window, index, part });
   }
 
-  async top(window: WindowKind, index: number, limit: number): Promise<TopEntries> {
-    const reply = await this.#request({ kind: 'top', id: this.#nextId++, window, index, limit });
-    if (reply.kind !== 'top') throw new Error(`shard ${this.index} answered top with ${reply.kind}`);
-    return reply;
-  }
-
-  /** Distinct domains the shard holds in any window. */
-  async domains(): Promise<number> {
+  /** What the shard holds: domains, entries, table bytes. */
+  async census(): Promise<Census> {
     const reply = await this.#request({ kind: 'census', id: this.#nextId++ });
     if (reply.kind !== 'census') throw new Error(`shard ${this.index} answered census with ${reply.kind}`);
-    return reply.domains;
+    const { domains, entries, bytes } = reply;
+    return { domains, entries, bytes };
   }
 
   retain(oldestMinute: number, oldestHour: number): void {
@@ -118,13 +121,25 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     return this.#worker.terminate();
   }
 
-  /** Sends the turn's parts as one message, unless they were sent already; resolves once applied. */
-  async #flush(turn: Turn): Promise<void> {
-    if (!turn.sent) {
-      this.#turn = null;
-      turn.sent = this.#request({ kind: 'ingest', id: this.#nextId++, parts: turn.parts });
-    }
-    await turn.sent;
+  #newBatch(): Batch {
+    let settle!: Batch['settle'];
+    const done = new Promise<unknown>((resolve) => (settle = resolve)).then(() => undefined);
+    if (this.#posted === 0) setImmediate(() => this.#flush());
+    return { parts: [], done, settle };
+  }
+
+  /** Posts the queued parts now, as one part in one message. */
+  #flush(): void {
+    const batch = this.#queued;
+    if (!batch) return;
+    this.#queued = null;
+    this.#posted++;
+    const applied = this.#request({ kind: 'ingest', id: this.#nextId++, part: mergeParts(batch.parts) });
+    const next = (): void => {
+      if (--this.#posted === 0) this.#flush();
+    };
+    applied.then(next, next);
+    batch.settle(applied);
   }
 
   #request(message: ToShard & { id: number }): Promise<FromShard> {

@@ -1,5 +1,6 @@
 // The dashboard in a real browser: Debian's Chromium driven by playwright-core, against a real server
-// on a manual clock. With no /ws on the server the page polls the HTTP API (?poll= keeps it fast).
+// on a manual clock. The page follows the /ws subscription (with live pushes on every change, as the
+// manual clock does not move between rounds) and samples /metrics (?poll= keeps it fast).
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -92,7 +93,7 @@ async function openDashboard(s: TestServer): Promise<{ page: Page; errors: Error
 }
 
 test('the dashboard shows the top 10 of the last minute, hour and open minute, and follows the clock', async (t) => {
-  const s = await startServer(t);
+  const s = await startServer(t, { liveInterval: 0 });
   const lastMinute = zipf(9000, 0);
   const lastHour = zipf(420_000, 3);
   assert.equal((await s.post(counters(minuteStart - 60 + 4, lastMinute))).status, 200);
@@ -105,7 +106,7 @@ test('the dashboard shows the top 10 of the last minute, hour and open minute, a
   await shows(page, 'open', []);
   assert.equal(await rangeOf(page, 'minute'), '2020-12-16 07:09–07:10 UTC');
   assert.equal(await rangeOf(page, 'hour'), '2020-12-16 06:00–07:00 UTC');
-  assert.equal(await page.getAttribute('#connection', 'data-state'), 'polling');
+  await page.waitForFunction(() => document.getElementById('connection')!.dataset.state === 'live', null, { timeout: WAIT_MS });
 
   // Counters for the open minute arrive in rounds of different sizes while the page samples the
   // ingest rate; each round waits for two samples, so one of them saw it whole.
@@ -142,11 +143,11 @@ test('the read token is kept in the page storage and sent on every request and o
   const s = await startServer(t);
   const { page, errors } = await openDashboard(s);
   t.after(() => page.close());
-  await page.waitForFunction(() => document.getElementById('connection')!.dataset.state === 'polling', null, {
+  await page.waitForFunction(() => document.getElementById('connection')!.dataset.state === 'live', null, {
     timeout: WAIT_MS,
   });
 
-  // The page polls all the time: wait for the first request that carries any token at all.
+  // A new token reconnects the socket, and the page fills its panels over HTTP once it is open.
   const statsRequest = page.waitForRequest((req) => req.url().includes('/api/stats') && 'authorization' in req.headers(), {
     timeout: WAIT_MS,
   });

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { validate } from '../../src/ingest/validate.ts';
 import { startServer, T0, tempDir, type TestServer } from '../helpers/server.ts';
+import { TestSocket } from '../helpers/ws-client.ts';
 
 const lastMinute = Math.floor(T0 / 60) * 60 - 60;
 const body = { timestamp: lastMinute + 1, A: 2, B: 3 };
@@ -65,19 +65,25 @@ test('a retried Idempotency-Key gets the first answer and counts once, before an
   assert.deepEqual(await minute(s3), { A: 4, B: 6, C: 5, D: 1 });
 });
 
-test('counters decoded elsewhere (a WebSocket message) take a key the same way, across a restart too', async (t) => {
+test('a WebSocket events message takes a "key" the same way, in JSON or MessagePack, across a restart too', async (t) => {
   const dir = await tempDir(t);
   const events = [{ timestamp: lastMinute, E: 4 }, { timestamp: lastMinute + 2, E: 1, F: 2 }];
-  const parts = (s: TestServer, items: object[] = events) =>
-    validate({ items: structuredClone(items), where: (index) => ({ index }) }, s.app.ingestor.bounds(), s.app.pool.size);
   const s1 = await startServer(t, { dataDir: dir });
-  assert.deepEqual(await s1.app.ingestor.apply(parts(s1), { key: 'ws-1' }), { accepted: 2, counters: 3 });
-  assert.deepEqual(await s1.app.ingestor.apply(parts(s1), { key: 'ws-1' }), { accepted: 2, counters: 3 });
-  await assert.rejects(s1.app.ingestor.apply(parts(s1, [events[0]]), { key: 'ws-1' }), { code: 'TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED' });
-  await assert.rejects(s1.app.ingestor.apply(parts(s1), { key: '' }), { code: 'TOPTALLY_ERR_INVALID_IDEMPOTENCY_KEY' });
+  const ws1 = await TestSocket.open(t, s1.url);
+  ws1.send({ type: 'events', id: 1, events, key: 'ws-1' });
+  assert.deepEqual(await ws1.body(), { type: 'ack', id: 1, accepted: 2, counters: 3 });
+  ws1.send({ type: 'events', id: 2, events, key: 'ws-1' }, true);
+  assert.deepEqual(await ws1.body(), { type: 'ack', id: 2, accepted: 2, counters: 3 });
+  ws1.send({ type: 'events', id: 3, events: [events[0]], key: 'ws-1' }, true);
+  assert.equal((await ws1.body()).error.code, 'TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED');
+  ws1.send({ type: 'events', id: 4, events, key: 7 });
+  assert.deepEqual((await ws1.body()).error, { code: 'TOPTALLY_ERR_INVALID_MESSAGE', message: '"key" must be a string', field: 'key' });
   await s1.app.stop();
+
   const s2 = await startServer(t, { dataDir: dir });
-  assert.deepEqual(await s2.app.ingestor.apply(parts(s2), { key: 'ws-1' }), { accepted: 2, counters: 3 });
+  const ws2 = await TestSocket.open(t, s2.url);
+  ws2.send({ type: 'events', id: 5, events, key: 'ws-1' });
+  assert.deepEqual(await ws2.body(), { type: 'ack', id: 5, accepted: 2, counters: 3 });
   assert.deepEqual(await minute(s2), { E: 5, F: 2 });
 });
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -19,6 +19,10 @@ test('defaults: the seed port on loopback, one shard per CPU, 8 MiB bodies', () 
     offload: 'auto',
     offloadBytes: 4096,
     logLevel: 'info',
+    maxFrame: 1024 * 1024,
+    maxInflight: 64,
+    maxBackpressure: 1024 * 1024,
+    liveInterval: 1000,
     dataDir: './data',
     durability: 'fsync',
     repair: false,
@@ -77,6 +81,10 @@ test('a setting comes from the flag, else the environment, else the config file,
     offload: 'auto',
     offloadBytes: 4096,
     logLevel: 'debug',
+    maxFrame: 1024 * 1024,
+    maxInflight: 64,
+    maxBackpressure: 1024 * 1024,
+    liveInterval: 1000,
     dataDir: './data',
     durability: 'fsync',
     repair: false,
@@ -111,4 +119,16 @@ test('a bad config file is refused with a message naming the file and the key', 
     name: 'ConfigError',
     message: new RegExp(`^config file ${broken}: cannot be read as JSON: .*position 13`),
   });
+});
+
+test('--live-interval takes milliseconds or a unit', () => {
+  const interval = (raw: string) => loadConfig(['--live-interval', raw], {}).liveInterval;
+  assert.deepEqual([interval('250'), interval('500ms'), interval('2s'), interval('1.5s')], [250, 500, 2000, 1500]);
+  assert.throws(() => interval('soon'), /--live-interval: expected a duration such as 1s or 500ms/);
+  assert.throws(() => interval('2h'), ConfigError);
+});
+
+test('README documents every option in its configuration table', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  for (const o of OPTIONS) assert.match(readme, new RegExp(`\\| \`--${o.flag}\` \\| \`${o.env}\` \\|`), o.flag);
 });

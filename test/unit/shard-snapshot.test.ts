@@ -49,5 +49,5 @@ test('loading an hour touches that hour only, and a window older than the retent
   state.retain(100, 2);
   assert.equal(state.load('hour', 1, part([['a', 7, 0]])), 0);
   assert.deepEqual(exported(state, 'hour', 1), []);
-  assert.equal(state.domains, 0);
+  assert.equal(state.census().domains, 0);
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PartBuilder, type ShardPart } from '../../src/protocol/shard-part.ts';
+import { mergeParts, PartBuilder, type ShardPart } from '../../src/protocol/shard-part.ts';
 import { hashDomain } from '../../src/routing/hash.ts';
 import { CountTable } from '../../workers/count-table.ts';
 import { ShardState } from '../../workers/shard-state.ts';
@@ -24,13 +24,16 @@ test('counts add up per minute and per hour, each window on its own', () => {
   assert.deepEqual(state.top('hour', H, 10), { domains: ['a', 'b'], counts: [5, 4], total: 9, size: 2 });
   assert.deepEqual(state.top('hour', H + 1, 10), { domains: ['c'], counts: [1], total: 1, size: 1 });
   assert.deepEqual(state.top('minute', M - 1, 10), { domains: [], counts: [], total: 0, size: 0 });
+  const census = state.census();
+  assert.deepEqual([census.domains, census.entries], [3, 7], '3 domains; 4 minute and 3 hour entries');
+  assert.ok(census.bytes > 0);
 });
 
 test('zero counts are taken but create no entry', () => {
   const state = new ShardState();
   state.apply(columns([['a', 0, M]]));
   assert.deepEqual(state.top('minute', M, 10).size, 0);
-  assert.equal(state.domains, 0);
+  assert.equal(state.census().domains, 0);
 });
 
 test('a cached answer is replaced when a late counter changes the window, and serves smaller limits', () => {
@@ -46,15 +49,15 @@ test('a cached answer is replaced when a late counter changes the window, and se
 test('retention drops old windows, frees their domains and ignores counters for them', () => {
   const state = new ShardState();
   state.apply(columns([['old', 1, M - 120], ['both', 1, M - 120], ['both', 1, M], ['new', 1, M]]));
-  assert.equal(state.domains, 3);
+  assert.equal(state.census().domains, 3);
   state.retain(M - 60, H - 2);
   assert.equal(state.top('minute', M - 120, 10).size, 0);
   assert.equal(state.top('hour', H - 2, 10).size, 2, 'the hour is retained longer than the minute');
   state.retain(M, H);
   assert.equal(state.top('hour', H - 2, 10).size, 0);
-  assert.equal(state.domains, 2, '"old" left memory with its last window');
+  assert.equal(state.census().domains, 2, '"old" left memory with its last window');
   state.apply(columns([['late', 5, M - 120]]));
-  assert.equal(state.domains, 2, 'a counter for dropped windows is not interned');
+  assert.equal(state.census().domains, 2, 'a counter for dropped windows is not interned');
   state.apply(columns([['late', 5, M - 1]]));
   assert.equal(state.top('minute', M - 1, 10).size, 0, 'its minute is gone...');
   assert.deepEqual(state.top('hour', H, 10).domains, ['late', 'both', 'new'], '...its hour is not');
@@ -93,4 +96,20 @@ test('the count table grows and keeps every count', () => {
   assert.equal(table.size, 10_000);
   assert.equal(table.get(5000 * 7919), 5001);
   assert.equal(table.get(3), 0);
+});
+
+test('parts merged into one message count exactly as the parts applied one by one', () => {
+  const parts = [
+    columns([['a', 1, M], ['é.fr', 2, M]]),
+    columns([]),
+    columns([['b', 3, M + 1], ['a', 4, M], ['😀', 5, M]]),
+  ];
+  const apart = new ShardState();
+  for (const part of parts) apart.apply(part);
+  const merged = new ShardState();
+  assert.equal(merged.apply(mergeParts(parts)), 5);
+  for (const [kind, index] of [['minute', M], ['minute', M + 1], ['hour', H]] as const) {
+    assert.deepEqual(merged.top(kind, index, 10), apart.top(kind, index, 10));
+  }
+  assert.deepEqual(merged.top('minute', M, 10).domains, ['a', '😀', 'é.fr']);
 });

@@ -1,0 +1,249 @@
+// The /ws endpoint: streaming ingest with acks and an in-flight limit, and top-N subscriptions.
+// uWS rules: the message's ArrayBuffer is only valid until the handler returns, so it is decoded
+// before any await; a closed socket must not be touched, so every write after an await checks
+// `closed` and is corked.
+
+import { EventEmitter } from 'node:events';
+import { TopTallyError, toTopTallyError } from '../errors.ts';
+import type { Ingestor } from '../ingest/ingest.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../ops/metrics.ts';
+import type { Publisher } from '../push/publisher.ts';
+import type { WindowKind } from '../window.ts';
+import { decodeFrame, encodeFrame } from './ws-codec.ts';
+import { idOf, parseClientMessage, WS_PATH, type ClientMessage, type MessageId, type ServerMessage } from './ws-protocol.ts';
+import { WsTopics, type Subscriber, type Subscription } from './ws-topics.ts';
+import { uWS, type TemplatedApp, type WebSocket } from './uws.ts';
+
+/** Close codes (RFC 6455): going away, message too big, try again later. */
+const CLOSE_GOING_AWAY = 1001;
+const CLOSE_TOO_BIG = 1009;
+const CLOSE_TRY_AGAIN_LATER = 1013;
+
+export interface WsOptions {
+  maxFrame: number;
+  maxInflight: number;
+  maxBackpressure: number;
+}
+
+export interface WsDeps {
+  ingestor: Ingestor;
+  publisher: Publisher;
+  metrics: Pick<Metrics, 'wsConnectionOpened' | 'wsConnectionClosed' | 'wsSubscribed' | 'wsUnsubscribed' | 'rejected'>;
+  log: Logger;
+}
+
+interface Connection extends Subscriber {
+  closed: boolean;
+  /** Events messages taken but not yet answered. */
+  inFlight: number;
+  subscriptions: Map<WindowKind, Subscription>;
+}
+
+type Socket = WebSocket<Connection>;
+
+/** 'slow' reports each use of the slow-subscriber policy, with the backlog that triggered it. */
+export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed', backlog: number] }> {
+  readonly #ingestor: Ingestor;
+  readonly #publisher: Publisher;
+  readonly #metrics: WsDeps['metrics'];
+  readonly #options: WsOptions;
+  readonly #log: Logger;
+  readonly #topics: WsTopics<Connection>;
+  readonly #sockets = new Set<Socket>();
+  #inFlight = 0;
+  #stopping = false;
+  #drained: (() => void) | null = null;
+
+  constructor(app: TemplatedApp, { ingestor, publisher, metrics, log }: WsDeps, options: WsOptions) {
+    super();
+    this.#ingestor = ingestor;
+    this.#publisher = publisher;
+    this.#metrics = metrics;
+    this.#options = options;
+    this.#log = log;
+    this.#topics = new WsTopics<Connection>(app, {
+      limit: options.maxBackpressure,
+      tooSlow: (ws) => this.#tooSlow(ws),
+      held: (ws) => this.emit('slow', 'held', ws.getBufferedAmount()),
+    });
+    publisher.on('push', (kind, limit, frame) => this.#topics.push(kind, limit, frame));
+    app.ws<Connection>(WS_PATH, {
+      // Up to twice the limit is read so that an oversized message can be refused with 1009 and a
+      // reason; beyond that uWS cuts the connection (1006) before buffering it.
+      maxPayloadLength: 2 * options.maxFrame,
+      // The policy above bounds every backlog; uWS's own limit would drop frames silently, even the
+      // close frame that explains why.
+      maxBackpressure: 0,
+      idleTimeout: 120,
+      sendPingsAutomatically: true,
+      compression: uWS.DISABLED,
+      upgrade: (res, req, context) => {
+        if (this.#stopping) {
+          res.cork(() => res.writeStatus('503 Service Unavailable').end('shutting down'));
+          return;
+        }
+        const connection: Connection = { closed: false, inFlight: 0, subscriptions: new Map(), held: new Map() };
+        res.upgrade(
+          connection,
+          req.getHeader('sec-websocket-key'),
+          req.getHeader('sec-websocket-protocol'),
+          req.getHeader('sec-websocket-extensions'),
+          context,
+        );
+      },
+      open: (ws) => {
+        this.#sockets.add(ws);
+        this.#metrics.wsConnectionOpened();
+      },
+      message: (ws, data, binary) => this.#onMessage(ws, data, binary),
+      drain: (ws) => {
+        for (const sub of this.#topics.resume(ws)) {
+          const live = this.#publisher.currentLive(sub.kind, sub.limit);
+          if (live) this.#send(ws, live, sub.binary);
+        }
+      },
+      close: (ws) => {
+        const connection = ws.getUserData();
+        connection.closed = true;
+        this.#sockets.delete(ws);
+        for (const sub of connection.subscriptions.values()) this.#unsubscribe(ws, sub, false);
+        connection.subscriptions.clear();
+        this.#metrics.wsConnectionClosed();
+      },
+    });
+  }
+
+  /** Refuses new events, waits for those in flight to be answered, then closes every connection. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
+    for (const ws of this.#sockets) ws.end(CLOSE_GOING_AWAY, 'server shutting down');
+  }
+
+  #onMessage(ws: Socket, data: ArrayBuffer, binary: boolean): void {
+    if (data.byteLength > this.#options.maxFrame) {
+      const err = new TopTallyError(
+        'TOPTALLY_ERR_FRAME_TOO_LARGE',
+        `The message is ${data.byteLength} bytes, over the limit of ${this.#options.maxFrame} (--max-frame)`,
+        { limit: this.#options.maxFrame },
+      );
+      this.#sendError(ws, err, undefined, binary);
+      ws.end(CLOSE_TOO_BIG, `TOPTALLY_ERR_FRAME_TOO_LARGE: over ${this.#options.maxFrame} bytes`);
+      return;
+    }
+    let decoded: unknown;
+    let message: ClientMessage;
+    try {
+      decoded = decodeFrame(data, binary);
+      message = parseClientMessage(decoded, binary);
+    } catch (err) {
+      this.#sendError(ws, err, idOf(decoded), binary);
+      return;
+    }
+    switch (message.type) {
+      case 'events':
+        return this.#events(ws, message, binary);
+      case 'subscribe':
+        return this.#subscribe(ws, { kind: message.window, limit: message.limit, live: message.live, binary });
+      case 'unsubscribe': {
+        const connection = ws.getUserData();
+        const windows = message.window ? [message.window] : [...connection.subscriptions.keys()];
+        const stopped = windows.filter((kind) => {
+          const sub = connection.subscriptions.get(kind);
+          if (sub) this.#unsubscribe(ws, sub, true);
+          return connection.subscriptions.delete(kind);
+        });
+        this.#send(ws, { type: 'unsubscribed', windows: stopped }, binary);
+        return;
+      }
+    }
+  }
+
+  #events(ws: Socket, { id, events, key }: { id: MessageId; events: unknown[]; key?: string }, binary: boolean): void {
+    const connection = ws.getUserData();
+    if (this.#stopping) {
+      return this.#sendError(ws, new TopTallyError('TOPTALLY_ERR_SHUTTING_DOWN'), id, binary);
+    }
+    if (connection.inFlight >= this.#options.maxInflight) {
+      const err = new TopTallyError(
+        'TOPTALLY_ERR_TOO_MANY_IN_FLIGHT',
+        `At most ${this.#options.maxInflight} events messages may await their ack (--max-inflight); wait for one`,
+        { limit: this.#options.maxInflight },
+      );
+      return this.#sendError(ws, err, id, binary);
+    }
+    connection.inFlight++;
+    this.#inFlight++;
+    this.#ingestor
+      .ingestDecoded({ items: events, where: (index) => ({ index }) }, { key })
+      .then(
+        ({ accepted, counters }) => this.#send(ws, { type: 'ack', id, accepted, counters }, binary),
+        (err) => this.#sendError(ws, err, id, binary),
+      )
+      .finally(() => {
+        connection.inFlight--;
+        if (--this.#inFlight === 0) this.#drained?.();
+      });
+  }
+
+  /**
+   * A subscription replaces the connection's previous one for the same window; the same one again
+   * just asks for a fresh snapshot.
+   */
+  #subscribe(ws: Socket, asked: Subscription): void {
+    const connection = ws.getUserData();
+    const previous = connection.subscriptions.get(asked.kind);
+    const same = previous && previous.limit === asked.limit && previous.live === asked.live && previous.binary === asked.binary;
+    const sub = same ? previous : asked;
+    if (!same) {
+      if (previous) this.#unsubscribe(ws, previous, true);
+      connection.subscriptions.set(sub.kind, sub);
+      this.#publisher.add(sub.kind, sub.limit, sub.live);
+      this.#topics.join(ws, sub);
+      this.#metrics.wsSubscribed(sub.kind);
+    }
+    this.#publisher.snapshot(sub.kind, sub.limit).then(
+      (frame) => {
+        // Unsubscribed meanwhile: nothing more may arrive for it.
+        if (connection.subscriptions.get(sub.kind) !== sub) return;
+        if (frame) this.#send(ws, frame, sub.binary);
+        const live = sub.live ? this.#publisher.currentLive(sub.kind, sub.limit) : undefined;
+        if (live) this.#send(ws, live, sub.binary);
+      },
+      (err) => this.#sendError(ws, err, undefined, sub.binary),
+    );
+  }
+
+  #unsubscribe(ws: Socket, sub: Subscription, open: boolean): void {
+    this.#topics.leave(ws, sub, open);
+    this.#publisher.remove(sub.kind, sub.limit, sub.live);
+    this.#metrics.wsUnsubscribed(sub.kind);
+  }
+
+  #sendError(ws: Socket, err: unknown, id: MessageId | undefined, binary: boolean): void {
+    const error = toTopTallyError(err);
+    this.#metrics.rejected(error.code);
+    if (error.code === 'TOPTALLY_ERR_INTERNAL') this.#log.error({ err }, 'WebSocket message failed');
+    this.#send(ws, id === undefined ? { type: 'error', error: error.toJSON() } : { type: 'error', id, error: error.toJSON() }, binary);
+  }
+
+  /** Every direct write: skipped once closed, and refused to a connection whose backlog is over the limit. */
+  #send(ws: Socket, message: ServerMessage, binary: boolean): void {
+    if (ws.getUserData().closed) return;
+    if (ws.getBufferedAmount() > this.#options.maxBackpressure) {
+      this.#tooSlow(ws);
+      return;
+    }
+    const bytes = encodeFrame(message, binary);
+    ws.cork(() => ws.send(bytes, binary));
+  }
+
+  #tooSlow(ws: Socket): void {
+    const backlog = ws.getBufferedAmount();
+    this.#log.warn({ backlog, limit: this.#options.maxBackpressure }, 'closing a WebSocket that reads too slowly');
+    this.emit('slow', 'closed', backlog);
+    this.#metrics.rejected('TOPTALLY_ERR_SLOW_CONSUMER');
+    ws.end(CLOSE_TRY_AGAIN_LATER, `TOPTALLY_ERR_SLOW_CONSUMER: backlog over ${this.#options.maxBackpressure} bytes`);
+  }
+}
