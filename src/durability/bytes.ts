@@ -9,10 +9,6 @@ export class ByteWriter {
     this.#buf = Buffer.allocUnsafeSlow(capacity);
   }
 
-  get length(): number {
-    return this.#pos;
-  }
-
   u8(value: number): void {
     this.#room(1);
     this.#buf[this.#pos++] = value;
@@ -20,10 +16,6 @@ export class ByteWriter {
 
   u16(value: number): void {
     this.#fixed(2, value, Buffer.prototype.writeUInt16LE);
-  }
-
-  u32(value: number): void {
-    this.#fixed(4, value, Buffer.prototype.writeUInt32LE);
   }
 
   i32(value: number): void {
@@ -63,11 +55,6 @@ export class ByteWriter {
     this.#room(data.length);
     this.#buf.set(data, this.#pos);
     this.#pos += data.length;
-  }
-
-  /** Overwrites a u32 written earlier, e.g. a count known only at the end. */
-  patchU32(at: number, value: number): void {
-    this.#buf.writeUInt32LE(value, at);
   }
 
   /** The bytes written so far, copied into their own (transferable) buffer. */
@@ -121,10 +108,6 @@ export class ByteReader {
 
   u16(): number {
     return this.#fixed(2, Buffer.prototype.readUInt16LE);
-  }
-
-  u32(): number {
-    return this.#fixed(4, Buffer.prototype.readUInt32LE);
   }
 
   i32(): number {

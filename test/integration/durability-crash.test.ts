@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import { FRAME_HEADER_BYTES, scanFrames } from '../../src/durability/frame.ts';
 import { spawnToptally, type Child } from '../helpers/child.ts';
 import { request, tempDir } from '../helpers/server.ts';
-import { lcg, readWindows, Reference } from '../helpers/windows.ts';
+import { mulberry32 } from '../helpers/random.ts';
+import { readWindows, Reference } from '../helpers/windows.ts';
 
 const DOMAINS = ['a.example', 'b.example', 'c.example', 'd.example', '__proto__', 'é.example'];
 const CLIENTS = 8;
@@ -20,7 +21,7 @@ const post = (child: Child, body: unknown) =>
 test('SIGKILL under load loses nothing acknowledged, at several kill points, in fsync and interval mode', async (t) => {
   const dir = await tempDir(t);
   const now = Math.floor(Date.now() / 1000);
-  const random = lcg(11);
+  const random = mulberry32(11);
   const counter = (): Record<string, number> => {
     const c: Record<string, number> = { timestamp: now - 120 - Math.floor(random() * 4 * 3600) };
     for (let d = 0; d < 3; d++) c[DOMAINS[Math.floor(random() * DOMAINS.length)]] = 1 + Math.floor(random() * 9);

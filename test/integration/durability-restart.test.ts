@@ -3,7 +3,8 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { startServer, T0, tempDir, type TestServer } from '../helpers/server.ts';
-import { lcg, readWindows, Reference } from '../helpers/windows.ts';
+import { mulberry32 } from '../helpers/random.ts';
+import { readWindows, Reference } from '../helpers/windows.ts';
 
 const DOMAINS = ['a.example', 'b.example', 'c.example', '__proto__', 'constructor', 'é.example', '🦊.example', 'x'.repeat(255)];
 
@@ -25,7 +26,7 @@ const now = (s: TestServer): number => Math.floor(s.clock.now() / 1000);
 
 test('after a clean stop, a start on the same directory answers every retained window identically', async (t) => {
   const dir = await tempDir(t);
-  const random = lcg(7);
+  const random = mulberry32(7);
   const ref = new Reference();
   const s1 = await startServer(t, { dataDir: dir });
 
