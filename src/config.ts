@@ -4,6 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import type { DurabilityMode } from './durability/journal.ts';
 import type { OffloadMode } from './ingest/offload-policy.ts';
 
 export interface Config {
@@ -22,6 +23,9 @@ export interface Config {
   maxInflight: number;
   maxBackpressure: number;
   liveInterval: number;
+  dataDir: string;
+  durability: DurabilityMode;
+  repair: boolean;
 }
 
 interface Option<K extends keyof Config> {
@@ -33,6 +37,8 @@ interface Option<K extends keyof Config> {
   /** How --help shows the default, when not as the value itself. */
   defaultHelp?: string;
   parse: (raw: string) => Config[K];
+  /** A switch: `--flag` alone means true. */
+  boolean?: true;
 }
 
 export class ConfigError extends Error {
@@ -73,6 +79,12 @@ const oneOf = (choices: string[]) => (raw: string): string => {
   return raw;
 };
 
+const bool = (raw: string): boolean => {
+  if (['true', '1', 'yes'].includes(raw)) return true;
+  if (['false', '0', 'no', ''].includes(raw)) return false;
+  throw new ConfigError(`expected true or false, got ${JSON.stringify(raw)}`);
+};
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 function option<K extends keyof Config>(o: Option<K>): Option<K> {
@@ -94,6 +106,9 @@ export const OPTIONS = [
   option({ key: 'maxInflight', flag: 'max-inflight', env: 'MAX_INFLIGHT', help: 'unacknowledged events messages a WebSocket may have', default: () => 64, parse: integer(1, 65_536) }),
   option({ key: 'maxBackpressure', flag: 'max-backpressure', env: 'MAX_BACKPRESSURE', help: 'bytes queued for a slow WebSocket before it is closed with 1013', default: () => 2 ** 20, defaultHelp: '1MiB', parse: parseSize }),
   option({ key: 'liveInterval', flag: 'live-interval', env: 'LIVE_INTERVAL', help: 'least time between two live top-N pushes (ms, or 1s, 500ms)', default: () => 1000, defaultHelp: '1s', parse: parseDuration }),
+  option({ key: 'dataDir', flag: 'data-dir', env: 'DATA_DIR', help: 'where counters are kept across restarts (created on start)', default: () => './data', parse: (raw) => raw }),
+  option({ key: 'durability', flag: 'durability', env: 'DURABILITY', help: 'fsync: ack once on disk; interval: fsync every second; off: memory only', default: () => 'fsync' as DurabilityMode, parse: oneOf(['fsync', 'interval', 'off']) as (raw: string) => DurabilityMode }),
+  option({ key: 'repair', flag: 'repair', env: 'REPAIR', help: 'start despite damaged data: keep what is intact, report what is dropped', default: () => false, parse: bool, boolean: true }),
   option({ key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', help: `log level (${LOG_LEVELS.join(', ')})`, default: () => 'info', parse: oneOf(LOG_LEVELS) }),
 ] as const;
 
@@ -107,7 +122,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     const arg = argv[i];
     const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
     if (!match) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)} (see --help)`);
-    const value = match[2] ?? argv[++i];
+    const isSwitch = OPTIONS.some((o) => o.flag === match[1] && 'boolean' in o);
+    const value = match[2] ?? (isSwitch ? 'true' : argv[++i]);
     if (value === undefined) throw new ConfigError(`--${match[1]} needs a value`);
     flags.set(match[1], value);
   }

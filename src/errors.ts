@@ -20,6 +20,10 @@ export const ERRORS = {
   TOPTALLY_ERR_SLOW_CONSUMER: { status: 503, message: 'The connection reads too slowly' },
   TOPTALLY_ERR_SHUTTING_DOWN: { status: 503, message: 'The server is shutting down' },
   TOPTALLY_ERR_INTERNAL: { status: 500, message: 'Internal error' },
+  TOPTALLY_ERR_INVALID_IDEMPOTENCY_KEY: { status: 400, message: 'The idempotency key is invalid' },
+  TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'The idempotency key was used for a different request' },
+  TOPTALLY_ERR_JOURNAL_FAILED: { status: 503, message: 'The journal cannot write to disk' },
+  TOPTALLY_ERR_DATA_CORRUPT: { status: 500, message: 'The data directory is corrupt' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

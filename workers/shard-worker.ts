@@ -18,6 +18,14 @@ function handle(message: ToShard): FromShard | undefined {
       return { kind: 'top', id: message.id, ...state.top(message.window, message.index, message.limit) };
     case 'census':
       return { kind: 'census', id: message.id, ...state.census() };
+    case 'export':
+      return {
+        kind: 'exported',
+        id: message.id,
+        windows: message.windows.map(({ window, index }) => ({ window, index, parts: state.exportWindow(window, index) })),
+      };
+    case 'load':
+      return { kind: 'applied', id: message.id, entries: state.load(message.window, message.index, message.part) };
     case 'retain':
       state.retain(message.oldestMinute, message.oldestHour);
       return undefined;

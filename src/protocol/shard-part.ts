@@ -40,11 +40,7 @@ export class PartBuilder {
   readonly #hashes: number[] = [];
 
   add(name: string, hash: number, count: number, minute: number): void {
-    if (this.#bytes + name.length * 3 > this.#names.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.#names.length * 2, this.#bytes + name.length * 3));
-      this.#names.copy(grown, 0, 0, this.#bytes);
-      this.#names = grown;
-    }
+    this.#room(name.length * 3);
     const names = this.#names;
     let at = this.#bytes;
     let i = 0;
@@ -55,7 +51,30 @@ export class PartBuilder {
     }
     if (i < name.length) at += names.write(name.slice(i), at, 'utf8');
     this.#bytes = at;
-    this.#nameEnds.push(at);
+    this.#push(hash, count, minute);
+  }
+
+  /** The same, with the name as UTF-8 bytes (a shard's snapshot, a re-partitioned part). */
+  addBytes(name: Uint8Array, hash: number, count: number, minute: number): void {
+    this.#room(name.length);
+    this.#names.set(name, this.#bytes);
+    this.#bytes += name.length;
+    this.#push(hash, count, minute);
+  }
+
+  get entries(): number {
+    return this.#counts.length;
+  }
+
+  #room(bytes: number): void {
+    if (this.#bytes + bytes <= this.#names.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.#names.length * 2, this.#bytes + bytes));
+    this.#names.copy(grown, 0, 0, this.#bytes);
+    this.#names = grown;
+  }
+
+  #push(hash: number, count: number, minute: number): void {
+    this.#nameEnds.push(this.#bytes);
     this.#counts.push(count);
     this.#minutes.push(minute);
     this.#hashes.push(hash);

@@ -9,7 +9,7 @@
 import { EventEmitter, once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { TopTallyError, fromErrorBody } from '../errors.ts';
-import { assertNever, send, type Census, type FromShard, type ToShard, type TopEntries } from '../protocol/messages.ts';
+import { assertNever, send, type Census, type ExportedWindow, type FromShard, type ToShard, type TopEntries } from '../protocol/messages.ts';
 import { mergeParts, type ShardPart } from '../protocol/shard-part.ts';
 import type { WindowKind } from '../window.ts';
 
@@ -81,6 +81,22 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     return reply;
   }
 
+  /**
+   * A snapshot of these windows: posted after any queued ingest, as a query is, so it covers exactly
+   * what was ingested before it.
+   */
+  async export(windows: { window: WindowKind; index: number }[]): Promise<ExportedWindow[]> {
+    this.#flush();
+    const reply = await this.#request({ kind: 'export', id: this.#nextId++, windows });
+    if (reply.kind !== 'exported') throw new Error(`shard ${this.index} answered export with ${reply.kind}`);
+    return reply.windows;
+  }
+
+  /** Adds a window's snapshot to that window; the part's buffer is moved to the worker. */
+  async load(window: WindowKind, index: number, part: ShardPart): Promise<void> {
+    await this.#request({ kind: 'load', id: this.#nextId++, window, index, part });
+  }
+
   /** What the shard holds: domains, entries, table bytes. */
   async census(): Promise<Census> {
     const reply = await this.#request({ kind: 'census', id: this.#nextId++ });
@@ -141,6 +157,7 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
       case 'applied':
       case 'top':
       case 'census':
+      case 'exported':
       case 'stopped':
       case 'error': {
         const waiter = this.#waiting.get(message.id);

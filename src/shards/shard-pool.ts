@@ -1,6 +1,6 @@
 // N shard actors behind one face: ingest goes to the owners of a batch's domains, queries ask all.
 
-import type { TopEntries } from '../protocol/messages.ts';
+import type { ExportedWindow, TopEntries } from '../protocol/messages.ts';
 import type { Partitioned } from '../routing/partition.ts';
 import type { WindowKind } from '../window.ts';
 import { ShardHandle } from './shard-handle.ts';
@@ -40,6 +40,11 @@ export class ShardPool {
 
   top(window: WindowKind, index: number, limit: number): Promise<TopEntries[]> {
     return Promise.all(this.shards.map((shard) => shard.top(window, index, limit)));
+  }
+
+  /** Every shard's part of these windows; see ShardHandle.export for what it covers. */
+  async export(windows: { window: WindowKind; index: number }[]): Promise<ExportedWindow[][]> {
+    return Promise.all(this.shards.map((shard) => shard.export(windows)));
   }
 
   retain(oldestMinute: number, oldestHour: number): void {

@@ -23,6 +23,9 @@ test('defaults: the seed port on loopback, one shard per CPU, 8 MiB bodies', () 
     maxInflight: 64,
     maxBackpressure: 1024 * 1024,
     liveInterval: 1000,
+    dataDir: './data',
+    durability: 'fsync',
+    repair: false,
   });
 });
 
@@ -82,6 +85,9 @@ test('a setting comes from the flag, else the environment, else the config file,
     maxInflight: 64,
     maxBackpressure: 1024 * 1024,
     liveInterval: 1000,
+    dataDir: './data',
+    durability: 'fsync',
+    repair: false,
   });
 });
 
