@@ -4,6 +4,7 @@
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { AccessControl, bearerToken, routeScope } from './frontend/access.ts';
+import { Durability } from './durability/durability.ts';
 import { addDashboardRoutes } from './frontend/dashboard-routes.ts';
 import { Exchange } from './frontend/http.ts';
 import { addOpsRoutes } from './frontend/ops-routes.ts';
@@ -35,6 +36,8 @@ export interface Toptally {
   metrics: Metrics;
   ws: WsEndpoint;
   publisher: Publisher;
+  ingestor: Ingestor;
+  durability: Durability;
   /** Stops accepting, answers what is in flight, stops the workers. */
   stop(): Promise<void>;
 }
@@ -74,20 +77,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     const down = pool.shards.filter((shard) => shard.failed).map((shard) => shard.index);
     return down.length > 0 ? `unavailable: shard ${down.join(', ')}` : null;
   });
-  // Recovery (issue 4) replaces this with its replay of the data directory.
-  readiness.after('recovery', Promise.resolve());
-  if (options.readyAfter) readiness.after('startup', options.readyAfter);
-  const decoders = new DecodePool(config.decodeThreads);
-  const offload = new OffloadPolicy(config.offload, config.offloadBytes, config.decodeThreads);
   const stats = new StatsService(pool, clock, retention);
-  const ingestor = new Ingestor(pool, decoders, stats, clock, {
-    retention,
-    maxFutureSeconds: config.maxFuture,
-    offload,
-    limits: { counters: config.maxCounters, domains: config.maxDomains, domainBytes: config.maxDomainBytes },
-    onApplied: (result) => metrics.ingested(result.accepted, result.counters),
-  });
-
   const nowSeconds = (): number => Math.floor(clock.now() / 1000);
   const applyRetention = (): void => {
     const now = nowSeconds();
@@ -95,8 +85,35 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     stats.prune(now);
   };
   applyRetention();
+  // Recovery fills the shards before the port opens, so no request sees a half-loaded state.
+  const recovering = Durability.open(
+    { dataDir: config.dataDir, mode: config.durability, repair: config.repair },
+    { pool, clock, retention, log },
+  );
+  readiness.after('recovery', recovering);
+  if (options.readyAfter) readiness.after('startup', options.readyAfter);
+  let durability: Durability;
+  try {
+    durability = await recovering;
+  } catch (err) {
+    await pool.stop();
+    throw err;
+  }
+  const decoders = new DecodePool(config.decodeThreads);
+  const offload = new OffloadPolicy(config.offload, config.offloadBytes, config.decodeThreads);
+  const ingestor = new Ingestor(pool, decoders, stats, clock, {
+    retention,
+    maxFutureSeconds: config.maxFuture,
+    offload,
+    limits: { counters: config.maxCounters, domains: config.maxDomains, domainBytes: config.maxDomainBytes },
+    onApplied: (result) => metrics.ingested(result.accepted, result.counters),
+    durability,
+  });
   const ticker = new WindowTicker(clock, 'minute');
-  ticker.on('close', applyRetention);
+  ticker.on('close', () => {
+    applyRetention();
+    durability.minuteClosed();
+  });
 
   let inFlight = 0;
   let drained: (() => void) | null = null;
@@ -155,15 +172,22 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     ticker.stop();
     hourTicker.stop();
     publisher.stop();
-    await pool.stop();
+    await durability.close();
+    await Promise.all([pool.stop(), decoders.close()]);
     throw err;
   });
   const port = uWS.us_socket_local_port(listenSocket);
   // One line, a warning when anyone may ingest or read: who may do what is part of how it started.
   const openTo = openAccess(access, config.host, port);
+  const { recovery } = durability;
   log[openTo ? 'warn' : 'info'](
-    { uws: uwsImplementation, address: `${config.host}:${port}`, shards: pool.size, open: [...access.open], startupMs: Math.round(performance.now() - started) },
-    `toptally listening on http://${config.host}:${port} (uWebSockets.js ${uwsImplementation}, ${pool.size} shards); ${openTo ?? 'ingest and read need a token'}`,
+    { uws: uwsImplementation, address: `${config.host}:${port}`, shards: pool.size, durability: config.durability, recovery, open: [...access.open], startupMs: Math.round(performance.now() - started) },
+    `toptally listening on http://${config.host}:${port} (uWebSockets.js ${uwsImplementation}, ${pool.size} shards)` +
+      (recovery
+        ? `; recovered ${recovery.windows} windows (${recovery.entries} entries) and ${recovery.records} journal records ` +
+          `(${recovery.snapshotBytes + recovery.journalBytes} bytes) from ${config.dataDir} in ${recovery.ms} ms`
+        : '; durability off') +
+      `; ${openTo ?? 'ingest and read need a token'}`,
   );
 
   let stopping: Promise<void> | null = null;
@@ -181,11 +205,12 @@ export async function startToptally(config: Config, options: StartOptions = {}):
         clearTimeout(grace);
       }
       offload.stop();
+      const journal = await durability.close();
       await Promise.all([pool.stop(), decoders.close()]);
-      log.info('toptally stopped');
+      log.info({ journal }, 'toptally stopped');
     })());
 
-  return { port, pool, router, metrics, ws, publisher, stop };
+  return { port, pool, router, metrics, ws, publisher, ingestor, durability, stop };
 }
 
 const LOOPBACK = /^(127\.|::1$|localhost$)/;

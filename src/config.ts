@@ -4,6 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import type { DurabilityMode } from './durability/journal.ts';
 import type { OffloadMode } from './ingest/offload-policy.ts';
 
 export interface Config {
@@ -31,6 +32,9 @@ export interface Config {
   bodyTimeout: number;
   wsIdleTimeout: number;
   maxShardBacklog: number;
+  dataDir: string;
+  durability: DurabilityMode;
+  repair: boolean;
 }
 
 interface Option<K extends keyof Config> {
@@ -47,6 +51,8 @@ interface Option<K extends keyof Config> {
    * the lists are joined, also with other options of the same key (a token and a token file).
    */
   repeatable?: true;
+  /** A switch: `--flag` alone means true. */
+  boolean?: true;
 }
 
 export class ConfigError extends Error {
@@ -117,6 +123,11 @@ function tokenFile(path: string): string[] {
   });
   return list;
 }
+const bool = (raw: string): boolean => {
+  if (['true', '1', 'yes'].includes(raw)) return true;
+  if (['false', '0', 'no', ''].includes(raw)) return false;
+  throw new ConfigError(`expected true or false, got ${JSON.stringify(raw)}`);
+};
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -150,6 +161,9 @@ export const OPTIONS = [
   option({ key: 'bodyTimeout', flag: 'body-timeout', env: 'BODY_TIMEOUT', help: 'longest time to receive a request body (0: no limit but uWS\'s own)', default: () => 30_000, defaultHelp: '30s', parse: parseDuration }),
   option({ key: 'wsIdleTimeout', flag: 'ws-idle-timeout', env: 'WS_IDLE_TIMEOUT', help: 'a WebSocket that sends nothing, not even a pong, for this long is closed (0: never)', default: () => 120_000, defaultHelp: '120s', parse: parseDuration }),
   option({ key: 'maxShardBacklog', flag: 'max-shard-backlog', env: 'MAX_SHARD_BACKLOG', help: 'counter bytes a shard may owe before new ingest for it gets 503', default: () => 64 * 2 ** 20, defaultHelp: '64MiB', parse: parseSize }),
+  option({ key: 'dataDir', flag: 'data-dir', env: 'DATA_DIR', help: 'where counters are kept across restarts (created on start)', default: () => './data', parse: (raw) => raw }),
+  option({ key: 'durability', flag: 'durability', env: 'DURABILITY', help: 'fsync: ack once on disk; interval: fsync every second; off: memory only', default: () => 'fsync' as DurabilityMode, parse: oneOf(['fsync', 'interval', 'off']) as (raw: string) => DurabilityMode }),
+  option({ key: 'repair', flag: 'repair', env: 'REPAIR', help: 'start despite damaged data: keep what is intact, report what is dropped', default: () => false, parse: bool, boolean: true }),
   option({ key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', help: `log level (${LOG_LEVELS.join(', ')})`, default: () => 'info', parse: oneOf(LOG_LEVELS) }),
 ] as const;
 
@@ -164,7 +178,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     const arg = argv[i];
     const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
     if (!match) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)} (see --help)`);
-    const value = match[2] ?? argv[++i];
+    const isSwitch = OPTIONS.some((o) => o.flag === match[1] && 'boolean' in o);
+    const value = match[2] ?? (isSwitch ? 'true' : argv[++i]);
     if (value === undefined) throw new ConfigError(`--${match[1]} needs a value`);
     flags.set(match[1], [...(flags.get(match[1]) ?? []), value]);
   }

@@ -30,6 +30,10 @@ export const ERRORS = {
   TOPTALLY_ERR_NESTED_VALUE: { status: 400, message: 'A counter value is an object or an array' },
   TOPTALLY_ERR_TOO_MANY_CONNECTIONS: { status: 503, message: 'The server has as many connections as it takes' },
   TOPTALLY_ERR_OVERLOADED: { status: 503, message: 'The shards are behind; try again shortly' },
+  TOPTALLY_ERR_INVALID_IDEMPOTENCY_KEY: { status: 400, message: 'The idempotency key is invalid' },
+  TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'The idempotency key was used for a different request' },
+  TOPTALLY_ERR_JOURNAL_FAILED: { status: 503, message: 'The journal cannot write to disk' },
+  TOPTALLY_ERR_DATA_CORRUPT: { status: 500, message: 'The data directory is corrupt' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -55,6 +55,16 @@ export class NameTable {
     return id;
   }
 
+  /** The name's UTF-8 bytes, a view valid until the table next changes. */
+  bytesOf(id: number): Uint8Array {
+    const start = this.#starts[id];
+    return this.#arena.subarray(start, start + this.#lengths[id]);
+  }
+
+  hashOf(id: number): number {
+    return this.#hashes[id];
+  }
+
   name(id: number): string {
     const start = this.#starts[id];
     return decoder.decode(this.#arena.subarray(start, start + this.#lengths[id]));

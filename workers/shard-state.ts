@@ -2,7 +2,7 @@
 // No I/O and no clock: the main thread says which windows are still retained.
 
 import type { Census, TopEntries } from '../src/protocol/messages.ts';
-import { viewPart, type ShardPart } from '../src/protocol/shard-part.ts';
+import { PartBuilder, viewPart, type ShardPart } from '../src/protocol/shard-part.ts';
 import type { WindowKind } from '../src/window.ts';
 import { CountTable } from './count-table.ts';
 import { NameTable } from './name-table.ts';
@@ -15,6 +15,10 @@ export interface ShardStore {
   top(window: WindowKind, index: number, limit: number): TopEntries;
   /** Drops every window older than these indexes; counters for them are ignored from now on. */
   retain(oldestMinute: number, oldestHour: number): void;
+  /** One window's entries as parts of at most `maxEntries` each (minutes unused), for a snapshot. */
+  exportWindow(kind: WindowKind, index: number, maxEntries?: number): ShardPart[];
+  /** Adds a window's snapshot to that window alone (an hour's must not touch its minutes). */
+  load(kind: WindowKind, index: number, part: ShardPart): number;
 }
 
 interface Window {
@@ -24,6 +28,8 @@ interface Window {
 }
 
 const EMPTY_TOP: TopEntries = { domains: [], counts: [], total: 0, size: 0 };
+/** Entries per part of a window snapshot: bounds a message, and what a damaged frame can lose. */
+const EXPORT_PART_ENTRIES = 65_536;
 
 export class ShardState implements ShardStore {
   readonly #names = new NameTable();
@@ -89,6 +95,31 @@ export class ShardState implements ShardStore {
         this.#windows[kind].delete(index);
       }
     }
+  }
+
+  exportWindow(kind: WindowKind, index: number, maxEntries = EXPORT_PART_ENTRIES): ShardPart[] {
+    const parts: ShardPart[] = [];
+    let builder = new PartBuilder();
+    this.#windows[kind].get(index)?.table.forEach((id, count) => {
+      builder.addBytes(this.#names.bytesOf(id), this.#names.hashOf(id), count, index);
+      if (builder.entries === maxEntries) {
+        parts.push(builder.finish());
+        builder = new PartBuilder();
+      }
+    });
+    if (builder.entries > 0) parts.push(builder.finish());
+    return parts;
+  }
+
+  load(kind: WindowKind, index: number, part: ShardPart): number {
+    const window = this.#window(kind, index);
+    if (!window) return 0;
+    const { entries, names, nameEnds, counts, hashes } = viewPart(part);
+    for (let i = 0; i < entries; i++) {
+      if (counts[i] === 0) continue;
+      this.#add(window, this.#names.idOf(hashes[i], names, i === 0 ? 0 : nameEnds[i - 1], nameEnds[i]), counts[i]);
+    }
+    return entries;
   }
 
   /** The window to add to, or undefined when it is older than the retention. */

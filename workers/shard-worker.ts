@@ -13,11 +13,19 @@ const state = new ShardState();
 function handle(message: ToShard): FromShard | undefined {
   switch (message.kind) {
     case 'ingest':
-      return { kind: 'applied', id: message.id, entries: message.parts.reduce((n, part) => n + state.apply(part), 0) };
+      return { kind: 'applied', id: message.id, entries: state.apply(message.part) };
     case 'top':
       return { kind: 'top', id: message.id, ...state.top(message.window, message.index, message.limit) };
     case 'census':
       return { kind: 'census', id: message.id, ...state.census() };
+    case 'export':
+      return {
+        kind: 'exported',
+        id: message.id,
+        windows: message.windows.map(({ window, index }) => ({ window, index, parts: state.exportWindow(window, index) })),
+      };
+    case 'load':
+      return { kind: 'applied', id: message.id, entries: state.load(message.window, message.index, message.part) };
     case 'retain':
       state.retain(message.oldestMinute, message.oldestHour);
       return undefined;

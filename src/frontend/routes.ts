@@ -29,11 +29,13 @@ export function addRoutes(router: Router, deps: RouteDeps): void {
     } catch (err) {
       return exchange.error(err, {}, true);
     }
+    // uWS gives no way to tell an empty header from a missing one; both mean "no key".
+    const key = req.getHeader('idempotency-key') || undefined;
     exchange
       .readBody(deps.maxBody, req.getHeader('content-length'))
       .then(
         (body) =>
-          deps.ingestor.ingest(body, format).then(
+          deps.ingestor.ingest(body, format, { key }).then(
             (result) => exchange.json(200, result),
             (err) => exchange.error(err),
           ),

@@ -12,7 +12,8 @@ export const WS_PATH = '/ws';
 export type MessageId = number | string;
 
 export type ClientMessage =
-  | { type: 'events'; id: MessageId; events: unknown[] }
+  /** `key`: an idempotency key, as the HTTP Idempotency-Key header. */
+  | { type: 'events'; id: MessageId; events: unknown[]; key?: string }
   | { type: 'subscribe'; window: WindowKind; limit: number; live: boolean }
   | { type: 'unsubscribe'; window: WindowKind | undefined };
 
@@ -33,7 +34,7 @@ export type ServerMessage =
   | TopFrame;
 
 const FIELDS: Record<ClientMessage['type'], readonly string[]> = {
-  events: ['type', 'id', 'events'],
+  events: ['type', 'id', 'events', 'key'],
   subscribe: ['type', 'window', 'limit', 'live'],
   unsubscribe: ['type', 'window'],
 };
@@ -91,7 +92,10 @@ export function parseClientMessage(value: unknown, binary: boolean): ClientMessa
       const events = fields.get('events');
       if (!Array.isArray(events)) invalid('"events" must be an array of counters', 'events');
       if (binary) refuseRecords(events);
-      return { type, id, events };
+      const key = fields.get('key');
+      if (key === undefined) return { type, id, events };
+      if (typeof key !== 'string') invalid('"key" must be a string', 'key');
+      return { type, id, events, key };
     }
     case 'subscribe': {
       const limit = fields.get('limit') ?? DEFAULT_LIMIT;

@@ -202,7 +202,7 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
     }
     switch (message.type) {
       case 'events':
-        return this.#events(ws, message.id, message.events, binary);
+        return this.#events(ws, message, binary);
       case 'subscribe':
         return this.#subscribe(ws, { kind: message.window, limit: message.limit, live: message.live, binary });
       case 'unsubscribe': {
@@ -219,7 +219,7 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
     }
   }
 
-  #events(ws: Socket, id: MessageId, events: unknown[], binary: boolean): void {
+  #events(ws: Socket, { id, events, key }: { id: MessageId; events: unknown[]; key?: string }, binary: boolean): void {
     const connection = ws.getUserData();
     if (this.#stopping) {
       return this.#sendError(ws, new TopTallyError('TOPTALLY_ERR_SHUTTING_DOWN'), id, binary);
@@ -235,7 +235,7 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
     connection.inFlight++;
     this.#inFlight++;
     this.#ingestor
-      .ingestDecoded({ items: events, where: (index) => ({ index }) })
+      .ingestDecoded({ items: events, where: (index) => ({ index }) }, { key })
       .then(
         ({ accepted, counters }) => this.#send(ws, { type: 'ack', id, accepted, counters }, binary),
         (err) => this.#sendError(ws, err, id, binary),

@@ -1,8 +1,10 @@
 // One request's counters, from bytes to applied: decode and validate against the clock (in place,
-// or on the decode pool for large bodies), invalidate cached answers, and wait until every owning
-// shard has applied its part.
+// or on the decode pool for large bodies), journal, invalidate cached answers, and wait until every
+// owning shard has applied its part.
 
 import type { Clock } from '../clock.ts';
+import type { Durability } from '../durability/durability.ts';
+import { checkKey, fingerprint } from '../durability/idempotency.ts';
 import { fromErrorBody } from '../errors.ts';
 import { oldestRetained, type Retention } from '../retention.ts';
 import type { Partitioned } from '../routing/partition.ts';
@@ -31,6 +33,17 @@ export interface IngestOptions {
   limits: InputLimits;
   /** Told about every ingest once all its shards have applied it (metrics count it). */
   onApplied?: (result: IngestResult) => void;
+  /** The journal every ingest goes through before it is applied, and the idempotency keys. */
+  durability: Durability;
+}
+
+export interface IngestCall {
+  /**
+   * An idempotency key (the HTTP Idempotency-Key header, a WebSocket message's "key"): a retry
+   * with the same key within 10 minutes gets the first answer and is counted once, also across a
+   * restart. The same key with other counters is refused (TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED).
+   */
+  key?: string;
 }
 
 export class Ingestor {
@@ -57,7 +70,19 @@ export class Ingestor {
   }
 
   /** `body` must own its buffer: a large one is moved to a decode thread. */
-  async ingest(body: Uint8Array, format: BodyFormat): Promise<IngestResult> {
+  ingest(body: Uint8Array, format: BodyFormat, call: IngestCall = {}): Promise<IngestResult> {
+    // The fingerprint is taken first: decoding on the pool moves the body away.
+    return this.#once(call.key, () => fingerprint(format, body), () => this.#decode(body, format));
+  }
+
+  /** Counters already decoded (a WebSocket message's events); `key` works as for ingest(). */
+  ingestDecoded(decoded: Decoded, call: IngestCall = {}): Promise<IngestResult> {
+    // MessagePack counters are Maps, which JSON.stringify would make all alike.
+    const print = () => fingerprint('events', JSON.stringify(decoded.items, (_, v) => (v instanceof Map ? Object.fromEntries(v) : v)));
+    return this.#once(call.key, print, async () => validate(decoded, this.bounds(), this.#pool.size, this.#options.limits));
+  }
+
+  async #decode(body: Uint8Array, format: BodyFormat): Promise<Partitioned> {
     const task = { body, format, bounds: this.bounds(), shards: this.#pool.size, limits: this.#options.limits };
     const { offload } = this.#options;
     let outcome: DecodeOutcome;
@@ -71,20 +96,34 @@ export class Ingestor {
       outcome = decodeParts(task);
     }
     if (!outcome.ok) throw fromErrorBody(outcome.error);
-    return this.apply(outcome.value);
+    return outcome.value;
   }
 
-  /** Counters already decoded (a WebSocket message's events): the same validation, routing and ack. */
-  async ingestDecoded(decoded: Decoded): Promise<IngestResult> {
-    return this.apply(validate(decoded, this.bounds(), this.#pool.size, this.#options.limits));
+  async #once(key: string | undefined, print: () => string, partitioned: () => Promise<Partitioned>): Promise<IngestResult> {
+    const { idempotency } = this.#options.durability;
+    if (key === undefined) return this.#commit(await partitioned());
+    const checked = checkKey(key);
+    const digest = print();
+    return idempotency.once(checked, digest, async () => this.#commit(await partitioned(), { key: checked, fingerprint: digest }));
   }
 
-  async apply(partitioned: Partitioned): Promise<IngestResult> {
-    // Refused (503) before anything is recorded or touched when an owning shard is down or behind.
-    this.#pool.admit(partitioned);
-    this.#stats.touched(partitioned.minutes);
-    await this.#pool.ingest(partitioned);
-    const result = { accepted: partitioned.counters, counters: partitioned.entries };
+  async #commit(partitioned: Partitioned, key?: { key: string; fingerprint: string }): Promise<IngestResult> {
+    const { counters, entries, parts, minutes } = partitioned;
+    // A shard that is down (it would refuse its part once the record is on disk) or behind: refuse
+    // first, so that this 503 counted nothing.
+    const admission = this.#pool.admit(partitioned);
+    const record = { atMs: this.#clock.now(), counters, entries, key, shards: this.#pool.size, parts, minutes };
+    // Log, then apply: the cache is invalidated only as the shards are told, never earlier, so an
+    // answer computed while the record is being written cannot be kept as current.
+    try {
+      await this.#options.durability.commit(record, () => {
+        this.#stats.touched(minutes);
+        return admission.apply();
+      });
+    } finally {
+      admission.release();
+    }
+    const result = { accepted: counters, counters: entries };
     this.#options.onApplied?.(result);
     return result;
   }

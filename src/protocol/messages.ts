@@ -25,8 +25,19 @@ export interface Census {
   bytes: number;
 }
 
+/** One window's entries in one shard, as parts (their minutes unused); none when it holds none. */
+export interface ExportedWindow {
+  window: WindowKind;
+  index: number;
+  parts: ShardPart[];
+}
+
 export type ToShard =
-  | { kind: 'ingest'; id: number; parts: ShardPart[] }
+  | { kind: 'ingest'; id: number; part: ShardPart }
+  /** A snapshot of these windows, for a checkpoint. */
+  | { kind: 'export'; id: number; windows: { window: WindowKind; index: number }[] }
+  /** Adds a window's snapshot to that window alone (an hour's must not touch its minutes). */
+  | { kind: 'load'; id: number; window: WindowKind; index: number; part: ShardPart }
   | { kind: 'retain'; oldestMinute: number; oldestHour: number }
   | { kind: 'top'; id: number; window: WindowKind; index: number; limit: number }
   /** How much the shard holds, for /metrics. */
@@ -38,6 +49,7 @@ export type FromShard =
   | { kind: 'applied'; id: number; entries: number }
   | ({ kind: 'top'; id: number } & TopEntries)
   | ({ kind: 'census'; id: number } & Census)
+  | { kind: 'exported'; id: number; windows: ExportedWindow[] }
   | { kind: 'stopped'; id: number }
   | { kind: 'error'; id: number; error: ErrorBody };
 
@@ -45,8 +57,10 @@ export type Port = Pick<MessagePort | Worker, 'postMessage'>;
 
 /** The only caller of postMessage for shard traffic, so every message is typed. */
 export function send(port: Port, message: ToShard | FromShard): void {
-  if (message.kind === 'ingest') {
-    port.postMessage(message, message.parts.map((part) => part.buffer));
+  if (message.kind === 'ingest' || message.kind === 'load') {
+    port.postMessage(message, [message.part.buffer]);
+  } else if (message.kind === 'exported') {
+    port.postMessage(message, message.windows.flatMap((w) => w.parts.map((part) => part.buffer)));
   } else {
     port.postMessage(message);
   }

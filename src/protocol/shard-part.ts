@@ -40,11 +40,7 @@ export class PartBuilder {
   readonly #hashes: number[] = [];
 
   add(name: string, hash: number, count: number, minute: number): void {
-    if (this.#bytes + name.length * 3 > this.#names.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.#names.length * 2, this.#bytes + name.length * 3));
-      this.#names.copy(grown, 0, 0, this.#bytes);
-      this.#names = grown;
-    }
+    this.#room(name.length * 3);
     const names = this.#names;
     let at = this.#bytes;
     let i = 0;
@@ -55,7 +51,30 @@ export class PartBuilder {
     }
     if (i < name.length) at += names.write(name.slice(i), at, 'utf8');
     this.#bytes = at;
-    this.#nameEnds.push(at);
+    this.#push(hash, count, minute);
+  }
+
+  /** The same, with the name as UTF-8 bytes (a shard's snapshot, a re-partitioned part). */
+  addBytes(name: Uint8Array, hash: number, count: number, minute: number): void {
+    this.#room(name.length);
+    this.#names.set(name, this.#bytes);
+    this.#bytes += name.length;
+    this.#push(hash, count, minute);
+  }
+
+  get entries(): number {
+    return this.#counts.length;
+  }
+
+  #room(bytes: number): void {
+    if (this.#bytes + bytes <= this.#names.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.#names.length * 2, this.#bytes + bytes));
+    this.#names.copy(grown, 0, 0, this.#bytes);
+    this.#names = grown;
+  }
+
+  #push(hash: number, count: number, minute: number): void {
+    this.#nameEnds.push(this.#bytes);
     this.#counts.push(count);
     this.#minutes.push(minute);
     this.#hashes.push(hash);
@@ -72,4 +91,26 @@ export class PartBuilder {
     view.names.set(this.#names.subarray(0, this.#bytes));
     return part;
   }
+}
+
+/** One part holding the entries of all `parts`, in order; a single part is returned as it is. */
+export function mergeParts(parts: readonly ShardPart[]): ShardPart {
+  if (parts.length === 1) return parts[0];
+  const views = parts.map(viewPart);
+  const entries = views.reduce((n, v) => n + v.entries, 0);
+  const bytes = views.reduce((n, v) => n + v.names.length, 0);
+  const merged = { entries, buffer: new ArrayBuffer(20 * entries + bytes) };
+  const out = viewPart(merged);
+  let at = 0;
+  let nameAt = 0;
+  for (const v of views) {
+    out.counts.set(v.counts, at);
+    out.minutes.set(v.minutes, at);
+    out.hashes.set(v.hashes, at);
+    out.names.set(v.names, nameAt);
+    for (let i = 0; i < v.entries; i++) out.nameEnds[at + i] = v.nameEnds[i] + nameAt;
+    at += v.entries;
+    nameAt += v.names.length;
+  }
+  return merged;
 }

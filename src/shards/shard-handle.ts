@@ -1,22 +1,27 @@
 // The main thread's side of one shard actor: request/reply matched by id, ingest parts coalesced
-// into one message per event-loop turn, and a dying worker answering everything it owed with 503.
+// into few large messages, and a dying worker answering everything it owed with 503.
+//
+// Coalescing: parts queued in one event-loop turn travel together, and while one ingest message is
+// on its way the next ones wait for its answer, so under load each message carries everything that
+// arrived meanwhile. Each message costs both threads a wake-up; this keeps their number near one per
+// shard round trip whatever the request rate, while a lone request still goes at the end of its turn.
 
 import { EventEmitter, once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { TopTallyError, fromErrorBody } from '../errors.ts';
-import { assertNever, send, type Census, type FromShard, type ToShard, type TopEntries } from '../protocol/messages.ts';
-import type { ShardPart } from '../protocol/shard-part.ts';
+import { assertNever, send, type Census, type ExportedWindow, type FromShard, type ToShard, type TopEntries } from '../protocol/messages.ts';
+import { mergeParts, type ShardPart } from '../protocol/shard-part.ts';
 import type { WindowKind } from '../window.ts';
 
 const BOOT = new URL('../../workers/boot.mjs', import.meta.url);
 const ENTRY = new URL('../../workers/shard-worker.ts', import.meta.url).href;
 
-/** Ingest parts queued in one event-loop turn: `flush` posts them (once); `done` resolves when applied. */
-interface Turn {
+/** Ingest parts not yet posted; `done` resolves when the worker has applied them. */
+interface Batch {
   parts: ShardPart[];
   bytes: number;
   done: Promise<void>;
-  flush: () => void;
+  settle: (applied: Promise<unknown>) => void;
 }
 
 interface Waiter {
@@ -30,8 +35,10 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
   readonly #waiting = new Map<number, Waiter>();
   #nextId = 1;
   #failure: TopTallyError | null = null;
-  #turn: Turn | null = null;
-  /** Bytes of parts queued or sent and not yet applied: what this shard owes. */
+  #queued: Batch | null = null;
+  /** Ingest messages posted and not yet answered. */
+  #posted = 0;
+  /** Bytes of parts queued or posted and not yet applied: what this shard owes. */
   #backlog = 0;
 
   private constructor(index: number) {
@@ -67,24 +74,37 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     return this.#failure !== null;
   }
 
-  /**
-   * Queues a part for this shard. Parts queued in the same event-loop turn travel as one message;
-   * the promise resolves once the worker has applied them.
-   */
+  /** Queues a part for this shard; the promise resolves once the worker has applied it. */
   ingest(part: ShardPart): Promise<void> {
-    const turn = (this.#turn ??= this.#newTurn());
-    turn.parts.push(part);
-    turn.bytes += part.buffer.byteLength;
+    const batch = (this.#queued ??= this.#newBatch());
+    batch.parts.push(part);
+    batch.bytes += part.buffer.byteLength;
     this.#backlog += part.buffer.byteLength;
-    return turn.done;
+    return batch.done;
   }
 
   async top(window: WindowKind, index: number, limit: number): Promise<TopEntries> {
     // Posted after any queued ingest, so the answer includes every counter accepted before the query.
-    this.#turn?.flush();
+    this.#flush();
     const reply = await this.#request({ kind: 'top', id: this.#nextId++, window, index, limit });
     if (reply.kind !== 'top') throw new Error(`shard ${this.index} answered top with ${reply.kind}`);
     return reply;
+  }
+
+  /**
+   * A snapshot of these windows: posted after any queued ingest, as a query is, so it covers exactly
+   * what was ingested before it.
+   */
+  async export(windows: { window: WindowKind; index: number }[]): Promise<ExportedWindow[]> {
+    this.#flush();
+    const reply = await this.#request({ kind: 'export', id: this.#nextId++, windows });
+    if (reply.kind !== 'exported') throw new Error(`shard ${this.index} answered export with ${reply.kind}`);
+    return reply.windows;
+  }
+
+  /** Adds a window's snapshot to that window; the part's buffer is moved to the worker. */
+  async load(window: WindowKind, index: number, part: ShardPart): Promise<void> {
+    await this.#request({ kind: 'load', id: this.#nextId++, window, index, part });
   }
 
   /** What the shard holds: domains, entries, table bytes. */
@@ -111,30 +131,26 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     return this.#worker.terminate();
   }
 
-  #newTurn(): Turn {
-    let flushed = false;
-    let settle!: (applied: Promise<void>) => void;
-    const turn: Turn = {
-      parts: [],
-      bytes: 0,
-      done: new Promise<void>((resolve) => (settle = resolve)),
-      flush: () => {
-        if (flushed) return;
-        flushed = true;
-        settle(this.#flush(turn));
-      },
-    };
-    setImmediate(turn.flush);
-    return turn;
+  #newBatch(): Batch {
+    let settle!: Batch['settle'];
+    const done = new Promise<unknown>((resolve) => (settle = resolve)).then(() => undefined);
+    if (this.#posted === 0) setImmediate(() => this.#flush());
+    return { parts: [], bytes: 0, done, settle };
   }
 
-  async #flush({ parts, bytes }: Turn): Promise<void> {
-    this.#turn = null;
-    try {
-      await this.#request({ kind: 'ingest', id: this.#nextId++, parts });
-    } finally {
-      this.#backlog -= bytes;
-    }
+  /** Posts the queued parts now, as one part in one message. */
+  #flush(): void {
+    const batch = this.#queued;
+    if (!batch) return;
+    this.#queued = null;
+    this.#posted++;
+    const applied = this.#request({ kind: 'ingest', id: this.#nextId++, part: mergeParts(batch.parts) });
+    const next = (): void => {
+      this.#backlog -= batch.bytes;
+      if (--this.#posted === 0) this.#flush();
+    };
+    applied.then(next, next);
+    batch.settle(applied);
   }
 
   #request(message: ToShard & { id: number }): Promise<FromShard> {
@@ -152,6 +168,7 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
       case 'applied':
       case 'top':
       case 'census':
+      case 'exported':
       case 'stopped':
       case 'error': {
         const waiter = this.#waiting.get(message.id);

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TopTallyError } from '../errors.ts';
-import type { TopEntries } from '../protocol/messages.ts';
+import type { ExportedWindow, TopEntries } from '../protocol/messages.ts';
 import type { Partitioned } from '../routing/partition.ts';
 import type { WindowKind } from '../window.ts';
 import { ShardHandle } from './shard-handle.ts';
@@ -26,6 +26,14 @@ export interface PoolOptions {
   maxBacklogBytes?: number;
 }
 
+/** A batch let in by admit(): its bytes count against the bound until it is applied or released. */
+export interface Admission {
+  /** Hands the batch to its shards (as ingest() does); resolves once every one has applied it. */
+  apply(): Promise<void>;
+  /** Gives the reservation back when the batch will not be applied (the journal refused it). */
+  release(): void;
+}
+
 export class ShardPool extends EventEmitter<{
   /** A replacement worker took over; `recovered` says whether a recover step rebuilt its state. */
   restarted: [shard: number, recovered: boolean];
@@ -34,6 +42,8 @@ export class ShardPool extends EventEmitter<{
   readonly #shards: ShardHandle[];
   readonly #options: PoolOptions;
   readonly #restarts = new Set<Promise<void>>();
+  /** Bytes admitted for each shard and not yet handed to it (they wait on the journal). */
+  readonly #reserved: number[];
   #retained: [oldestMinute: number, oldestHour: number] | null = null;
   readonly #stopping = new AbortController();
   #peakBacklog = 0;
@@ -42,6 +52,7 @@ export class ShardPool extends EventEmitter<{
     super();
     this.#shards = shards;
     this.#options = options;
+    this.#reserved = shards.map(() => 0);
     for (const shard of shards) this.#watch(shard);
   }
 
@@ -71,28 +82,46 @@ export class ShardPool extends EventEmitter<{
   }
 
   /**
-   * Throws a 503 when a shard holding part of the batch is down or owes more than the bound. Called
-   * before a batch is recorded anywhere, so a refused batch leaves no trace.
+   * Throws a 503 when a shard holding part of the batch is down or owes more than the bound, else
+   * reserves the batch's bytes. Called before a batch is recorded anywhere, so a refused batch leaves
+   * no trace; what a shard owes counts batches admitted but still being journaled.
    */
-  admit({ parts }: Partitioned): void {
+  admit(batch: Partitioned): Admission {
+    const { parts } = batch;
     const bound = this.#options.maxBacklogBytes ?? Infinity;
     for (let s = 0; s < parts.length; s++) {
       if (!parts[s]) continue;
       const shard = this.#shards[s];
+      const owed = shard.backlogBytes + this.#reserved[s];
       if (shard.failed) {
         throw new TopTallyError('TOPTALLY_ERR_SHARD_UNAVAILABLE', `Shard ${s} is restarting; try again shortly`, {
           shard: s,
           retryAfter: 1,
         });
       }
-      if (shard.backlogBytes > bound) {
+      if (owed > bound) {
         throw new TopTallyError(
           'TOPTALLY_ERR_OVERLOADED',
-          `Shard ${s} owes ${shard.backlogBytes} bytes of counters, over ${bound} (--max-shard-backlog); try again shortly`,
+          `Shard ${s} owes ${owed} bytes of counters, over ${bound} (--max-shard-backlog); try again shortly`,
           { shard: s, limit: bound, retryAfter: 1 },
         );
       }
     }
+    // Taken now: a part's buffer is detached once it is sent to a thread.
+    const bytes = parts.map((part) => part?.buffer.byteLength ?? 0);
+    this.#reserve(bytes, 1);
+    let held = true;
+    const release = (): void => {
+      if (held) this.#reserve(bytes, -1);
+      held = false;
+    };
+    return {
+      apply: () => {
+        release();
+        return this.ingest(batch);
+      },
+      release,
+    };
   }
 
   /** Resolves once every shard holding part of the batch has applied it. */
@@ -101,15 +130,19 @@ export class ShardPool extends EventEmitter<{
     for (let s = 0; s < parts.length; s++) {
       const part = parts[s];
       if (!part) continue;
-      const shard = this.#shards[s];
-      applied.push(shard.ingest(part));
-      if (shard.backlogBytes > this.#peakBacklog) this.#peakBacklog = shard.backlogBytes;
+      applied.push(this.#shards[s].ingest(part));
     }
+    this.#notePeak();
     await Promise.all(applied);
   }
 
   top(window: WindowKind, index: number, limit: number): Promise<TopEntries[]> {
     return Promise.all(this.#shards.map((shard) => shard.top(window, index, limit)));
+  }
+
+  /** Every shard's part of these windows; see ShardHandle.export for what it covers. */
+  async export(windows: { window: WindowKind; index: number }[]): Promise<ExportedWindow[][]> {
+    return Promise.all(this.#shards.map((shard) => shard.export(windows)));
   }
 
   retain(oldestMinute: number, oldestHour: number): void {
@@ -121,6 +154,15 @@ export class ShardPool extends EventEmitter<{
     this.#stopping.abort();
     await Promise.all([...this.#restarts]);
     await Promise.all(this.#shards.map((shard) => shard.stop()));
+  }
+
+  #reserve(bytes: number[], sign: 1 | -1): void {
+    bytes.forEach((n, s) => (this.#reserved[s] += sign * n));
+    if (sign > 0) this.#notePeak();
+  }
+
+  #notePeak(): void {
+    this.#shards.forEach((shard, s) => (this.#peakBacklog = Math.max(this.#peakBacklog, shard.backlogBytes + this.#reserved[s])));
   }
 
   #watch(shard: ShardHandle): void {

@@ -1,7 +1,11 @@
-// Starts a real toptally (uWS on port 0, real shard workers) on a manual clock, stopped in t.after.
+// Starts a real toptally (uWS on port 0, real shard workers, a real data directory) on a manual
+// clock, stopped in t.after.
 
 import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { startToptally, type StartOptions, type Toptally } from '../../src/app.ts';
 import { ManualClock } from '../../src/clock.ts';
@@ -26,15 +30,32 @@ export interface Reply {
   body: any;
 }
 
+/** Servers started on each temp dir, stopped before the dir is removed. */
+const onDir = new Map<string, Toptally[]>();
+
+/** A fresh data directory, removed after the test (once every server on it has stopped). */
+export async function tempDir(t: Pick<TestContext, 'after'>): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'toptally-test-'));
+  onDir.set(dir, []);
+  t.after(async () => {
+    await Promise.all(onDir.get(dir)!.map((app) => app.stop()));
+    onDir.delete(dir);
+    await rm(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
 export async function startServer(
   t: Pick<TestContext, 'after'>,
   overrides: Partial<Config> = {},
   startSeconds = T0,
   options: Omit<StartOptions, 'clock'> = {},
 ): Promise<TestServer> {
-  const config = { ...loadConfig([], {}), port: 0, shards: 2, ...overrides };
+  const dataDir = overrides.dataDir ?? (await tempDir(t));
+  const config = { ...loadConfig([], {}), port: 0, shards: 2, ...overrides, dataDir };
   const clock = new ManualClock(startSeconds * 1000);
   const app = await startToptally(config, { clock, log: createLogger('silent'), ...options });
+  onDir.get(dataDir)?.push(app);
   t.after(() => app.stop());
   const url = `http://127.0.0.1:${app.port}`;
   return {

@@ -3,15 +3,21 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { defaultHelp, OPTIONS } from '../../src/config.ts';
 import { request } from '../helpers/server.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/toptally.js', import.meta.url));
-// Only PATH: no PORT, LOG_LEVEL or TOPTALLY_CONFIG from the environment running the tests.
-const ENV = { PATH: process.env.PATH };
+// Only PATH, and a fresh data directory: no PORT, LOG_LEVEL or TOPTALLY_CONFIG from the environment
+// running the tests, and no ./data left behind.
+const DATA_DIR = mkdtempSync(path.join(os.tmpdir(), 'toptally-cli-'));
+after(() => rmSync(DATA_DIR, { recursive: true, force: true }));
+const ENV = { PATH: process.env.PATH, DATA_DIR };
 
 function toptally(args: string[]) {
   return spawn(process.execPath, [BIN, ...args], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -9,12 +9,13 @@ import { startToptally } from '../../src/app.ts';
 import { ManualClock } from '../../src/clock.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
-import { request, T0 } from '../helpers/server.ts';
+import { request, T0, tempDir } from '../helpers/server.ts';
 
 const BIN = new URL('../../bin/toptally.js', import.meta.url).pathname;
 
 test('SIGTERM stops accepting, answers the request in flight, stops the workers and exits 0', async (t) => {
-  const child = spawn(process.execPath, [BIN, '--port', '0', '--shards', '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const dataDir = await tempDir(t);
+  const child = spawn(process.execPath, [BIN, '--port', '0', '--shards', '2', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.after(() => child.kill('SIGKILL'));
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async (): Promise<Record<string, unknown>> => JSON.parse((await lines.next()).value);
@@ -48,7 +49,7 @@ test('a shard worker that dies is logged and its requests are answered with 503,
   const logs = new PassThrough();
   const lines: Record<string, unknown>[] = [];
   logs.on('data', (chunk: Buffer) => lines.push(...chunk.toString().trim().split('\n').map((l) => JSON.parse(l))));
-  const config = { ...loadConfig([], {}), port: 0, shards: 2 };
+  const config = { ...loadConfig([], {}), port: 0, shards: 2, dataDir: await tempDir(t) };
   // Its replacement is held in recovery until the test has seen the 503s.
   let recovered!: () => void;
   const recovery = new Promise<void>((resolve) => (recovered = resolve));

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -32,6 +32,9 @@ test('defaults: the seed port on loopback, one shard per CPU, 8 MiB bodies', () 
     bodyTimeout: 30_000,
     wsIdleTimeout: 120_000,
     maxShardBacklog: 64 * 1024 * 1024,
+    dataDir: './data',
+    durability: 'fsync',
+    repair: false,
   });
 });
 
@@ -100,6 +103,9 @@ test('a setting comes from the flag, else the environment, else the config file,
     bodyTimeout: 30_000,
     wsIdleTimeout: 120_000,
     maxShardBacklog: 64 * 1024 * 1024,
+    dataDir: './data',
+    durability: 'fsync',
+    repair: false,
   });
 });
 
@@ -138,4 +144,9 @@ test('--live-interval takes milliseconds or a unit', () => {
   assert.deepEqual([interval('250'), interval('500ms'), interval('2s'), interval('1.5s')], [250, 500, 2000, 1500]);
   assert.throws(() => interval('soon'), /--live-interval: expected a duration such as 1s or 500ms/);
   assert.throws(() => interval('2h'), ConfigError);
+});
+
+test('README documents every option in its configuration table', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  for (const o of OPTIONS) assert.match(readme, new RegExp(`\\| \`--${o.flag}\` \\| \`${o.env}\` \\|`), o.flag);
 });

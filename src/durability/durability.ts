@@ -1,0 +1,203 @@
+// The durability layer as the rest of the service sees it: recovery on open, commit on the ingest
+// path (journal, then apply), checkpoints that bound the journal and drop what left the retention,
+// and the idempotency keys. In mode off there is no journal and nothing touches the disk.
+
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Clock } from '../clock.ts';
+import type { Logger } from '../log.ts';
+import { oldestRetained, type Retention } from '../retention.ts';
+import type { ExportedWindow } from '../protocol/messages.ts';
+import type { ShardPool } from '../shards/shard-pool.ts';
+import type { WindowKind, WindowRef } from '../window.ts';
+import { removeCheckpointsBut, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
+import { CHECKPOINTS_DIR, JOURNAL_DIR } from './files.ts';
+import { IdempotencyStore } from './idempotency.ts';
+import { Journal, type DurabilityMode, type JournalStats } from './journal.ts';
+import { encodeCounters, type CounterRecord, type KeyedAnswer } from './records.ts';
+import { recover, type Recovered, type RecoveryReport } from './recovery.ts';
+import { WindowSet } from './window-set.ts';
+
+/**
+ * Journal bytes after which a checkpoint runs without waiting for the next minute: this bounds the
+ * journal a recovery replays (about 1 s for 128 MiB, see docs/design.md) and the disk it takes.
+ */
+export const CHECKPOINT_BYTES = 128 * 2 ** 20;
+
+export interface DurabilityConfig {
+  dataDir: string;
+  mode: DurabilityMode;
+  repair: boolean;
+}
+
+export interface DurabilityDeps {
+  pool: ShardPool;
+  clock: Clock;
+  retention: Retention;
+  log: Logger;
+}
+
+export class Durability {
+  readonly idempotency: IdempotencyStore;
+  /** What start-up recovered, or null in mode off. */
+  readonly recovery: RecoveryReport | null;
+  readonly #config: DurabilityConfig;
+  readonly #deps: DurabilityDeps;
+  readonly #journal: Journal | null;
+  #checkpoint: Checkpoint | null;
+  readonly #dirty: WindowSet;
+  #chain: Promise<void> = Promise.resolve();
+  #queued = false;
+  #closing = false;
+
+  private constructor(
+    config: DurabilityConfig,
+    deps: DurabilityDeps,
+    idempotency: IdempotencyStore,
+    journal: Journal | null,
+    recovered: Recovered | null,
+  ) {
+    this.#config = config;
+    this.#deps = deps;
+    this.idempotency = idempotency;
+    this.#journal = journal;
+    this.recovery = recovered?.report ?? null;
+    this.#checkpoint = recovered?.checkpoint ?? null;
+    this.#dirty = recovered?.dirty ?? new WindowSet();
+  }
+
+  /** Recovers what the data directory holds into the shards; call before serving anything. */
+  static async open(config: DurabilityConfig, deps: DurabilityDeps): Promise<Durability> {
+    const idempotency = new IdempotencyStore(deps.clock);
+    if (config.mode === 'off') return new Durability(config, deps, idempotency, null, null);
+    await mkdir(path.join(config.dataDir, JOURNAL_DIR), { recursive: true });
+    await mkdir(path.join(config.dataDir, CHECKPOINTS_DIR), { recursive: true });
+    const recovered = await recover({
+      dataDir: config.dataDir,
+      repair: config.repair,
+      pool: deps.pool,
+      idempotency,
+      oldest: oldest(deps),
+    });
+    const journal = new Journal(path.join(config.dataDir, JOURNAL_DIR), config.mode, recovered.lastLsn, recovered.segments, (err) =>
+      deps.log.error({ err: err.message }, 'journal failed: ingest answers 503 until a restart'),
+    );
+    const durability = new Durability(config, deps, idempotency, journal, recovered);
+    durability.#logRecovery(recovered.report);
+    // A repair rewrites what it kept into a fresh checkpoint, which leaves the damaged files behind.
+    if (recovered.report.dropped.length > 0) await durability.checkpoint();
+    return durability;
+  }
+
+  /**
+   * Journals the record, then calls `apply` (in journal order) and resolves once it has applied:
+   * the caller may acknowledge then. Its key, if any, is answered from now on.
+   */
+  commit(record: Omit<CounterRecord, 'lsn'>, apply: () => Promise<void>): Promise<void> {
+    const journal = this.#journal;
+    if (!journal) {
+      this.#remember(record);
+      return apply();
+    }
+    let applied: Promise<void> | undefined;
+    const written = journal.append(
+      (lsn) => encodeCounters({ ...record, lsn }),
+      () => {
+        this.#dirty.addMinutes(record.minutes);
+        this.#remember(record);
+        applied = apply();
+      },
+    );
+    if (journal.bytesSinceCut >= CHECKPOINT_BYTES) this.#checkpointSoon();
+    return written.then(() => applied);
+  }
+
+  /** Called when a minute closes: forget expired keys, and checkpoint if anything changed. */
+  minuteClosed(): void {
+    this.idempotency.prune();
+    const journal = this.#journal;
+    if (!journal) return;
+    const cut = this.#checkpoint?.cut ?? 0;
+    const oldestNow = oldest(this.#deps);
+    const expired = [...(this.#checkpoint?.windows.values() ?? [])].some((ref) => ref.index < oldestNow[ref.kind]);
+    if (journal.appliedLsn > cut || expired) this.#checkpointSoon();
+  }
+
+  /** Writes a checkpoint of everything applied so far, then drops the journal it covers. */
+  checkpoint(): Promise<void> {
+    const run = this.#chain.then(() => this.#checkpointOnce());
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Waits for checkpoints under way, writes out the journal and closes it; says what it wrote. */
+  async close(): Promise<JournalStats | null> {
+    this.#closing = true;
+    await this.#chain;
+    await this.#journal?.close();
+    return this.#journal?.stats ?? null;
+  }
+
+  #remember(record: Omit<CounterRecord, 'lsn'>): void {
+    if (!record.key) return;
+    const answer: KeyedAnswer = { ...record.key, atMs: record.atMs, accepted: record.counters, counters: record.entries };
+    this.idempotency.remember(answer);
+  }
+
+  #checkpointSoon(): void {
+    if (this.#queued || this.#closing) return;
+    this.#queued = true;
+    this.checkpoint().catch((err: Error) => this.#deps.log.error({ err: err.message }, 'checkpoint failed; will retry'));
+  }
+
+  async #checkpointOnce(): Promise<void> {
+    this.#queued = false;
+    const journal = this.#journal;
+    if (!journal) return;
+    const started = performance.now();
+    const oldestNow = oldest(this.#deps);
+    let cut = 0;
+    let changed: WindowRef[] = [];
+    let answers: KeyedAnswer[] = [];
+    let exporting: Promise<ExportedWindow[][]> | undefined;
+    // Between two journal groups: the export requests reach every shard after the records up to
+    // the cut and before any later one, so the snapshot holds exactly the records up to the cut.
+    await journal.cut((appliedLsn) => {
+      cut = appliedLsn;
+      changed = this.#dirty.take().filter((ref) => ref.index >= oldestNow[ref.kind]);
+      answers = this.idempotency.answers();
+      exporting = this.#deps.pool.export(changed.map(({ kind, index }) => ({ window: kind, index })));
+    });
+    try {
+      const exported = await exporting!;
+      const previous = this.#checkpoint;
+      this.#checkpoint = await writeCheckpoint(this.#config.dataDir, previous, { cut, changed, exported, answers, oldest: oldestNow });
+    } catch (err) {
+      for (const ref of changed) this.#dirty.add(ref);
+      throw err;
+    }
+    await journal.drop(cut);
+    await removeCheckpointsBut(this.#config.dataDir, this.#checkpoint);
+    this.#deps.log.debug(
+      { cut, changed: changed.length, windows: this.#checkpoint.windows.size, keys: answers.length, ms: Math.round(performance.now() - started) },
+      'checkpoint written',
+    );
+  }
+
+  /** Warnings for what recovery cut off or dropped; the summary goes in the start-up line. */
+  #logRecovery(report: RecoveryReport): void {
+    const { log } = this.#deps;
+    if (report.tornTail) {
+      const { file, offset, bytes, reason } = report.tornTail;
+      log.warn({ tornTail: report.tornTail }, `discarded a torn record at the end of ${file} (offset ${offset}, ${bytes} bytes: ${reason})`);
+    }
+    for (const { file, offset, bytes, reason } of report.dropped) {
+      log.error({ file, offset, bytes, reason }, `repair dropped ${bytes} bytes of ${file} at offset ${offset}: ${reason}`);
+    }
+  }
+}
+
+function oldest({ clock, retention }: DurabilityDeps): Record<WindowKind, number> {
+  const now = Math.floor(clock.now() / 1000);
+  return { minute: oldestRetained(retention, 'minute', now), hour: oldestRetained(retention, 'hour', now) };
+}

@@ -1,0 +1,76 @@
+// Every file in the data directory is a sequence of frames: magic, payload length, CRC-32C of the
+// length and payload, then the payload. A reader can tell a whole frame from a torn or damaged one,
+// and can find the next whole frame after damage by looking for the magic again.
+
+import { crc32c } from './crc32c.ts';
+
+export const FRAME_HEADER_BYTES = 12;
+const MAGIC = Buffer.from([0xa5, 0x54, 0x54, 0x01]); // 0xa5 'T' 'T' version 1
+const MAGIC_U32 = MAGIC.readUInt32LE(0);
+
+/** Fills in the header of `buf`, whose first FRAME_HEADER_BYTES were left free for it. */
+export function sealFrame(buf: Buffer): Buffer {
+  const length = buf.length - FRAME_HEADER_BYTES;
+  buf.writeUInt32LE(MAGIC_U32, 0);
+  buf.writeUInt32LE(length, 4);
+  buf.writeUInt32LE(crc32c(buf, FRAME_HEADER_BYTES, buf.length, crc32c(buf, 4, 8)), 8);
+  return buf;
+}
+
+export function frameOf(payload: Uint8Array): Buffer {
+  const buf = Buffer.allocUnsafeSlow(FRAME_HEADER_BYTES + payload.length);
+  buf.set(payload, FRAME_HEADER_BYTES);
+  return sealFrame(buf);
+}
+
+export interface Frame {
+  /** Where the frame starts in the file. */
+  offset: number;
+  payload: Buffer;
+}
+
+export interface Damage {
+  offset: number;
+  bytes: number;
+  reason: string;
+  /** True when no whole frame follows: what a write torn by a crash leaves behind. */
+  atEnd: boolean;
+}
+
+export interface Scan {
+  frames: Frame[];
+  damage: Damage[];
+}
+
+/** Why the bytes at `pos` are not a whole frame, or null when they are one. */
+function problemAt(data: Buffer, pos: number): string | null {
+  if (data.length - pos < FRAME_HEADER_BYTES) return 'truncated frame header';
+  if (data.readUInt32LE(pos) !== MAGIC_U32) return 'no frame header (bad magic)';
+  const end = pos + FRAME_HEADER_BYTES + data.readUInt32LE(pos + 4);
+  if (end > data.length) return 'truncated frame';
+  const crc = crc32c(data, pos + FRAME_HEADER_BYTES, end, crc32c(data, pos + 4, pos + 8));
+  return crc === data.readUInt32LE(pos + 8) ? null : 'checksum mismatch';
+}
+
+/** Every whole frame of `data`, and every stretch of bytes that is not one. */
+export function scanFrames(data: Buffer): Scan {
+  const frames: Frame[] = [];
+  const damage: Damage[] = [];
+  let pos = 0;
+  while (pos < data.length) {
+    const problem = problemAt(data, pos);
+    if (problem === null) {
+      const end = pos + FRAME_HEADER_BYTES + data.readUInt32LE(pos + 4);
+      frames.push({ offset: pos, payload: data.subarray(pos + FRAME_HEADER_BYTES, end) });
+      pos = end;
+      continue;
+    }
+    let next = data.indexOf(MAGIC, pos + 1);
+    while (next >= 0 && problemAt(data, next) !== null) next = data.indexOf(MAGIC, next + 1);
+    const atEnd = next < 0;
+    damage.push({ offset: pos, bytes: (atEnd ? data.length : next) - pos, reason: problem, atEnd });
+    if (atEnd) break;
+    pos = next;
+  }
+  return { frames, damage };
+}

@@ -1,0 +1,260 @@
+// The write-ahead journal: one writer on the main thread appends counter records to the active
+// segment with group commit. Records that arrive while a write (and its fsync) is under way wait and
+// go out together in the next write, so many requests share one fsync.
+//
+// Durability ordering, per group: write -> fsync (mode fsync) -> apply each record in LSN order ->
+// the callers ack. A record is therefore never applied, and never acknowledged, before it is on disk.
+// In interval mode the group is written to the OS (it survives a crash of the process) and fsynced
+// at most a second later. A checkpoint cuts the journal between two groups: everything up to the
+// cut is applied, nothing after it is, and later records go to a new segment.
+
+import { unlink, type FileHandle, open } from 'node:fs/promises';
+import path from 'node:path';
+import { TopTallyError } from '../errors.ts';
+import { fsyncDir, segmentName } from './files.ts';
+
+export type DurabilityMode = 'fsync' | 'interval' | 'off';
+
+const INTERVAL_SYNC_MS = 1000;
+
+export interface Segment {
+  file: string;
+  firstLsn: number;
+  /** firstLsn - 1 while it holds no record. */
+  lastLsn: number;
+}
+
+interface Pending {
+  lsn: number;
+  frame: Buffer;
+  apply(): void;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+interface Barrier {
+  run(lastLsn: number): void;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+export interface JournalStats {
+  records: number;
+  writes: number;
+  syncs: number;
+}
+
+export class Journal {
+  readonly #dir: string;
+  readonly #mode: 'fsync' | 'interval';
+  readonly #onFailure: (err: TopTallyError) => void;
+  #nextLsn: number;
+  /** The last record applied: the cut a checkpoint taken now would have. */
+  #appliedLsn: number;
+  #queue: Pending[] = [];
+  #barriers: Barrier[] = [];
+  #running = false;
+  #drained: (() => void)[] = [];
+  #handle: FileHandle | null = null;
+  #active: Segment | null = null;
+  /** Segments no longer written to, oldest first: dropped once a checkpoint covers them. */
+  readonly #closed: Segment[];
+  /** Closing the segments a cut retired: fsynced (interval mode) before a newer one is written. */
+  #retiring: Promise<void> = Promise.resolve();
+  #unsynced = false;
+  /** The interval mode's fsync under way; writes go on meanwhile. */
+  #syncing: Promise<void> | null = null;
+  readonly #timer: NodeJS.Timeout | null;
+  #failure: TopTallyError | null = null;
+  #closing = false;
+  /** Bytes written since the last cut, so the service can checkpoint before the journal grows large. */
+  bytesSinceCut = 0;
+  readonly stats: JournalStats = { records: 0, writes: 0, syncs: 0 };
+
+  constructor(dir: string, mode: 'fsync' | 'interval', lastLsn: number, closed: Segment[], onFailure: (err: TopTallyError) => void) {
+    this.#dir = dir;
+    this.#mode = mode;
+    this.#nextLsn = lastLsn + 1;
+    this.#appliedLsn = lastLsn;
+    this.#closed = closed;
+    this.#onFailure = onFailure;
+    this.#timer =
+      mode === 'interval'
+        ? setInterval(() => this.#syncInBackground(), INTERVAL_SYNC_MS).unref()
+        : null;
+  }
+
+  get appliedLsn(): number {
+    return this.#appliedLsn;
+  }
+
+  get segments(): readonly Segment[] {
+    return this.#active ? [...this.#closed, this.#active] : this.#closed;
+  }
+
+  /**
+   * Appends the record `encode` makes for its LSN. Once it is written (and fsynced in fsync mode),
+   * `apply` runs, in LSN order with every other record, and the promise resolves.
+   */
+  append(encode: (lsn: number) => Buffer, apply: () => void): Promise<void> {
+    if (this.#closing) return Promise.reject(new TopTallyError('TOPTALLY_ERR_SHUTTING_DOWN', 'The journal is closed'));
+    if (this.#failure) return Promise.reject(this.#failure);
+    const lsn = this.#nextLsn++;
+    const frame = encode(lsn);
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ lsn, frame, apply, resolve, reject });
+      this.#kick();
+    });
+  }
+
+  /**
+   * Runs `run` between two groups, when every record written so far is applied and none after
+   * it, with the LSN of the last one; the records after it go to a new segment.
+   */
+  cut(run: (appliedLsn: number) => void): Promise<void> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => {
+      this.#barriers.push({ run, resolve, reject });
+      if (!this.#running) this.#runBarriers();
+    });
+  }
+
+  /** Deletes the segments whose every record is at or below `lsn`. */
+  async drop(lsn: number): Promise<void> {
+    await this.#retiring;
+    while (this.#closed.length > 0 && this.#closed[0].lastLsn <= lsn) {
+      const [segment] = this.#closed.splice(0, 1);
+      await unlink(segment.file);
+    }
+  }
+
+  /** Waits for what was appended to be written, fsyncs and closes the segment. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    if (this.#timer) clearInterval(this.#timer);
+    if (this.#running) await new Promise<void>((resolve) => this.#drained.push(resolve));
+    await Promise.all([this.#retiring, this.#syncing]);
+    const handle = this.#handle;
+    this.#handle = null;
+    if (handle) {
+      if (this.#unsynced) await handle.datasync();
+      await handle.close();
+    }
+  }
+
+  #kick(): void {
+    if (this.#running) return;
+    this.#running = true;
+    // A microtask later, so that records appended in the same turn go out as one group.
+    queueMicrotask(() => void this.#run());
+  }
+
+  async #run(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const group = this.#queue;
+      this.#queue = [];
+      try {
+        await this.#write(group);
+        if (this.#mode === 'fsync') await this.#sync();
+      } catch (err) {
+        this.#fail(err, group);
+        break;
+      }
+      for (const pending of group) {
+        try {
+          pending.apply();
+          pending.resolve();
+        } catch (err) {
+          pending.reject(err);
+        }
+        this.#appliedLsn = pending.lsn;
+      }
+      this.#runBarriers();
+    }
+    this.#running = false;
+    this.#runBarriers();
+    for (const resolve of this.#drained.splice(0)) resolve();
+  }
+
+  async #write(group: Pending[]): Promise<void> {
+    if (!this.#handle) {
+      await this.#retiring;
+      if (this.#failure) throw this.#failure;
+      await this.#open(group[0].lsn);
+    }
+    const bytes = group.length === 1 ? group[0].frame : Buffer.concat(group.map((p) => p.frame));
+    await this.#handle!.writeFile(bytes);
+    this.#unsynced = true;
+    this.#active!.lastLsn = group[group.length - 1].lsn;
+    this.bytesSinceCut += bytes.length;
+    this.stats.records += group.length;
+    this.stats.writes++;
+  }
+
+  async #sync(): Promise<void> {
+    if (!this.#unsynced || !this.#handle) return;
+    this.#unsynced = false;
+    await this.#handle.datasync();
+    this.stats.syncs++;
+  }
+
+  /** Interval mode: fsync what was written, without holding up the writes that follow. */
+  #syncInBackground(): void {
+    if (this.#syncing || !this.#handle || !this.#unsynced) return;
+    this.#syncing = this.#sync()
+      .catch((err: unknown) => this.#fail(err, []))
+      .finally(() => (this.#syncing = null));
+  }
+
+  async #open(firstLsn: number): Promise<void> {
+    const file = path.join(this.#dir, segmentName(firstLsn));
+    // 'wx': a segment is never reopened; an existing name would mean two writers or a bug.
+    this.#handle = await open(file, 'wx');
+    this.#active = { file, firstLsn, lastLsn: firstLsn - 1 };
+    await fsyncDir(this.#dir);
+  }
+
+  /** Ends the active segment: records after a cut go to a new one, so the old one can be dropped. */
+  #retire(): void {
+    const handle = this.#handle;
+    if (!handle) return;
+    const unsynced = this.#unsynced;
+    this.#closed.push(this.#active!);
+    this.#handle = null;
+    this.#active = null;
+    this.#unsynced = false;
+    this.#retiring = Promise.all([this.#retiring, this.#syncing]).then(async () => {
+      if (unsynced) {
+        await handle.datasync();
+        this.stats.syncs++;
+      }
+      await handle.close();
+    }).catch((err: unknown) => this.#fail(err, []));
+  }
+
+  #runBarriers(): void {
+    for (const barrier of this.#barriers.splice(0)) {
+      try {
+        barrier.run(this.#appliedLsn);
+        this.#retire();
+        this.bytesSinceCut = 0;
+        barrier.resolve();
+      } catch (err) {
+        barrier.reject(err);
+      }
+    }
+  }
+
+  #fail(cause: unknown, group: Pending[]): void {
+    if (!this.#failure) {
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      this.#failure = new TopTallyError(
+        'TOPTALLY_ERR_JOURNAL_FAILED',
+        `The journal could not write to disk (${reason}); nothing more is accepted until a restart`,
+      );
+      this.#onFailure(this.#failure);
+    }
+    for (const pending of [...group, ...this.#queue.splice(0)]) pending.reject(this.#failure);
+    for (const barrier of this.#barriers.splice(0)) barrier.reject(this.#failure);
+  }
+}

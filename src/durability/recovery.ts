@@ -1,0 +1,329 @@
+// Start-up: rebuild every retained window from the newest complete checkpoint plus the journal
+// records after its cut, replayed into the shard actors through the normal pool ingest.
+//
+// What the bytes may look like, and what is done about it:
+// - a checkpoint directory still named .tmp: a crash while writing it; removed, the previous one counts;
+// - damage at the very end of the newest journal segment with no whole frame after it: a write torn
+//   by a crash; that record was never acknowledged, so it is cut off and start-up goes on;
+// - anything else (a bad checksum with whole frames after it, a missing record, an unreadable
+//   checkpoint file): refused, naming file and offset, unless --repair, which keeps every whole
+//   frame, reports what it dropped, and checkpoints at once so the damaged files are left behind.
+
+import { open, readFile, rm, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { TopTallyError } from '../errors.ts';
+import { DecodeError } from './bytes.ts';
+import type { ShardPool } from '../shards/shard-pool.ts';
+import type { WindowKind, WindowRef } from '../window.ts';
+import type { Checkpoint } from './checkpoint.ts';
+import {
+  CHECKPOINTS_DIR,
+  JOURNAL_DIR,
+  KEYS_FILE,
+  list,
+  parseCheckpointName,
+  parseSegmentName,
+  parseWindowFileName,
+} from './files.ts';
+import { scanFrames, type Frame } from './frame.ts';
+import type { IdempotencyStore } from './idempotency.ts';
+import type { Segment } from './journal.ts';
+import { decodePayload, type CounterRecord, type Payload, type WindowChunk } from './records.ts';
+import { repartition } from './repartition.ts';
+import { WindowSet } from './window-set.ts';
+
+export interface Dropped {
+  file: string;
+  offset: number;
+  bytes: number;
+  reason: string;
+}
+
+export interface RecoveryReport {
+  /** The cut of the checkpoint loaded, or null when there was none. */
+  checkpoint: number | null;
+  windows: number;
+  entries: number;
+  snapshotBytes: number;
+  segments: number;
+  records: number;
+  journalBytes: number;
+  keys: number;
+  /** The torn end of the newest segment, cut off. */
+  tornTail: Dropped | null;
+  /** What --repair left out. */
+  dropped: Dropped[];
+  ms: number;
+}
+
+export interface Recovered {
+  report: RecoveryReport;
+  checkpoint: Checkpoint | null;
+  lastLsn: number;
+  segments: Segment[];
+  /** Windows changed by replayed records or by a repair: the next checkpoint writes them. */
+  dirty: WindowSet;
+}
+
+export interface RecoverOptions {
+  dataDir: string;
+  repair: boolean;
+  pool: ShardPool;
+  idempotency: IdempotencyStore;
+  /** The oldest retained window of each kind: older ones are not loaded. */
+  oldest: Record<WindowKind, number>;
+}
+
+/** Bytes handed to the shards before waiting for them to take it, which bounds the memory used. */
+const LOAD_AHEAD_BYTES = 16 * 2 ** 20;
+
+export async function recover(options: RecoverOptions): Promise<Recovered> {
+  return new Recovery(options).run();
+}
+
+class Recovery {
+  readonly #o: RecoverOptions;
+  readonly #dirty = new WindowSet();
+  readonly #report: RecoveryReport = {
+    checkpoint: null,
+    windows: 0,
+    entries: 0,
+    snapshotBytes: 0,
+    segments: 0,
+    records: 0,
+    journalBytes: 0,
+    keys: 0,
+    tornTail: null,
+    dropped: [],
+    ms: 0,
+  };
+  #loading: Promise<void>[] = [];
+  #loadingBytes = 0;
+
+  constructor(options: RecoverOptions) {
+    this.#o = options;
+  }
+
+  async run(): Promise<Recovered> {
+    const started = performance.now();
+    let checkpoint: Checkpoint | null;
+    let journal: { segments: Segment[]; lastLsn: number };
+    try {
+      checkpoint = await this.#loadCheckpoint();
+      journal = await this.#replayJournal(checkpoint?.cut ?? 0);
+    } catch (err) {
+      // Let what was handed to the shards land before the caller stops them.
+      await Promise.allSettled(this.#loading);
+      throw err;
+    }
+    const cut = checkpoint?.cut ?? 0;
+    const { segments, lastLsn } = journal;
+    this.#report.checkpoint = checkpoint ? cut : null;
+    this.#report.ms = Math.round(performance.now() - started);
+    return { report: this.#report, checkpoint, lastLsn: Math.max(cut, lastLsn), segments, dirty: this.#dirty };
+  }
+
+  #relative(file: string): string {
+    return path.relative(this.#o.dataDir, file);
+  }
+
+  /** Refuses to start, or under --repair notes what is left out. */
+  #damaged(file: string, offset: number, bytes: number, reason: string): void {
+    const where = this.#relative(file);
+    if (!this.#o.repair) {
+      throw new TopTallyError(
+        'TOPTALLY_ERR_DATA_CORRUPT',
+        `${path.join(this.#o.dataDir, where)} at offset ${offset}: ${reason}. ` +
+          'Start with --repair to keep what is intact and drop the damaged part.',
+        { file: where, offset },
+      );
+    }
+    this.#report.dropped.push({ file: where, offset, bytes, reason });
+  }
+
+  #decode(file: string, frame: Frame, type: Payload['type']): Payload | undefined {
+    try {
+      const payload = decodePayload(frame.payload);
+      if (payload.type === type) return payload;
+      this.#damaged(file, frame.offset, frame.payload.length, `a ${payload.type} record where ${type} records belong`);
+    } catch (err) {
+      if (!(err instanceof DecodeError)) throw err;
+      this.#damaged(file, frame.offset, frame.payload.length, `undecodable record (${err.message})`);
+    }
+    return undefined;
+  }
+
+  async #loadCheckpoint(): Promise<Checkpoint | null> {
+    const root = path.join(this.#o.dataDir, CHECKPOINTS_DIR);
+    let newest: { name: string; id: number; cut: number } | null = null;
+    for (const name of await list(root)) {
+      const parsed = parseCheckpointName(name);
+      if (!parsed) continue;
+      if (!parsed.complete) {
+        await rm(path.join(root, name), { recursive: true, force: true });
+      } else if (!newest || parsed.id > newest.id) {
+        newest = { name, ...parsed };
+      }
+    }
+    if (!newest) return null;
+    const dir = path.join(root, newest.name);
+    const checkpoint: Checkpoint = { id: newest.id, cut: newest.cut, dir, windows: new Map() };
+    for (const name of await list(dir)) {
+      const file = path.join(dir, name);
+      if (name === KEYS_FILE) {
+        await this.#loadKeys(file);
+        continue;
+      }
+      const ref = parseWindowFileName(name);
+      if (!ref || ref.index < this.#o.oldest[ref.kind]) continue;
+      checkpoint.windows.set(name, ref);
+      await this.#loadWindow(file, ref);
+    }
+    await this.#landed();
+    return checkpoint;
+  }
+
+  async #loadKeys(file: string): Promise<void> {
+    const data = await readFile(file);
+    this.#report.snapshotBytes += data.length;
+    for (const item of scan(data)) {
+      if ('reason' in item) {
+        this.#damaged(file, item.offset, item.bytes, item.reason);
+        continue;
+      }
+      const keys = this.#decode(file, item, 'keys');
+      if (keys?.type !== 'keys') continue;
+      for (const answer of keys.answers) this.#o.idempotency.remember(answer);
+      this.#report.keys += keys.answers.length;
+    }
+  }
+
+  async #loadWindow(file: string, ref: WindowRef): Promise<void> {
+    const data = await readFile(file);
+    this.#report.snapshotBytes += data.length;
+    this.#report.windows++;
+    for (const item of scan(data)) {
+      if ('reason' in item) {
+        this.#damaged(file, item.offset, item.bytes, item.reason);
+        this.#dirty.add(ref);
+        continue;
+      }
+      const chunk = this.#decode(file, item, 'window');
+      if (chunk?.type !== 'window') {
+        this.#dirty.add(ref);
+        continue;
+      }
+      if (chunk.window !== ref.kind || chunk.index !== ref.index) {
+        this.#damaged(file, item.offset, item.payload.length, `holds ${chunk.window} ${chunk.index}, not ${ref.kind} ${ref.index}`);
+        this.#dirty.add(ref);
+        continue;
+      }
+      this.#report.entries += chunk.part.entries;
+      this.#loading.push(this.#loadChunk(chunk));
+      this.#loadingBytes += chunk.part.buffer.byteLength;
+    }
+    if (this.#loadingBytes > LOAD_AHEAD_BYTES) await this.#landed();
+  }
+
+  /** Waits until the shards took everything handed to them so far. */
+  async #landed(): Promise<void> {
+    await Promise.all(this.#loading);
+    this.#loading = [];
+    this.#loadingBytes = 0;
+  }
+
+  /** Hands a chunk to its shard as it is, or re-partitions it when the shard count changed. */
+  #loadChunk({ window, index, shard, shards, part }: WindowChunk): Promise<void> {
+    const pool = this.#o.pool;
+    if (shards === pool.size) return pool.shards[shard].load(window, index, part);
+    const loads = repartition([part], pool.size).map((p, s) => p && pool.shards[s].load(window, index, p));
+    return Promise.all(loads).then(() => undefined);
+  }
+
+  async #replayJournal(cut: number): Promise<{ segments: Segment[]; lastLsn: number }> {
+    const dir = path.join(this.#o.dataDir, JOURNAL_DIR);
+    const names = (await list(dir))
+      .map((name) => ({ file: path.join(dir, name), firstLsn: parseSegmentName(name) }))
+      .filter((s): s is { file: string; firstLsn: number } => s.firstLsn !== undefined)
+      .sort((a, b) => a.firstLsn - b.firstLsn);
+    const segments: Segment[] = [];
+    let expected = cut + 1;
+    let lastLsn = 0;
+    for (let i = 0; i < names.length; i++) {
+      const { file, firstLsn } = names[i];
+      const isNewest = i === names.length - 1;
+      if (!isNewest && names[i + 1].firstLsn - 1 <= cut) {
+        await unlink(file); // wholly covered by the checkpoint: a crash came before it was dropped
+        continue;
+      }
+      const data = await readFile(file);
+      this.#report.journalBytes += data.length;
+      const segment: Segment = { file, firstLsn, lastLsn: firstLsn - 1 };
+      for (const item of scan(data)) {
+        if ('reason' in item) {
+          if (isNewest && item.atEnd) await this.#cutTornTail(file, item);
+          else this.#damaged(file, item.offset, item.bytes, item.reason);
+          continue;
+        }
+        const record = this.#decode(file, item, 'counters');
+        if (record?.type !== 'counters') continue;
+        if (record.lsn > cut && record.lsn !== expected) {
+          const reason =
+            record.lsn > expected
+              ? `records ${expected} to ${record.lsn - 1} are missing before this one`
+              : `record ${record.lsn} is out of order (expected ${expected})`;
+          this.#damaged(file, item.offset, 0, reason);
+          if (record.lsn < expected) continue;
+        }
+        segment.lastLsn = record.lsn;
+        lastLsn = Math.max(lastLsn, record.lsn);
+        if (record.lsn <= cut) continue;
+        expected = record.lsn + 1;
+        this.#loading.push(this.#replay(record));
+        this.#loadingBytes += item.payload.length;
+        if (this.#loadingBytes > LOAD_AHEAD_BYTES) await this.#landed();
+      }
+      await this.#landed();
+      if (segment.lastLsn < firstLsn) {
+        await unlink(file); // nothing whole in it: created just before a crash
+      } else {
+        segments.push(segment);
+        this.#report.segments++;
+      }
+    }
+    return { segments, lastLsn };
+  }
+
+  #replay(record: CounterRecord): Promise<void> {
+    const { counters, entries, minutes } = record;
+    this.#dirty.addMinutes(minutes);
+    if (record.key) {
+      const { key, fingerprint } = record.key;
+      this.#o.idempotency.remember({ key, fingerprint, atMs: record.atMs, accepted: counters, counters: entries });
+    }
+    this.#report.records++;
+    const pool = this.#o.pool;
+    const parts = record.shards === pool.size ? record.parts : repartition(record.parts, pool.size);
+    return pool.ingest({ counters, entries, parts, minutes });
+  }
+
+  async #cutTornTail(file: string, torn: { offset: number; bytes: number; reason: string }): Promise<void> {
+    const handle = await open(file, 'r+');
+    try {
+      await handle.truncate(torn.offset);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    this.#report.tornTail = { file: this.#relative(file), offset: torn.offset, bytes: torn.bytes, reason: torn.reason };
+  }
+}
+
+type ScanItem = Frame | { offset: number; bytes: number; reason: string; atEnd: boolean };
+
+/** Whole frames and damaged stretches, in file order, so the first problem is the one reported. */
+function scan(data: Buffer): ScanItem[] {
+  const { frames, damage } = scanFrames(data);
+  const items: ScanItem[] = [...frames, ...damage];
+  return items.sort((a, b) => a.offset - b.offset);
+}

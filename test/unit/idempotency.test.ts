@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ManualClock } from '../../src/clock.ts';
+import { checkKey, fingerprint, IDEMPOTENCY_TTL_MS, IdempotencyStore } from '../../src/durability/idempotency.ts';
+
+const T = 1608102630_000;
+
+/** An execute function that counts its calls and answers like a commit would. */
+function committer(store: IdempotencyStore, clock: ManualClock, key: string, print: string) {
+  let calls = 0;
+  const execute = async () => {
+    calls++;
+    store.remember({ key, fingerprint: print, atMs: clock.now(), accepted: 1, counters: 3 });
+    return { accepted: 1, counters: 3 };
+  };
+  return { execute, calls: () => calls };
+}
+
+test('a retry within ten minutes gets the first answer without running again; after them it runs again', async () => {
+  const clock = new ManualClock(T);
+  const store = new IdempotencyStore(clock);
+  const print = fingerprint('json', '{"timestamp":1,"a":1}');
+  const c = committer(store, clock, 'k', print);
+  assert.deepEqual(await store.once('k', print, c.execute), { accepted: 1, counters: 3 });
+  clock.advance(IDEMPOTENCY_TTL_MS - 1);
+  assert.deepEqual(await store.once('k', print, c.execute), { accepted: 1, counters: 3 });
+  assert.equal(c.calls(), 1);
+  clock.advance(1);
+  await store.once('k', print, c.execute);
+  assert.equal(c.calls(), 2);
+});
+
+test('a retry while the first is in flight waits for it and shares its answer', async () => {
+  const clock = new ManualClock(T);
+  const store = new IdempotencyStore(clock);
+  const c = committer(store, clock, 'k', 'aa');
+  const answers = await Promise.all([store.once('k', 'aa', c.execute), store.once('k', 'aa', c.execute)]);
+  assert.deepEqual(answers, [
+    { accepted: 1, counters: 3 },
+    { accepted: 1, counters: 3 },
+  ]);
+  assert.equal(c.calls(), 1);
+});
+
+test('the same key for a different body is refused with TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED', async () => {
+  const clock = new ManualClock(T);
+  const store = new IdempotencyStore(clock);
+  const c = committer(store, clock, 'k', fingerprint('json', 'A'));
+  await store.once('k', fingerprint('json', 'A'), c.execute);
+  await assert.rejects(store.once('k', fingerprint('json', 'B'), c.execute), { code: 'TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED', details: { key: 'k' } });
+  await assert.rejects(store.once('k', fingerprint('ndjson', 'A'), c.execute), { code: 'TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED' });
+  assert.equal(c.calls(), 1);
+});
+
+test('a request that failed is not remembered: its retry runs', async () => {
+  const clock = new ManualClock(T);
+  const store = new IdempotencyStore(clock);
+  await assert.rejects(store.once('k', 'aa', async () => Promise.reject(new Error('invalid'))), /invalid/);
+  const c = committer(store, clock, 'k', 'aa');
+  await store.once('k', 'aa', c.execute);
+  assert.equal(c.calls(), 1);
+});
+
+test('expired answers are pruned and not handed to a checkpoint', () => {
+  const clock = new ManualClock(T);
+  const store = new IdempotencyStore(clock);
+  store.remember({ key: 'old', fingerprint: 'aa', atMs: T - IDEMPOTENCY_TTL_MS, accepted: 1, counters: 1 });
+  store.remember({ key: 'a', fingerprint: 'aa', atMs: T, accepted: 1, counters: 1 });
+  clock.advance(60_000);
+  store.remember({ key: 'b', fingerprint: 'aa', atMs: clock.now(), accepted: 1, counters: 1 });
+  assert.deepEqual(store.answers().map((a) => a.key), ['a', 'b']);
+  clock.advance(IDEMPOTENCY_TTL_MS - 60_000);
+  assert.deepEqual(store.answers().map((a) => a.key), ['b']);
+  assert.equal(store.size, 1);
+});
+
+test('keys are 1 to 255 printable ASCII characters', () => {
+  assert.equal(checkKey('8e03978e-40d5-43e8-bc93-6894a57f9324'), '8e03978e-40d5-43e8-bc93-6894a57f9324');
+  assert.equal(checkKey('x'.repeat(255)), 'x'.repeat(255));
+  for (const bad of ['', 'x'.repeat(256), 'tab\there', 'é', 42]) {
+    assert.throws(() => checkKey(bad), { code: 'TOPTALLY_ERR_INVALID_IDEMPOTENCY_KEY' }, JSON.stringify(bad));
+  }
+});

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { test } from 'node:test';
+import { frameOf, scanFrames } from '../../src/durability/frame.ts';
+import { Journal } from '../../src/durability/journal.ts';
+import type { TopTallyError } from '../../src/errors.ts';
+import { tempDir } from '../helpers/server.ts';
+
+const record = (lsn: number): Buffer => frameOf(Buffer.from(`record ${lsn}`));
+
+function journalIn(dir: string, mode: 'fsync' | 'interval' = 'fsync'): { journal: Journal; failures: TopTallyError[] } {
+  const failures: TopTallyError[] = [];
+  return { journal: new Journal(dir, mode, 0, [], (err) => failures.push(err)), failures };
+}
+
+test('records appended in one turn share one write and one fsync, and each is on disk before it is applied', async (t) => {
+  const dir = await tempDir(t);
+  const { journal } = journalIn(dir);
+  t.after(() => journal.close());
+  const applied: number[] = [];
+  const file = `${dir}/0000000000000001.log`;
+  const appends = Array.from({ length: 50 }, (_, i) =>
+    journal.append(record, () => {
+      // The whole group is written before the first record of it is applied.
+      assert.equal(scanFrames(readFileSync(file)).frames.length, 50);
+      applied.push(i + 1);
+    }),
+  );
+  await Promise.all(appends);
+  assert.deepEqual(applied, Array.from({ length: 50 }, (_, i) => i + 1));
+  assert.deepEqual(journal.stats, { records: 50, writes: 1, syncs: 1 });
+  assert.equal(journal.appliedLsn, 50);
+});
+
+test('records that arrive during a write go out together in the next one', async (t) => {
+  const dir = await tempDir(t);
+  const { journal } = journalIn(dir);
+  t.after(() => journal.close());
+  const first = journal.append(record, () => {});
+  await Promise.resolve(); // the first group has started writing
+  const later = Array.from({ length: 20 }, () => journal.append(record, () => {}));
+  await Promise.all([first, ...later]);
+  assert.deepEqual(journal.stats, { records: 21, writes: 2, syncs: 2 });
+});
+
+test('a cut runs between groups, with the last applied LSN, and later records start a new segment', async (t) => {
+  const dir = await tempDir(t);
+  const { journal } = journalIn(dir);
+  t.after(() => journal.close());
+  const applied: number[] = [];
+  const apply = (lsn: number) => () => applied.push(lsn);
+  const before = [1, 2, 3].map((lsn) => journal.append(record, apply(lsn)));
+  await Promise.resolve(); // records 1-3 are being written as one group
+  let cutAt = -1;
+  let appliedAtCut: number[] = [];
+  const cut = journal.cut((lsn) => {
+    cutAt = lsn;
+    appliedAtCut = [...applied];
+  });
+  const after = [4, 5].map((lsn) => journal.append(record, apply(lsn)));
+  await Promise.all([...before, cut, ...after]);
+  assert.equal(cutAt, 3);
+  assert.deepEqual(appliedAtCut, [1, 2, 3]);
+  assert.deepEqual(readdirSync(dir).sort(), ['0000000000000001.log', '0000000000000004.log']);
+  assert.deepEqual(journal.segments.map((s) => [s.firstLsn, s.lastLsn]), [
+    [1, 3],
+    [4, 5],
+  ]);
+
+  await journal.drop(3);
+  assert.deepEqual(readdirSync(dir), ['0000000000000004.log']);
+  await journal.drop(5); // the segment being written is never dropped
+  assert.deepEqual(readdirSync(dir), ['0000000000000004.log']);
+});
+
+test('a journal that cannot write refuses the group and everything after it with TOPTALLY_ERR_JOURNAL_FAILED', async (t) => {
+  const dir = await tempDir(t);
+  rmSync(dir, { recursive: true });
+  const { journal, failures } = journalIn(dir, 'interval');
+  t.after(() => journal.close());
+  let applied = 0;
+  await assert.rejects(journal.append(record, () => applied++), { code: 'TOPTALLY_ERR_JOURNAL_FAILED' });
+  await assert.rejects(journal.append(record, () => applied++), { code: 'TOPTALLY_ERR_JOURNAL_FAILED' });
+  assert.equal(applied, 0);
+  assert.equal(failures.length, 1);
+  assert.match(failures[0].message, /ENOENT/);
+});
