@@ -48,10 +48,10 @@ export interface StartOptions {
   /** /readyz answers 503 until this has resolved too (tests hold it to see start-up from outside). */
   readyAfter?: Promise<unknown>;
   /**
-   * Rebuilds a restarted shard's state before it takes traffic (durability replays the data
-   * directory here). Without it a restarted shard starts empty, and that is logged as an error.
+   * Fills a restarted shard before it takes traffic, instead of the rebuild from the data directory
+   * (tests hold a restart with it); resolves true when the shard's state was rebuilt.
    */
-  recoverShard?: (shard: number, handle: ShardHandle) => Promise<void>;
+  recoverShard?: (shard: number, handle: ShardHandle) => Promise<boolean>;
 }
 
 export async function startToptally(config: Config, options: StartOptions = {}): Promise<Toptally> {
@@ -62,14 +62,16 @@ export async function startToptally(config: Config, options: StartOptions = {}):
   const metrics = new Metrics();
   const readiness = new Readiness();
 
+  // Assigned once start-up recovery is done; a shard dying before that fails the start anyway.
+  let durability: Durability | undefined;
   const pool = await ShardPool.start(config.shards, {
     onExit: (shard, cause) => log.error({ shard, err: cause.message }, 'shard worker died; restarting it, its requests are answered with 503 meanwhile'),
-    recover: options.recoverShard,
+    recover: (shard, handle) => (options.recoverShard ?? durability!.rebuildShard.bind(durability))(shard, handle),
     maxBacklogBytes: config.maxShardBacklog,
   });
   pool.on('restarted', (shard, recovered) => {
     if (recovered) log.info({ shard }, 'shard worker restarted and recovered');
-    else log.error({ shard, recovered }, 'shard worker restarted EMPTY: the counts it held are lost (no recovery step)');
+    else log.error({ shard, recovered }, 'shard worker restarted EMPTY: the counts it held are lost (--durability off)');
   });
   pool.on('restartFailed', (shard, err) => log.error({ shard, err: err.message }, 'shard worker restart failed; trying again'));
   metrics.watchShards(pool);
@@ -92,7 +94,6 @@ export async function startToptally(config: Config, options: StartOptions = {}):
   );
   readiness.after('recovery', recovering);
   if (options.readyAfter) readiness.after('startup', options.readyAfter);
-  let durability: Durability;
   try {
     durability = await recovering;
   } catch (err) {

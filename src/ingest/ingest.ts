@@ -5,7 +5,7 @@
 import type { Clock } from '../clock.ts';
 import type { Durability } from '../durability/durability.ts';
 import { checkKey, fingerprint } from '../durability/idempotency.ts';
-import { fromErrorBody } from '../errors.ts';
+import { fromErrorBody, TopTallyError } from '../errors.ts';
 import { oldestRetained, type Retention } from '../retention.ts';
 import type { Partitioned } from '../routing/partition.ts';
 import type { ShardPool } from '../shards/shard-pool.ts';
@@ -115,11 +115,17 @@ export class Ingestor {
     const record = { atMs: this.#clock.now(), counters, entries, key, shards: this.#pool.size, parts, minutes };
     // Log, then apply: the cache is invalidated only as the shards are told, never earlier, so an
     // answer computed while the record is being written cannot be kept as current.
+    let applying: Promise<void> | undefined;
     try {
       await this.#options.durability.commit(record, () => {
         this.#stats.touched(minutes);
-        return admission.apply();
+        return (applying = admission.apply());
       });
+    } catch (err) {
+      // A shard that died while applying a journaled batch is rebuilt from the journal, this batch
+      // included: once it is, the batch is counted, and the answer is the one it would have had.
+      if (!applying || !(err instanceof TopTallyError) || err.code !== 'TOPTALLY_ERR_SHARD_UNAVAILABLE') throw err;
+      if (!(await this.#pool.restored(err.details.shard as number))) throw err;
     } finally {
       admission.release();
     }

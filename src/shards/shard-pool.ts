@@ -18,10 +18,10 @@ export interface PoolOptions {
   /** Told when a worker died; its replacement is being started. */
   onExit?: (shard: number, cause: Error) => void;
   /**
-   * Runs on a restarted shard before it takes traffic again: the place to rebuild its state from
-   * the data directory. Without it, a restarted shard starts empty.
+   * Runs on a restarted shard before it takes traffic again, to rebuild its state (from the data
+   * directory); resolves true when it did. Without it, a restarted shard starts empty.
    */
-  recover?: (shard: number, handle: ShardHandle) => Promise<void>;
+  recover?: (shard: number, handle: ShardHandle) => Promise<boolean>;
   /** Counter bytes a shard may owe before ingest for it is refused with 503 (default: no bound). */
   maxBacklogBytes?: number;
 }
@@ -44,6 +44,10 @@ export class ShardPool extends EventEmitter<{
   readonly #restarts = new Set<Promise<void>>();
   /** Bytes admitted for each shard and not yet handed to it (they wait on the journal). */
   readonly #reserved: number[];
+  /** Whether each shard's last replacement had its state rebuilt. */
+  readonly #recovered: boolean[];
+  /** Called when a shard's reservations are all settled (see #settled). */
+  readonly #onSettled = new Map<number, () => void>();
   #retained: [oldestMinute: number, oldestHour: number] | null = null;
   readonly #stopping = new AbortController();
   #peakBacklog = 0;
@@ -53,6 +57,7 @@ export class ShardPool extends EventEmitter<{
     this.#shards = shards;
     this.#options = options;
     this.#reserved = shards.map(() => 0);
+    this.#recovered = shards.map(() => true);
     for (const shard of shards) this.#watch(shard);
   }
 
@@ -124,6 +129,29 @@ export class ShardPool extends EventEmitter<{
     };
   }
 
+  /**
+   * Resolves once shard `index` is served by a live worker again: true when its state was rebuilt
+   * (so it holds every batch handed to the worker that died), false when it starts empty or the
+   * pool stops first.
+   */
+  restored(index: number): Promise<boolean> {
+    if (!this.#shards[index].failed) return Promise.resolve(this.#recovered[index]);
+    const { signal } = this.#stopping;
+    return new Promise((resolve) => {
+      const done = (recovered: boolean): void => {
+        this.off('restarted', onRestart);
+        signal.removeEventListener('abort', onStop);
+        resolve(recovered);
+      };
+      const onRestart = (shard: number, recovered: boolean): void => {
+        if (shard === index) done(recovered);
+      };
+      const onStop = (): void => done(false);
+      this.on('restarted', onRestart);
+      signal.addEventListener('abort', onStop);
+    });
+  }
+
   /** Resolves once every shard holding part of the batch has applied it. */
   async ingest({ parts }: Partitioned): Promise<void> {
     const applied: Promise<void>[] = [];
@@ -157,8 +185,26 @@ export class ShardPool extends EventEmitter<{
   }
 
   #reserve(bytes: number[], sign: 1 | -1): void {
-    bytes.forEach((n, s) => (this.#reserved[s] += sign * n));
+    bytes.forEach((n, s) => {
+      this.#reserved[s] += sign * n;
+      if (this.#reserved[s] === 0) this.#onSettled.get(s)?.();
+    });
     if (sign > 0) this.#notePeak();
+  }
+
+  /**
+   * Resolves once every batch admitted for shard `index` has been handed to it or released. A dead
+   * shard admits nothing more, so this comes; after it, the journal holds every batch its worker
+   * was given, which is what a rebuild reads.
+   */
+  #settled(index: number): Promise<void> {
+    if (this.#reserved[index] === 0) return Promise.resolve();
+    return new Promise((resolve) =>
+      this.#onSettled.set(index, () => {
+        this.#onSettled.delete(index);
+        resolve();
+      }),
+    );
   }
 
   #notePeak(): void {
@@ -182,9 +228,11 @@ export class ShardPool extends EventEmitter<{
         if (signal.aborted) return;
       }
       let handle: ShardHandle | undefined;
+      let recovered = false;
       try {
         handle = await ShardHandle.start(index);
-        await this.#options.recover?.(index, handle);
+        await this.#settled(index);
+        recovered = (await this.#options.recover?.(index, handle)) ?? false;
       } catch (err) {
         await handle?.terminate();
         this.emit('restartFailed', index, err instanceof Error ? err : new Error(String(err)));
@@ -193,8 +241,9 @@ export class ShardPool extends EventEmitter<{
       if (signal.aborted) return void (await handle.stop());
       if (this.#retained) handle.retain(...this.#retained);
       this.#shards[index] = handle;
+      this.#recovered[index] = recovered;
       this.#watch(handle);
-      this.emit('restarted', index, this.#options.recover !== undefined);
+      this.emit('restarted', index, recovered);
       return;
     }
   }

@@ -56,7 +56,10 @@ test('a shard worker that dies is logged and its requests are answered with 503,
   const app = await startToptally(config, {
     clock: new ManualClock(T0 * 1000),
     log: createLogger('info', logs),
-    recoverShard: () => recovery,
+    recoverShard: async (shard, handle) => {
+      await recovery;
+      return app.durability.rebuildShard(shard, handle);
+    },
   });
   t.after(() => app.stop());
   const url = `http://127.0.0.1:${app.port}`;

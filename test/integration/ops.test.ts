@@ -104,7 +104,13 @@ test('/readyz answers 503 until start-up has finished and while a shard is down;
   // A shard that dies stays down until the test lets its replacement finish recovering.
   let recovered!: () => void;
   const recovery = new Promise<void>((resolve) => (recovered = resolve));
-  const s = await startServer(t, {}, T0, { readyAfter: startup, recoverShard: () => recovery });
+  const s = await startServer(t, {}, T0, {
+    readyAfter: startup,
+    recoverShard: async (shard, handle) => {
+      await recovery;
+      return s.app.durability.rebuildShard(shard, handle);
+    },
+  });
 
   const early = await s.get('/readyz');
   assert.equal(early.status, 503);
