@@ -1,14 +1,15 @@
 /**
  * Soak: a spawned toptally (tokens on, small limits) under mixed valid, invalid and aborted traffic
  * over HTTP and WebSocket, then the client's own tally compared with the server's answer for every
- * minute it sent to. Loopback only, bounded in time.
+ * minute it sent to. Loopback only, bounded in time; the journal goes to a temporary directory.
  *
  *   node --import tsx bench/soak.ts [--quick] [--duration 180]
  *
  * --quick runs 20 s, the default 180 s. Prints a table and one JSON line; writes
  * bench/results/soak-<time>.json. Exit code 1 when the stats differ from the tally or the server died.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -40,11 +41,13 @@ function rssBytes(pid: number): number {
 }
 
 const port = await freePort();
+// The journal (fsync, the default) in a fresh directory, removed at the end.
+const dataDir = mkdtempSync(path.join(os.tmpdir(), 'toptally-soak-'));
 const server = await ServerProcess.start(
   {
     name: 'toptally',
     command: process.execPath,
-    args: ['bin/toptally.js', '--port', String(port), ...Object.entries(SERVER_ARGS).flatMap(([k, v]) => [`--${k}`, v])],
+    args: ['bin/toptally.js', '--port', String(port), '--data-dir', dataDir, ...Object.entries(SERVER_ARGS).flatMap(([k, v]) => [`--${k}`, v])],
     // Tokens through the environment, as in production: not visible in ps.
     env: { INGEST_TOKEN, READ_TOKEN },
   },
@@ -99,6 +102,7 @@ const serverRejected = Object.fromEntries(
 );
 const alive = !server.hasExited;
 await server.stop();
+rmSync(dataDir, { recursive: true, force: true });
 
 const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
 const outcomes = [...tally.outcomes].sort((a, b) => b[1] - a[1]);

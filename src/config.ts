@@ -123,6 +123,7 @@ function tokenFile(path: string): string[] {
   });
   return list;
 }
+
 const bool = (raw: string): boolean => {
   if (['true', '1', 'yes'].includes(raw)) return true;
   if (['false', '0', 'no', ''].includes(raw)) return false;

@@ -21,11 +21,6 @@ const STATUS_TEXT: Record<number, string> = {
   503: '503 Service Unavailable',
 };
 
-/** The status line for a status code: "401 Unauthorized". */
-export function statusLine(status: number): string {
-  return STATUS_TEXT[status] ?? `${status}`;
-}
-
 /** One HTTP exchange: the response plus whether the client went away. */
 export class Exchange {
   readonly res: HttpResponse;
@@ -99,7 +94,7 @@ export class Exchange {
   send(status: number, contentType: string, body: string | Uint8Array, headers: Record<string, string> = {}, close = false): void {
     if (this.aborted || this.done) return;
     this.res.cork(() => {
-      this.res.writeStatus(statusLine(status));
+      this.res.writeStatus(STATUS_TEXT[status] ?? `${status}`);
       this.res.writeHeader('Content-Type', contentType);
       for (const name in headers) this.res.writeHeader(name, headers[name]);
       this.res.end(body, close);

@@ -11,7 +11,7 @@ import type { Metrics } from '../ops/metrics.ts';
 import type { Publisher } from '../push/publisher.ts';
 import type { WindowKind } from '../window.ts';
 import { AccessControl, bearerToken, challenge, type Grant } from './access.ts';
-import { statusLine } from './http.ts';
+import { Exchange } from './http.ts';
 import { decodeFrame, encodeFrame } from './ws-codec.ts';
 import { idOf, parseClientMessage, WS_PATH, type ClientMessage, type MessageId, type ServerMessage } from './ws-protocol.ts';
 import { WsTopics, type Subscriber, type Subscription } from './ws-topics.ts';
@@ -298,15 +298,9 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
     ws.cork(() => ws.send(bytes, binary));
   }
 
+  /** An upgrade refused is an HTTP error reply like any other. */
   #refuseUpgrade(res: HttpResponse, err: TopTallyError): void {
-    this.#metrics.rejected(err.code);
-    const headers: Record<string, string> = { ...challenge(err) };
-    if (typeof err.details.retryAfter === 'number') headers['Retry-After'] = String(err.details.retryAfter);
-    res.cork(() => {
-      res.writeStatus(statusLine(err.status)).writeHeader('Content-Type', 'application/json');
-      for (const name in headers) res.writeHeader(name, headers[name]);
-      res.end(JSON.stringify({ error: err.toJSON() }), true);
-    });
+    new Exchange(res, () => this.#metrics.rejected(err.code)).error(err, challenge(err), true);
   }
 
   #seen(ws: Socket): void {

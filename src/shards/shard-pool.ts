@@ -1,6 +1,7 @@
 // N shard actors behind one face: ingest goes to the owners of a batch's domains, queries ask all.
-// A worker that dies is replaced: until its successor is up (and recovered, when a `recover` step is
-// given), ingest for its domains and every query are answered with 503, never silently dropped.
+// A worker that dies is replaced: until its successor is up (and its state rebuilt by the `recover`
+// step), ingest for its domains and every query are answered with 503, never silently dropped.
+// Ingest is admitted against a bound on what each shard owes, so overload is a 503, not a queue.
 
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -97,13 +98,13 @@ export class ShardPool extends EventEmitter<{
     for (let s = 0; s < parts.length; s++) {
       if (!parts[s]) continue;
       const shard = this.#shards[s];
-      const owed = shard.backlogBytes + this.#reserved[s];
       if (shard.failed) {
         throw new TopTallyError('TOPTALLY_ERR_SHARD_UNAVAILABLE', `Shard ${s} is restarting; try again shortly`, {
           shard: s,
           retryAfter: 1,
         });
       }
+      const owed = shard.backlogBytes + this.#reserved[s];
       if (owed > bound) {
         throw new TopTallyError(
           'TOPTALLY_ERR_OVERLOADED',
@@ -157,8 +158,7 @@ export class ShardPool extends EventEmitter<{
     const applied: Promise<void>[] = [];
     for (let s = 0; s < parts.length; s++) {
       const part = parts[s];
-      if (!part) continue;
-      applied.push(this.#shards[s].ingest(part));
+      if (part) applied.push(this.#shards[s].ingest(part));
     }
     this.#notePeak();
     await Promise.all(applied);
@@ -193,18 +193,22 @@ export class ShardPool extends EventEmitter<{
   }
 
   /**
-   * Resolves once every batch admitted for shard `index` has been handed to it or released. A dead
-   * shard admits nothing more, so this comes; after it, the journal holds every batch its worker
-   * was given, which is what a rebuild reads.
+   * Resolves once every batch admitted for shard `index` has been handed to it or released (or the
+   * pool stops). A dead shard admits nothing more, so this comes; after it, the journal holds every
+   * batch its worker was given, which is what a rebuild reads.
    */
   #settled(index: number): Promise<void> {
     if (this.#reserved[index] === 0) return Promise.resolve();
-    return new Promise((resolve) =>
-      this.#onSettled.set(index, () => {
+    const { signal } = this.#stopping;
+    return new Promise((resolve) => {
+      const done = (): void => {
         this.#onSettled.delete(index);
+        signal.removeEventListener('abort', done);
         resolve();
-      }),
-    );
+      };
+      this.#onSettled.set(index, done);
+      signal.addEventListener('abort', done);
+    });
   }
 
   #notePeak(): void {
