@@ -3,6 +3,7 @@
 
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
+import { AccessControl, bearerToken, routeScope } from './frontend/access.ts';
 import { Durability } from './durability/durability.ts';
 import { addDashboardRoutes } from './frontend/dashboard-routes.ts';
 import { Exchange } from './frontend/http.ts';
@@ -14,6 +15,7 @@ import { WsEndpoint } from './frontend/ws.ts';
 import { DecodePool } from './ingest/decode-pool.ts';
 import { Ingestor } from './ingest/ingest.ts';
 import { OffloadPolicy } from './ingest/offload-policy.ts';
+import { TopTallyError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics } from './ops/metrics.ts';
 import { Readiness } from './ops/readiness.ts';
@@ -21,6 +23,7 @@ import { Publisher } from './push/publisher.ts';
 import { WindowTicker } from './push/window-ticker.ts';
 import { StatsService } from './query/stats.ts';
 import { oldestRetained, type Retention } from './retention.ts';
+import type { ShardHandle } from './shards/shard-handle.ts';
 import { ShardPool } from './shards/shard-pool.ts';
 
 /** How long a stop waits for requests in flight. */
@@ -44,6 +47,11 @@ export interface StartOptions {
   log?: Logger;
   /** /readyz answers 503 until this has resolved too (tests hold it to see start-up from outside). */
   readyAfter?: Promise<unknown>;
+  /**
+   * Fills a restarted shard before it takes traffic, instead of the rebuild from the data directory
+   * (tests hold a restart with it); resolves true when the shard's state was rebuilt.
+   */
+  recoverShard?: (shard: number, handle: ShardHandle) => Promise<boolean>;
 }
 
 export async function startToptally(config: Config, options: StartOptions = {}): Promise<Toptally> {
@@ -54,9 +62,18 @@ export async function startToptally(config: Config, options: StartOptions = {}):
   const metrics = new Metrics();
   const readiness = new Readiness();
 
-  const pool = await ShardPool.start(config.shards, (shard, cause) => {
-    log.error({ shard, err: cause.message }, 'shard worker died; its requests are answered with 503');
+  // Assigned once start-up recovery is done; a shard dying before that fails the start anyway.
+  let durability: Durability | undefined;
+  const pool = await ShardPool.start(config.shards, {
+    onExit: (shard, cause) => log.error({ shard, err: cause.message }, 'shard worker died; restarting it, its requests are answered with 503 meanwhile'),
+    recover: (shard, handle) => (options.recoverShard ?? durability!.rebuildShard.bind(durability))(shard, handle),
+    maxBacklogBytes: config.maxShardBacklog,
   });
+  pool.on('restarted', (shard, recovered) => {
+    if (recovered) log.info({ shard }, 'shard worker restarted and recovered');
+    else log.error({ shard, recovered }, 'shard worker restarted EMPTY: the counts it held are lost (--durability off)');
+  });
+  pool.on('restartFailed', (shard, err) => log.error({ shard, err: err.message }, 'shard worker restart failed; trying again'));
   metrics.watchShards(pool);
   readiness.check('shards', () => {
     const down = pool.shards.filter((shard) => shard.failed).map((shard) => shard.index);
@@ -77,7 +94,6 @@ export async function startToptally(config: Config, options: StartOptions = {}):
   );
   readiness.after('recovery', recovering);
   if (options.readyAfter) readiness.after('startup', options.readyAfter);
-  let durability: Durability;
   try {
     durability = await recovering;
   } catch (err) {
@@ -90,6 +106,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     retention,
     maxFutureSeconds: config.maxFuture,
     offload,
+    limits: { counters: config.maxCounters, domains: config.maxDomains, domainBytes: config.maxDomainBytes },
     onApplied: (result) => metrics.ingested(result.accepted, result.counters),
     durability,
   });
@@ -103,14 +120,36 @@ export async function startToptally(config: Config, options: StartOptions = {}):
   let drained: (() => void) | null = null;
   const track = (res: ConstructorParameters<typeof Exchange>[0], route: string): Exchange => {
     inFlight++;
-    return new Exchange(res, (exchange) => {
+    const onFinish = (exchange: Exchange): void => {
       metrics.request(route, exchange.status);
       if (exchange.errorCode) metrics.rejected(exchange.errorCode);
       if (--inFlight === 0) drained?.();
-    });
+    };
+    return new Exchange(res, onFinish, config.bodyTimeout);
   };
 
-  const router = new Router(track);
+  // uWS.js has no hook for accepted sockets: what is counted is what holds state here, open
+  // WebSockets and HTTP requests in progress (idle keep-alive sockets are closed by uWS after 10 s).
+  let ws!: WsEndpoint;
+  const admit = (adding: number): TopTallyError | null =>
+    inFlight + ws.connections + adding > config.maxConnections
+      ? new TopTallyError('TOPTALLY_ERR_TOO_MANY_CONNECTIONS', `Over ${config.maxConnections} connections (--max-connections)`, {
+          limit: config.maxConnections,
+          retryAfter: 1,
+        })
+      : null;
+  const access = new AccessControl({ ingest: config.ingestTokens, read: config.readTokens });
+  const router = new Router(track, (method, path, req) => {
+    const full = admit(0); // this request is in inFlight already
+    const scope = routeScope(method, path);
+    if (full || !scope) return full;
+    try {
+      AccessControl.require(access.grant(bearerToken(req.getHeader('authorization'))), scope);
+      return null;
+    } catch (err) {
+      return err as TopTallyError;
+    }
+  });
   addRoutes(router, { ingestor, stats, maxBody: config.maxBody, nowSeconds });
   addOpsRoutes(router, { metrics, readiness });
   addDashboardRoutes(router);
@@ -123,7 +162,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     liveIntervalMs: config.liveInterval,
     onError: (err) => log.warn({ err }, 'computing a top-N push failed'),
   });
-  const ws = new WsEndpoint(app, { ingestor, publisher, metrics, log }, config);
+  ws = new WsEndpoint(app, { ingestor, publisher, metrics, log, access, admit: () => admit(1) }, config);
   router.mount(app);
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
@@ -139,14 +178,17 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     throw err;
   });
   const port = uWS.us_socket_local_port(listenSocket);
+  // One line, a warning when anyone may ingest or read: who may do what is part of how it started.
+  const openTo = openAccess(access, config.host, port);
   const { recovery } = durability;
-  log.info(
-    { uws: uwsImplementation, address: `${config.host}:${port}`, shards: pool.size, durability: config.durability, recovery, startupMs: Math.round(performance.now() - started) },
+  log[openTo ? 'warn' : 'info'](
+    { uws: uwsImplementation, address: `${config.host}:${port}`, shards: pool.size, durability: config.durability, recovery, open: [...access.open], startupMs: Math.round(performance.now() - started) },
     `toptally listening on http://${config.host}:${port} (uWebSockets.js ${uwsImplementation}, ${pool.size} shards)` +
       (recovery
         ? `; recovered ${recovery.windows} windows (${recovery.entries} entries) and ${recovery.records} journal records ` +
           `(${recovery.snapshotBytes + recovery.journalBytes} bytes) from ${config.dataDir} in ${recovery.ms} ms`
-        : '; durability off'),
+        : '; durability off') +
+      `; ${openTo ?? 'ingest and read need a token'}`,
   );
 
   let stopping: Promise<void> | null = null;
@@ -170,4 +212,16 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     })());
 
   return { port, pool, router, metrics, ws, publisher, ingestor, durability, stop };
+}
+
+const LOOPBACK = /^(127\.|::1$|localhost$)/;
+
+/** Who may do what without a token, in words; null when nobody may do anything. Never names a token. */
+function openAccess(access: AccessControl, host: string, port: number): string | null {
+  const open = [...access.open];
+  if (open.length === 0) return null;
+  const what = open.map((scope) => (scope === 'ingest' ? 'post counters' : 'read stats')).join(' and ');
+  const flags = open.map((scope) => `--${scope}-token`).join(' or ');
+  const reach = LOOPBACK.test(host) ? `this machine (${host}:${port})` : `${host}:${port}, which is not a loopback address,`;
+  return `no ${flags}: anyone who can connect to ${reach} may ${what}`;
 }

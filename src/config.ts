@@ -23,6 +23,15 @@ export interface Config {
   maxInflight: number;
   maxBackpressure: number;
   liveInterval: number;
+  ingestTokens: string[];
+  readTokens: string[];
+  maxCounters: number;
+  maxDomains: number;
+  maxDomainBytes: number;
+  maxConnections: number;
+  bodyTimeout: number;
+  wsIdleTimeout: number;
+  maxShardBacklog: number;
   dataDir: string;
   durability: DurabilityMode;
   repair: boolean;
@@ -37,6 +46,11 @@ interface Option<K extends keyof Config> {
   /** How --help shows the default, when not as the value itself. */
   defaultHelp?: string;
   parse: (raw: string) => Config[K];
+  /**
+   * May be given more than once (flags, or an array in the config file); every value is parsed and
+   * the lists are joined, also with other options of the same key (a token and a token file).
+   */
+  repeatable?: true;
   /** A switch: `--flag` alone means true. */
   boolean?: true;
 }
@@ -79,6 +93,37 @@ const oneOf = (choices: string[]) => (raw: string): string => {
   return raw;
 };
 
+/** RFC 6750's b64token, long enough not to be guessed. */
+const TOKEN = /^[A-Za-z0-9\-._~+/]{16,}=*$/;
+const TOKEN_RULE = 'a token is at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (then optional = padding)';
+
+/** One or more tokens, separated by commas or white space. Never echoed: it is a secret. */
+function tokens(raw: string): string[] {
+  const list = raw.split(/[\s,]+/).filter((token) => token !== '');
+  if (list.length === 0) throw new ConfigError('expected a token');
+  list.forEach((token, i) => {
+    if (!TOKEN.test(token)) throw new ConfigError(`token ${i + 1} is refused: ${TOKEN_RULE}`);
+  });
+  return list;
+}
+
+/** A file of tokens, one a line; blank lines and lines starting with # are skipped. */
+function tokenFile(path: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const lines = text.split('\n').map((line) => line.trim());
+  const list = lines.filter((line) => line !== '' && !line.startsWith('#'));
+  if (list.length === 0) throw new ConfigError(`${path} holds no token`);
+  list.forEach((token) => {
+    if (!TOKEN.test(token)) throw new ConfigError(`${path}: line ${lines.indexOf(token) + 1} is refused: ${TOKEN_RULE}`);
+  });
+  return list;
+}
+
 const bool = (raw: string): boolean => {
   if (['true', '1', 'yes'].includes(raw)) return true;
   if (['false', '0', 'no', ''].includes(raw)) return false;
@@ -106,6 +151,17 @@ export const OPTIONS = [
   option({ key: 'maxInflight', flag: 'max-inflight', env: 'MAX_INFLIGHT', help: 'unacknowledged events messages a WebSocket may have', default: () => 64, parse: integer(1, 65_536) }),
   option({ key: 'maxBackpressure', flag: 'max-backpressure', env: 'MAX_BACKPRESSURE', help: 'bytes queued for a slow WebSocket before it is closed with 1013', default: () => 2 ** 20, defaultHelp: '1MiB', parse: parseSize }),
   option({ key: 'liveInterval', flag: 'live-interval', env: 'LIVE_INTERVAL', help: 'least time between two live top-N pushes (ms, or 1s, 500ms)', default: () => 1000, defaultHelp: '1s', parse: parseDuration }),
+  option({ key: 'ingestTokens', flag: 'ingest-token', env: 'INGEST_TOKEN', help: 'a token that may post counters; repeatable, or comma-separated (none: ingest is open)', default: () => [], defaultHelp: 'none', parse: tokens, repeatable: true }),
+  option({ key: 'ingestTokens', flag: 'ingest-token-file', env: 'INGEST_TOKEN_FILE', help: 'a file of ingest tokens, one a line; repeatable', default: () => [], defaultHelp: 'none', parse: tokenFile, repeatable: true }),
+  option({ key: 'readTokens', flag: 'read-token', env: 'READ_TOKEN', help: 'a token that may read stats, metrics and subscribe; repeatable, or comma-separated (none: reading is open)', default: () => [], defaultHelp: 'none', parse: tokens, repeatable: true }),
+  option({ key: 'readTokens', flag: 'read-token-file', env: 'READ_TOKEN_FILE', help: 'a file of read tokens, one a line; repeatable', default: () => [], defaultHelp: 'none', parse: tokenFile, repeatable: true }),
+  option({ key: 'maxCounters', flag: 'max-counters', env: 'MAX_COUNTERS', help: 'counter objects in one request or events message', default: () => 100_000, parse: integer(1, 10_000_000) }),
+  option({ key: 'maxDomains', flag: 'max-domains', env: 'MAX_DOMAINS', help: 'domains in one counter object', default: () => 10_000, parse: integer(1, 10_000_000) }),
+  option({ key: 'maxDomainBytes', flag: 'max-domain-bytes', env: 'MAX_DOMAIN_BYTES', help: 'UTF-8 bytes of one domain', default: () => 255, parse: integer(1, 255) }),
+  option({ key: 'maxConnections', flag: 'max-connections', env: 'MAX_CONNECTIONS', help: 'open WebSockets plus HTTP requests in progress; more are refused with 503', default: () => 4096, parse: integer(1, 1_000_000) }),
+  option({ key: 'bodyTimeout', flag: 'body-timeout', env: 'BODY_TIMEOUT', help: 'longest time to receive a request body (0: no limit but uWS\'s own)', default: () => 30_000, defaultHelp: '30s', parse: parseDuration }),
+  option({ key: 'wsIdleTimeout', flag: 'ws-idle-timeout', env: 'WS_IDLE_TIMEOUT', help: 'a WebSocket that sends nothing, not even a pong, for this long is closed (0: never)', default: () => 120_000, defaultHelp: '120s', parse: parseDuration }),
+  option({ key: 'maxShardBacklog', flag: 'max-shard-backlog', env: 'MAX_SHARD_BACKLOG', help: 'counter bytes a shard may owe before new ingest for it gets 503', default: () => 64 * 2 ** 20, defaultHelp: '64MiB', parse: parseSize }),
   option({ key: 'dataDir', flag: 'data-dir', env: 'DATA_DIR', help: 'where counters are kept across restarts (created on start)', default: () => './data', parse: (raw) => raw }),
   option({ key: 'durability', flag: 'durability', env: 'DURABILITY', help: 'fsync: ack once on disk; interval: fsync every second; off: memory only', default: () => 'fsync' as DurabilityMode, parse: oneOf(['fsync', 'interval', 'off']) as (raw: string) => DurabilityMode }),
   option({ key: 'repair', flag: 'repair', env: 'REPAIR', help: 'start despite damaged data: keep what is intact, report what is dropped', default: () => false, parse: bool, boolean: true }),
@@ -117,7 +173,8 @@ export const CONFIG_FILE_OPTION = { flag: 'config', env: 'TOPTALLY_CONFIG' } as 
 
 /** Flags win over environment variables, which win over the config file, which wins over defaults. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Config {
-  const flags = new Map<string, string>();
+  // Every value of every flag, in order: a repeatable option takes them all, any other the last.
+  const flags = new Map<string, string[]>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
@@ -125,21 +182,22 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     const isSwitch = OPTIONS.some((o) => o.flag === match[1] && 'boolean' in o);
     const value = match[2] ?? (isSwitch ? 'true' : argv[++i]);
     if (value === undefined) throw new ConfigError(`--${match[1]} needs a value`);
-    flags.set(match[1], value);
+    flags.set(match[1], [...(flags.get(match[1]) ?? []), value]);
   }
-  const filePath = flags.get(CONFIG_FILE_OPTION.flag) ?? env[CONFIG_FILE_OPTION.env];
+  const filePath = flags.get(CONFIG_FILE_OPTION.flag)?.at(-1) ?? env[CONFIG_FILE_OPTION.env];
   flags.delete(CONFIG_FILE_OPTION.flag);
-  const file = filePath === undefined ? new Map<string, string>() : readConfigFile(filePath);
+  const file = filePath === undefined ? new Map<string, string[]>() : readConfigFile(filePath);
   const config: Partial<Record<keyof Config, unknown>> = {};
   for (const o of OPTIONS) {
-    let raw: string | undefined;
+    let raws: string[] | undefined;
     let source: string;
-    if (flags.has(o.flag)) [raw, source] = [flags.get(o.flag), `--${o.flag}`];
-    else if (env[o.env] !== undefined) [raw, source] = [env[o.env], `${o.env} (--${o.flag})`];
-    else [raw, source] = [file.get(o.flag), `${filePath}: "${o.flag}"`];
+    if (flags.has(o.flag)) [raws, source] = [flags.get(o.flag), `--${o.flag}`];
+    else if (env[o.env] !== undefined) [raws, source] = [[env[o.env]!], `${o.env} (--${o.flag})`];
+    else [raws, source] = [file.get(o.flag), `${filePath}: "${o.flag}"`];
     flags.delete(o.flag);
     try {
-      config[o.key] = raw === undefined ? o.default() : o.parse(raw);
+      if (!('repeatable' in o)) config[o.key] = raws === undefined ? o.default() : o.parse(raws.at(-1)!);
+      else config[o.key] = [...((config[o.key] as string[] | undefined) ?? []), ...(raws ?? []).flatMap((raw) => o.parse(raw))];
     } catch (err) {
       throw new ConfigError(`${source}: ${(err as Error).message}`);
     }
@@ -149,8 +207,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   return config as Config;
 }
 
-/** A JSON object whose keys are flag names: {"port": 5000, "max-body": "8MiB"}. */
-function readConfigFile(path: string): Map<string, string> {
+/** A JSON object whose keys are flag names: {"port": 5000, "max-body": "8MiB"}; a repeatable option may take an array. */
+function readConfigFile(path: string): Map<string, string[]> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
@@ -161,14 +219,18 @@ function readConfigFile(path: string): Map<string, string> {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new ConfigError(`config file ${path}: expected a JSON object such as {"port": 5000}`);
   }
-  const known = new Set<string>(OPTIONS.map((o) => o.flag));
-  const values = new Map<string, string>();
+  const values = new Map<string, string[]>();
   for (const [key, value] of Object.entries(parsed)) {
-    if (!known.has(key)) throw new ConfigError(`${path}: unknown option ${JSON.stringify(key)} (see --help)`);
-    if (typeof value !== 'string' && typeof value !== 'number') {
-      throw new ConfigError(`${path}: "${key}": expected a string or a number, got ${JSON.stringify(value)}`);
+    const o = OPTIONS.find((option) => option.flag === key);
+    if (!o) throw new ConfigError(`${path}: unknown option ${JSON.stringify(key)} (see --help)`);
+    const list: unknown[] = Array.isArray(value) && 'repeatable' in o ? value : [value];
+    for (const item of list) {
+      if (typeof item !== 'string' && typeof item !== 'number') {
+        const expected = 'repeatable' in o ? 'a string, a number or an array of them' : 'a string or a number';
+        throw new ConfigError(`${path}: "${key}": expected ${expected}, got ${JSON.stringify(value)}`);
+      }
     }
-    values.set(key, String(value));
+    values.set(key, list.map(String));
   }
   return values;
 }
@@ -179,10 +241,10 @@ export function defaultHelp(o: (typeof OPTIONS)[number]): string {
 
 export function helpText(): string {
   const rows = OPTIONS.map((o) => {
-    return `  --${o.flag.padEnd(16)} ${o.help} [env ${o.env}, default ${defaultHelp(o)}]`;
+    return `  --${o.flag.padEnd(17)} ${o.help} [env ${o.env}, default ${defaultHelp(o)}]`;
   });
   const { flag, env } = CONFIG_FILE_OPTION;
-  rows.push(`  --${flag.padEnd(16)} JSON file of options, keys as the flags: {"port": 5000} [env ${env}, default none]`);
+  rows.push(`  --${flag.padEnd(17)} JSON file of options, keys as the flags: {"port": 5000} [env ${env}, default none]`);
   return [
     'toptally — exact top-10 domains of the last round minute and hour',
     '',

@@ -8,14 +8,16 @@ import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import { oldestRetained, type Retention } from '../retention.ts';
 import type { ExportedWindow } from '../protocol/messages.ts';
+import type { ShardHandle } from '../shards/shard-handle.ts';
 import type { ShardPool } from '../shards/shard-pool.ts';
 import type { WindowKind, WindowRef } from '../window.ts';
 import { removeCheckpointsBut, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { CHECKPOINTS_DIR, JOURNAL_DIR } from './files.ts';
 import { IdempotencyStore } from './idempotency.ts';
-import { Journal, type DurabilityMode, type JournalStats } from './journal.ts';
+import { Journal, type DurabilityMode, type JournalStats, type Segment } from './journal.ts';
 import { encodeCounters, type CounterRecord, type KeyedAnswer } from './records.ts';
 import { recover, type Recovered, type RecoveryReport } from './recovery.ts';
+import { rebuildShard } from './shard-rebuild.ts';
 import { WindowSet } from './window-set.ts';
 
 /**
@@ -127,6 +129,36 @@ export class Durability {
   checkpoint(): Promise<void> {
     const run = this.#chain.then(() => this.#checkpointOnce());
     this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Fills the replacement of a shard worker that died with that shard's windows, from the newest
+   * checkpoint and the journal; false in mode off, where nothing was kept. It runs between
+   * checkpoints (which could not export the dead shard anyway), on a journal cut: every record up
+   * to the cut is on disk, and none after it holds a part for this shard, since ingest for a dead
+   * shard is refused before it is journaled and the pool waits for those admitted before the death.
+   */
+  rebuildShard(shard: number, handle: ShardHandle): Promise<boolean> {
+    const journal = this.#journal;
+    if (!journal) return Promise.resolve(false);
+    const run = this.#chain.then(async () => {
+      const started = performance.now();
+      let upTo = 0;
+      let segments: Segment[] = [];
+      await journal.cut((appliedLsn) => {
+        upTo = appliedLsn;
+        segments = [...journal.segments];
+      });
+      const { pool, log } = this.#deps;
+      const rebuilt = await rebuildShard({ shard, shards: pool.size, handle, checkpoint: this.#checkpoint, segments, upTo, oldest: oldest(this.#deps) });
+      log.info({ shard, ...rebuilt, upTo, ms: Math.round(performance.now() - started) }, `shard ${shard} rebuilt from ${this.#config.dataDir}`);
+      return true;
+    });
+    this.#chain = run.then(
+      () => undefined,
+      () => undefined,
+    );
     return run;
   }
 

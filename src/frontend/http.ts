@@ -12,6 +12,7 @@ const STATUS_TEXT: Record<number, string> = {
   403: '403 Forbidden',
   404: '404 Not Found',
   405: '405 Method Not Allowed',
+  408: '408 Request Timeout',
   413: '413 Payload Too Large',
   415: '415 Unsupported Media Type',
   422: '422 Unprocessable Content',
@@ -30,26 +31,44 @@ export class Exchange {
   /** The code of the error replied with, if any. */
   errorCode: ErrorCode | null = null;
   readonly #onFinish: (exchange: Exchange) => void;
+  readonly #bodyTimeoutMs: number;
+  /** Ends a body read in progress when the client goes away. */
+  #abortRead: (() => void) | null = null;
 
-  constructor(res: HttpResponse, onFinish: (exchange: Exchange) => void) {
+  /** `bodyTimeoutMs`: how long readBody waits for the whole body (0: no deadline of ours). */
+  constructor(res: HttpResponse, onFinish: (exchange: Exchange) => void, bodyTimeoutMs = 0) {
     this.res = res;
     this.#onFinish = onFinish;
+    this.#bodyTimeoutMs = bodyTimeoutMs;
     res.onAborted(() => {
       this.aborted = true;
+      this.#abortRead?.();
       this.#finish();
     });
   }
 
-  /** Reads the whole body into a buffer of its own (never a pooled slab), refusing more than `limit` bytes. */
+  /**
+   * Reads the whole body into a buffer of its own (never a pooled slab), refusing more than `limit`
+   * bytes or a body still incomplete after the deadline. uWS drops a client that sends under 16 KiB
+   * in 10 s by itself; the deadline also bounds one that trickles faster than that.
+   */
   readBody(limit: number, declaredLength: string): Promise<Buffer> {
     const declared = declaredLength === '' ? -1 : Number(declaredLength);
     if (declared > limit) return Promise.reject(tooLarge(limit));
     return new Promise((resolve, reject) => {
       let body = Buffer.allocUnsafeSlow(declared >= 0 ? declared : 0);
       let length = 0;
+      const ms = this.#bodyTimeoutMs;
+      const timer = ms > 0 ? setTimeout(() => reject(tooSlow(ms, length)), ms) : undefined;
+      const stop = (err: Error): void => {
+        clearTimeout(timer);
+        this.#abortRead = null;
+        reject(err);
+      };
+      this.#abortRead = () => stop(new Error('the client went away before the body was complete'));
       this.res.onData((chunk, isLast) => {
         if (length + chunk.byteLength > limit) {
-          reject(tooLarge(limit));
+          stop(tooLarge(limit));
           return;
         }
         if (length + chunk.byteLength > body.length) {
@@ -59,7 +78,11 @@ export class Exchange {
         }
         body.set(new Uint8Array(chunk), length);
         length += chunk.byteLength;
-        if (isLast) resolve(body.subarray(0, length));
+        if (isLast) {
+          clearTimeout(timer);
+          this.#abortRead = null;
+          resolve(body.subarray(0, length));
+        }
       });
     });
   }
@@ -87,7 +110,8 @@ export class Exchange {
   error(err: unknown, headers: Record<string, string> = {}, close = false): void {
     const e = toTopTallyError(err);
     if (!this.done) this.errorCode = e.code;
-    this.json(e.status, { error: e.toJSON() }, headers, close);
+    const retryAfter = e.details.retryAfter;
+    this.json(e.status, { error: e.toJSON() }, typeof retryAfter === 'number' ? { 'Retry-After': String(retryAfter), ...headers } : headers, close);
   }
 
   #finish(): void {
@@ -95,6 +119,14 @@ export class Exchange {
     this.done = true;
     this.#onFinish(this);
   }
+}
+
+function tooSlow(ms: number, received: number): TopTallyError {
+  return new TopTallyError(
+    'TOPTALLY_ERR_BODY_TIMEOUT',
+    `The body was not complete after ${ms} ms (--body-timeout); ${received} bytes had arrived`,
+    { limit: ms },
+  );
 }
 
 function tooLarge(limit: number): TopTallyError {

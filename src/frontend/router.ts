@@ -2,6 +2,7 @@
 // other path a 404, both with the usual JSON error body.
 
 import { TopTallyError } from '../errors.ts';
+import { challenge } from './access.ts';
 import { Exchange } from './http.ts';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.ts';
 
@@ -10,13 +11,21 @@ export const UNMATCHED = '/*';
 
 export type Handler = (exchange: Exchange, req: HttpRequest) => void;
 
+/** Decides whether a request may reach its handler: null, or the error to refuse it with. */
+export type Guard = (method: string, path: string, req: HttpRequest) => TopTallyError | null;
+
 export class Router {
   readonly #routes = new Map<string, Map<string, Handler>>();
   readonly #track: (res: HttpResponse, route: string) => Exchange;
+  readonly #guard: Guard | undefined;
 
-  /** `track` wraps each response, so the server can count what is in flight, by route. */
-  constructor(track: (res: HttpResponse, route: string) => Exchange) {
+  /**
+   * `track` wraps each response, so the server can count what is in flight, by route; `guard` runs
+   * before each handler (access control, the connection limit).
+   */
+  constructor(track: (res: HttpResponse, route: string) => Exchange, guard?: Guard) {
     this.#track = track;
+    this.#guard = guard;
   }
 
   add(method: 'GET' | 'POST', paths: readonly string[], handler: Handler): this {
@@ -41,8 +50,14 @@ export class Router {
       const allow = [...methods.keys()].join(', ');
       app.any(path, (res, req) => {
         const exchange = this.#track(res, path);
-        const handler = methods.get(req.getMethod().toUpperCase());
-        if (handler) return handler(exchange, req);
+        const method = req.getMethod().toUpperCase();
+        const handler = methods.get(method);
+        if (handler) {
+          const refused = this.#guard?.(method, path, req);
+          // Closed: a refused request's body is never read.
+          if (refused) return exchange.error(refused, challenge(refused), true);
+          return handler(exchange, req);
+        }
         const err = new TopTallyError(
           'TOPTALLY_ERR_METHOD_NOT_ALLOWED',
           `${req.getMethod().toUpperCase()} is not allowed on ${path}; allowed: ${allow}`,

@@ -10,10 +10,12 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { Publisher } from '../push/publisher.ts';
 import type { WindowKind } from '../window.ts';
+import { AccessControl, bearerToken, challenge, type Grant } from './access.ts';
+import { Exchange } from './http.ts';
 import { decodeFrame, encodeFrame } from './ws-codec.ts';
 import { idOf, parseClientMessage, WS_PATH, type ClientMessage, type MessageId, type ServerMessage } from './ws-protocol.ts';
 import { WsTopics, type Subscriber, type Subscription } from './ws-topics.ts';
-import { uWS, type TemplatedApp, type WebSocket } from './uws.ts';
+import { uWS, type HttpResponse, type TemplatedApp, type WebSocket } from './uws.ts';
 
 /** Close codes (RFC 6455): going away, message too big, try again later. */
 const CLOSE_GOING_AWAY = 1001;
@@ -24,6 +26,8 @@ export interface WsOptions {
   maxFrame: number;
   maxInflight: number;
   maxBackpressure: number;
+  /** Milliseconds a connection may send nothing, not even a pong, before it is closed; 0: never. */
+  wsIdleTimeout: number;
 }
 
 export interface WsDeps {
@@ -31,10 +35,20 @@ export interface WsDeps {
   publisher: Publisher;
   metrics: Pick<Metrics, 'wsConnectionOpened' | 'wsConnectionClosed' | 'wsSubscribed' | 'wsUnsubscribed' | 'rejected'>;
   log: Logger;
+  access: AccessControl;
+  /** The server-wide connection limit: null when one more connection may open, else the error. */
+  admit: () => TopTallyError | null;
 }
 
 interface Connection extends Subscriber {
   closed: boolean;
+  grant: Grant;
+  /** performance.now() of the last message or pong from the client. */
+  lastSeen: number;
+  /** A ping went out since lastSeen; a connection still silent after the timeout is closed. */
+  pinged: boolean;
+  /** Closed by the idle sweep with a close frame; forced shut if even that goes unanswered. */
+  ending: boolean;
   /** Events messages taken but not yet answered. */
   inFlight: number;
   subscriptions: Map<WindowKind, Subscription>;
@@ -49,19 +63,26 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
   readonly #metrics: WsDeps['metrics'];
   readonly #options: WsOptions;
   readonly #log: Logger;
+  readonly #access: AccessControl;
+  readonly #admit: () => TopTallyError | null;
+  readonly #sweep: NodeJS.Timeout | undefined;
   readonly #topics: WsTopics<Connection>;
   readonly #sockets = new Set<Socket>();
   #inFlight = 0;
   #stopping = false;
   #drained: (() => void) | null = null;
 
-  constructor(app: TemplatedApp, { ingestor, publisher, metrics, log }: WsDeps, options: WsOptions) {
+  constructor(app: TemplatedApp, { ingestor, publisher, metrics, log, access, admit }: WsDeps, options: WsOptions) {
     super();
     this.#ingestor = ingestor;
     this.#publisher = publisher;
     this.#metrics = metrics;
     this.#options = options;
     this.#log = log;
+    this.#access = access;
+    this.#admit = admit;
+    const idle = options.wsIdleTimeout;
+    if (idle > 0) this.#sweep = setInterval(() => this.#sweepIdle(), Math.max(idle / 4, 10)).unref();
     this.#topics = new WsTopics<Connection>(app, {
       limit: options.maxBackpressure,
       tooSlow: (ws) => this.#tooSlow(ws),
@@ -75,15 +96,35 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
       // The policy above bounds every backlog; uWS's own limit would drop frames silently, even the
       // close frame that explains why.
       maxBackpressure: 0,
-      idleTimeout: 120,
-      sendPingsAutomatically: true,
+      // Idle connections are found by #sweepIdle: uWS's own timeout takes whole seconds, 8 at least.
+      idleTimeout: 0,
+      sendPingsAutomatically: false,
       compression: uWS.DISABLED,
       upgrade: (res, req, context) => {
-        if (this.#stopping) {
-          res.cork(() => res.writeStatus('503 Service Unavailable').end('shutting down'));
+        let grant: Grant;
+        try {
+          if (this.#stopping) throw new TopTallyError('TOPTALLY_ERR_SHUTTING_DOWN');
+          const refused = this.#admit();
+          if (refused) throw refused;
+          // Browsers cannot set headers on a WebSocket: they send the token as ?token=.
+          grant = this.#access.grant(bearerToken(req.getHeader('authorization')) ?? (req.getQuery('token') || undefined));
+          if (grant.scopes.size === 0) {
+            throw new TopTallyError('TOPTALLY_ERR_UNAUTHORIZED', 'A token is required: Authorization: Bearer <token>, or ?token=<token>');
+          }
+        } catch (err) {
+          this.#refuseUpgrade(res, toTopTallyError(err));
           return;
         }
-        const connection: Connection = { closed: false, inFlight: 0, subscriptions: new Map(), held: new Map() };
+        const connection: Connection = {
+          closed: false,
+          grant,
+          lastSeen: performance.now(),
+          pinged: false,
+          ending: false,
+          inFlight: 0,
+          subscriptions: new Map(),
+          held: new Map(),
+        };
         res.upgrade(
           connection,
           req.getHeader('sec-websocket-key'),
@@ -96,7 +137,12 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
         this.#sockets.add(ws);
         this.#metrics.wsConnectionOpened();
       },
-      message: (ws, data, binary) => this.#onMessage(ws, data, binary),
+      message: (ws, data, binary) => {
+        this.#seen(ws);
+        this.#onMessage(ws, data, binary);
+      },
+      pong: (ws) => this.#seen(ws),
+      ping: (ws) => this.#seen(ws),
       drain: (ws) => {
         for (const sub of this.#topics.resume(ws)) {
           const live = this.#publisher.currentLive(sub.kind, sub.limit);
@@ -114,9 +160,15 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
     });
   }
 
+  /** Open connections. */
+  get connections(): number {
+    return this.#sockets.size;
+  }
+
   /** Refuses new events, waits for those in flight to be answered, then closes every connection. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    clearInterval(this.#sweep);
     if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
     for (const ws of this.#sockets) ws.end(CLOSE_GOING_AWAY, 'server shutting down');
   }
@@ -139,6 +191,13 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
       message = parseClientMessage(decoded, binary);
     } catch (err) {
       this.#sendError(ws, err, idOf(decoded), binary);
+      return;
+    }
+    try {
+      if (message.type === 'events') AccessControl.require(ws.getUserData().grant, 'ingest');
+      if (message.type === 'subscribe') AccessControl.require(ws.getUserData().grant, 'read');
+    } catch (err) {
+      this.#sendError(ws, err, message.type === 'events' ? message.id : undefined, binary);
       return;
     }
     switch (message.type) {
@@ -237,6 +296,40 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
     }
     const bytes = encodeFrame(message, binary);
     ws.cork(() => ws.send(bytes, binary));
+  }
+
+  /** An upgrade refused is an HTTP error reply like any other. */
+  #refuseUpgrade(res: HttpResponse, err: TopTallyError): void {
+    new Exchange(res, () => this.#metrics.rejected(err.code)).error(err, challenge(err), true);
+  }
+
+  #seen(ws: Socket): void {
+    const connection = ws.getUserData();
+    connection.lastSeen = performance.now();
+    connection.pinged = false;
+  }
+
+  /**
+   * Pings a connection silent for half the timeout, and closes one silent for all of it. A message
+   * counts only once whole, so a client trickling one frame is closed like a silent one.
+   */
+  #sweepIdle(): void {
+    const timeout = this.#options.wsIdleTimeout;
+    const now = performance.now();
+    for (const ws of this.#sockets) {
+      const connection = ws.getUserData();
+      const silent = now - connection.lastSeen;
+      if (connection.ending) {
+        ws.close();
+      } else if (silent >= timeout) {
+        connection.ending = true;
+        this.#metrics.rejected('TOPTALLY_ERR_IDLE_TIMEOUT');
+        ws.end(CLOSE_GOING_AWAY, `TOPTALLY_ERR_IDLE_TIMEOUT: nothing received for ${timeout} ms`);
+      } else if (silent >= timeout / 2 && !connection.pinged) {
+        connection.pinged = true;
+        ws.ping();
+      }
+    }
   }
 
   #tooSlow(ws: Socket): void {

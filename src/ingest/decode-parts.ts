@@ -5,13 +5,14 @@ import type { ErrorBody } from '../errors.ts';
 import { toTopTallyError } from '../errors.ts';
 import type { Partitioned } from '../routing/partition.ts';
 import { decode, type BodyFormat } from './decode.ts';
-import { validate, type TimeBounds } from './validate.ts';
+import { validate, type InputLimits, type TimeBounds } from './validate.ts';
 
 export interface DecodeTask {
   body: Uint8Array;
   format: BodyFormat;
   bounds: TimeBounds;
   shards: number;
+  limits: InputLimits;
 }
 
 export type DecodeOutcome = { ok: true; value: Partitioned } | { ok: false; error: ErrorBody };
@@ -21,7 +22,7 @@ const utf8 = new TextDecoder();
 export function decodeParts(task: DecodeTask): DecodeOutcome {
   try {
     const text = utf8.decode(task.body);
-    return { ok: true, value: validate(decode(text, task.format), task.bounds, task.shards) };
+    return { ok: true, value: validate(decode(text, task.format), task.bounds, task.shards, task.limits) };
   } catch (err) {
     return { ok: false, error: toTopTallyError(err).toJSON() };
   }

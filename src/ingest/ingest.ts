@@ -15,7 +15,7 @@ import type { BodyFormat, Decoded } from './decode.ts';
 import { decodeParts, type DecodeOutcome } from './decode-parts.ts';
 import type { DecodePool } from './decode-pool.ts';
 import type { OffloadPolicy } from './offload-policy.ts';
-import { validate, type TimeBounds } from './validate.ts';
+import { validate, type InputLimits, type TimeBounds } from './validate.ts';
 
 export interface IngestResult {
   /** Counter objects taken. */
@@ -30,6 +30,7 @@ export interface IngestOptions {
   maxFutureSeconds: number;
   /** Decides which bodies are decoded on the pool. */
   offload: OffloadPolicy;
+  limits: InputLimits;
   /** Told about every ingest once all its shards have applied it (metrics count it). */
   onApplied?: (result: IngestResult) => void;
   /** The journal every ingest goes through before it is applied, and the idempotency keys. */
@@ -78,11 +79,11 @@ export class Ingestor {
   ingestDecoded(decoded: Decoded, call: IngestCall = {}): Promise<IngestResult> {
     // MessagePack counters are Maps, which JSON.stringify would make all alike.
     const print = () => fingerprint('events', JSON.stringify(decoded.items, (_, v) => (v instanceof Map ? Object.fromEntries(v) : v)));
-    return this.#once(call.key, print, async () => validate(decoded, this.bounds(), this.#pool.size));
+    return this.#once(call.key, print, async () => validate(decoded, this.bounds(), this.#pool.size, this.#options.limits));
   }
 
   async #decode(body: Uint8Array, format: BodyFormat): Promise<Partitioned> {
-    const task = { body, format, bounds: this.bounds(), shards: this.#pool.size };
+    const task = { body, format, bounds: this.bounds(), shards: this.#pool.size, limits: this.#options.limits };
     const { offload } = this.#options;
     let outcome: DecodeOutcome;
     if (offload.offload(body.length)) {
@@ -108,17 +109,26 @@ export class Ingestor {
 
   async #commit(partitioned: Partitioned, key?: { key: string; fingerprint: string }): Promise<IngestResult> {
     const { counters, entries, parts, minutes } = partitioned;
-    // A shard known to be dead would refuse its part once the record is on disk: refuse first, so
-    // that this 503 counted nothing.
-    const dead = parts.findIndex((part, shard) => part && this.#pool.shards[shard].failed);
-    if (dead >= 0) throw new TopTallyError('TOPTALLY_ERR_SHARD_UNAVAILABLE', `Shard ${dead} is unavailable`, { shard: dead });
+    // A shard that is down (it would refuse its part once the record is on disk) or behind: refuse
+    // first, so that this 503 counted nothing.
+    const admission = this.#pool.admit(partitioned);
     const record = { atMs: this.#clock.now(), counters, entries, key, shards: this.#pool.size, parts, minutes };
     // Log, then apply: the cache is invalidated only as the shards are told, never earlier, so an
     // answer computed while the record is being written cannot be kept as current.
-    await this.#options.durability.commit(record, () => {
-      this.#stats.touched(minutes);
-      return this.#pool.ingest(partitioned);
-    });
+    let applying: Promise<void> | undefined;
+    try {
+      await this.#options.durability.commit(record, () => {
+        this.#stats.touched(minutes);
+        return (applying = admission.apply());
+      });
+    } catch (err) {
+      // A shard that died while applying a journaled batch is rebuilt from the journal, this batch
+      // included: once it is, the batch is counted, and the answer is the one it would have had.
+      if (!applying || !(err instanceof TopTallyError) || err.code !== 'TOPTALLY_ERR_SHARD_UNAVAILABLE') throw err;
+      if (!(await this.#pool.restored(err.details.shard as number))) throw err;
+    } finally {
+      admission.release();
+    }
     const result = { accepted: counters, counters: entries };
     this.#options.onApplied?.(result);
     return result;

@@ -7,7 +7,14 @@ import { hashDomain } from '../routing/hash.ts';
 import { Partitioner, type Partitioned } from '../routing/partition.ts';
 import type { Decoded } from './decode.ts';
 
-export const MAX_DOMAIN_BYTES = 255;
+/** What one request may hold (--max-counters, --max-domains, --max-domain-bytes); each has its own error. */
+export interface InputLimits {
+  counters: number;
+  domains: number;
+  domainBytes: number;
+}
+
+export const DEFAULT_LIMITS: InputLimits = { counters: 100_000, domains: 10_000, domainBytes: 255 };
 
 export interface TimeBounds {
   /** The oldest Unix second still accepted (the start of the oldest retained hour). */
@@ -18,8 +25,15 @@ export interface TimeBounds {
 
 const DIGITS = /^[0-9]{1,16}$/;
 
-export function validate(decoded: Decoded, bounds: TimeBounds, shards: number): Partitioned {
+export function validate(decoded: Decoded, bounds: TimeBounds, shards: number, limits = DEFAULT_LIMITS): Partitioned {
   const { items } = decoded;
+  if (items.length > limits.counters) {
+    throw new TopTallyError(
+      'TOPTALLY_ERR_TOO_MANY_COUNTERS',
+      `${items.length} counters, over the limit of ${limits.counters} in one request (--max-counters)`,
+      { limit: limits.counters },
+    );
+  }
   const out = new Partitioner(shards);
   for (let i = 0; i < items.length; i++) {
     const item = items[i];
@@ -45,18 +59,28 @@ export function validate(decoded: Decoded, bounds: TimeBounds, shards: number): 
       fail(decoded, i, 'TOPTALLY_ERR_TIMESTAMP_IN_FUTURE', `timestamp ${ts} is after ${bounds.newest}, the newest accepted`, 'timestamp');
     }
     const minute = Math.floor(ts / 60);
-    if (map) for (const [key, value] of map) addEntry(out, key, value, minute, decoded, i);
-    else for (const key of Object.keys(counter)) addEntry(out, key, counter[key], minute, decoded, i);
+    const keys = map ? undefined : Object.keys(counter);
+    const domains = (map ? map.size : keys!.length) - 1;
+    if (domains > limits.domains) {
+      const message = `${domains} domains, over the limit of ${limits.domains} in one counter (--max-domains)`;
+      fail(decoded, i, 'TOPTALLY_ERR_TOO_MANY_DOMAINS', message, undefined, { limit: limits.domains });
+    }
+    if (map) for (const [key, value] of map) addEntry(out, key, value, minute, decoded, i, limits);
+    else for (const key of keys!) addEntry(out, key, counter[key], minute, decoded, i, limits);
   }
   return out.finish(items.length);
 }
 
-function addEntry(out: Partitioner, rawKey: unknown, value: unknown, minute: number, decoded: Decoded, i: number): void {
+function addEntry(out: Partitioner, rawKey: unknown, value: unknown, minute: number, decoded: Decoded, i: number, limits: InputLimits): void {
   if (rawKey === 'timestamp') return;
   if (typeof rawKey !== 'string') {
     fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', `A domain must be a string, not ${describe(rawKey)}`, String(rawKey));
   }
   const key = rawKey as string;
+  if (typeof value === 'object' && value !== null) {
+    const message = `The count of ${JSON.stringify(key)} must be a number; a counter is flat, not ${describe(value)}`;
+    fail(decoded, i, 'TOPTALLY_ERR_NESTED_VALUE', message, key);
+  }
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     const message = `The count of ${JSON.stringify(key)} must be a non-negative integer, not ${describe(value)}`;
     fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', message, key);
@@ -64,14 +88,16 @@ function addEntry(out: Partitioner, rawKey: unknown, value: unknown, minute: num
   if (key.length === 0) fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', 'A domain must not be empty', key);
   const hash = hashDomain(key);
   if (hash < 0) fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', 'A domain must be valid Unicode text', key);
-  if (key.length > MAX_DOMAIN_BYTES / 3 && Buffer.byteLength(key) > MAX_DOMAIN_BYTES) {
-    fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', `A domain must be at most ${MAX_DOMAIN_BYTES} UTF-8 bytes`, key.slice(0, 64));
+  // A UTF-16 unit is at most 3 UTF-8 bytes, so short keys need no byte count.
+  if (key.length > limits.domainBytes / 3 && Buffer.byteLength(key) > limits.domainBytes) {
+    const message = `A domain must be at most ${limits.domainBytes} UTF-8 bytes (--max-domain-bytes)`;
+    fail(decoded, i, 'TOPTALLY_ERR_DOMAIN_TOO_LONG', message, key.slice(0, 64), { limit: limits.domainBytes });
   }
   out.add(hash, key, value as number, minute);
 }
 
-function fail(decoded: Decoded, i: number, code: ErrorCode, message: string, key?: string): never {
-  const details: ErrorDetails = decoded.where(i);
+function fail(decoded: Decoded, i: number, code: ErrorCode, message: string, key?: string, extra: ErrorDetails = {}): never {
+  const details: ErrorDetails = { ...decoded.where(i), ...extra };
   if (key !== undefined) details.key = key;
   throw new TopTallyError(code, message, details);
 }

@@ -73,6 +73,15 @@ export class Metrics {
         for (const shard of pool.shards) this.set({ shard: shard.index }, shard.pending);
       },
     });
+    new Gauge({
+      name: 'toptally_shard_backlog_bytes',
+      help: 'Bytes of counters a shard owes (queued, not yet applied); past --max-shard-backlog its ingest gets 503',
+      labelNames: ['shard'],
+      registers: [this.registry],
+      collect() {
+        for (const shard of pool.shards) this.set({ shard: shard.index }, shard.backlogBytes);
+      },
+    });
     // One census per scrape feeds the three gauges: the first collect asks, the others share it.
     let census: Promise<PromiseSettledResult<Census>[]> | null = null;
     const sharedCensus = (): Promise<PromiseSettledResult<Census>[]> => {

@@ -3,6 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { ERRORS } from '../errors.ts';
+import { routeScope } from '../frontend/access.ts';
 import { DASHBOARD_ASSETS } from '../frontend/dashboard-routes.ts';
 import { MAX_LIMIT } from '../frontend/params.ts';
 import { SEED_STATS_PATHS } from '../frontend/routes.ts';
@@ -69,9 +70,10 @@ export function openApiDocument(): Json {
             }),
           },
           400: errorReply('Malformed JSON or an invalid counter; nothing was counted'),
-          413: errorReply('The body is over --max-body'),
+          408: errorReply('The body did not arrive within --body-timeout'),
+          413: errorReply('The body is over --max-body, or holds more counters or domains than the limits'),
           415: errorReply('Unsupported content type'),
-          503: errorReply('A shard is unavailable or the server is stopping; nothing was counted'),
+          503: errorReply('A shard is behind or restarting (see Retry-After), or the server is stopping; nothing was counted'),
         },
       },
     },
@@ -151,6 +153,19 @@ export function openApiDocument(): Json {
   for (const kind of ['minute', 'hour'] as const) {
     for (const path of SEED_STATS_PATHS[kind]) paths[path] = seedStats(kind);
   }
+  // The same table the server enforces (src/frontend/access.ts) says which operations need a token.
+  for (const [path, operations] of Object.entries(paths)) {
+    for (const [method, operation] of Object.entries(operations as Record<string, Json>)) {
+      const scope = routeScope(method.toUpperCase(), path);
+      if (!scope) continue;
+      operation.security = [{ bearer: [] }];
+      operation.description = `Needs a token of the ${scope} scope when ${scope} tokens are configured.`;
+      Object.assign(operation.responses as Json, {
+        401: errorReply('No token, or one that is not configured'),
+        403: errorReply(`The token lacks the ${scope} scope`),
+      });
+    }
+  }
 
   return {
     openapi: '3.0.3',
@@ -161,6 +176,9 @@ export function openApiDocument(): Json {
     },
     paths,
     components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'A token given to --ingest-token or --read-token (see docs/security.md)' },
+      },
       schemas: {
         Counter: {
           type: 'object',

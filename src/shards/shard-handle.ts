@@ -19,6 +19,7 @@ const ENTRY = new URL('../../workers/shard-worker.ts', import.meta.url).href;
 /** Ingest parts not yet posted; `done` resolves when the worker has applied them. */
 interface Batch {
   parts: ShardPart[];
+  bytes: number;
   done: Promise<void>;
   settle: (applied: Promise<unknown>) => void;
 }
@@ -37,6 +38,8 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
   #queued: Batch | null = null;
   /** Ingest messages posted and not yet answered. */
   #posted = 0;
+  /** Bytes of parts queued or posted and not yet applied: what this shard owes. */
+  #backlog = 0;
 
   private constructor(index: number) {
     super();
@@ -61,6 +64,11 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     return this.#waiting.size;
   }
 
+  /** Bytes of counters queued for this worker and not yet applied (overload is judged on it). */
+  get backlogBytes(): number {
+    return this.#backlog;
+  }
+
   /** True once the worker has died or been stopped: every request to it fails. */
   get failed(): boolean {
     return this.#failure !== null;
@@ -70,6 +78,8 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
   ingest(part: ShardPart): Promise<void> {
     const batch = (this.#queued ??= this.#newBatch());
     batch.parts.push(part);
+    batch.bytes += part.buffer.byteLength;
+    this.#backlog += part.buffer.byteLength;
     return batch.done;
   }
 
@@ -125,7 +135,7 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     let settle!: Batch['settle'];
     const done = new Promise<unknown>((resolve) => (settle = resolve)).then(() => undefined);
     if (this.#posted === 0) setImmediate(() => this.#flush());
-    return { parts: [], done, settle };
+    return { parts: [], bytes: 0, done, settle };
   }
 
   /** Posts the queued parts now, as one part in one message. */
@@ -136,6 +146,7 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     this.#posted++;
     const applied = this.#request({ kind: 'ingest', id: this.#nextId++, part: mergeParts(batch.parts) });
     const next = (): void => {
+      this.#backlog -= batch.bytes;
       if (--this.#posted === 0) this.#flush();
     };
     applied.then(next, next);
@@ -177,7 +188,7 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     this.#failure = new TopTallyError(
       'TOPTALLY_ERR_SHARD_UNAVAILABLE',
       `Shard ${this.index} is unavailable: ${cause.message}`,
-      { shard: this.index },
+      { shard: this.index, retryAfter: 1 },
     );
     for (const waiter of this.#waiting.values()) waiter.reject(this.#failure);
     this.#waiting.clear();

@@ -2,12 +2,25 @@
 // so a test waits on what the server sends, never on a timer.
 
 import { once } from 'node:events';
+import type http from 'node:http';
 import type { TestContext } from 'node:test';
 import { Packr, Unpackr } from 'msgpackr';
 import WebSocket from 'ws';
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false });
+
+export interface UpgradeInit {
+  headers?: Record<string, string>;
+  /** Appended to /ws, e.g. "?token=...". */
+  query?: string;
+  /** false: pings go unanswered, as from a client that is gone. */
+  autoPong?: boolean;
+}
+
+function connect(url: string, { headers, query = '', autoPong = true }: UpgradeInit): WebSocket {
+  return new WebSocket(url.replace(/^http/, 'ws') + '/ws' + query, { perMessageDeflate: false, headers, autoPong });
+}
 
 export interface Frame {
   binary: boolean;
@@ -42,12 +55,22 @@ export class TestSocket {
     });
   }
 
-  static async open(t: Pick<TestContext, 'after'>, url: string): Promise<TestSocket> {
-    const socket = new WebSocket(url.replace(/^http/, 'ws') + '/ws', { perMessageDeflate: false });
+  static async open(t: Pick<TestContext, 'after'>, url: string, init: UpgradeInit = {}): Promise<TestSocket> {
+    const socket = connect(url, init);
     socket.on('error', () => {}); // a refused or cut connection shows up as its close code
     t.after(() => socket.terminate());
     await once(socket, 'open');
     return new TestSocket(socket);
+  }
+
+  /** An upgrade the server refuses: its HTTP status, headers and JSON body. */
+  static async refused(url: string, init: UpgradeInit = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: any }> {
+    const socket = connect(url, init);
+    socket.on('error', () => {});
+    const [, res] = (await once(socket, 'unexpected-response')) as [unknown, http.IncomingMessage];
+    const chunks: Buffer[] = [];
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+    return { status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
   }
 
   /** Sends a message as JSON (text frame) or MessagePack (binary frame). */

@@ -75,10 +75,13 @@ test('logs one JSON line at start, two at stop (signal, stopped), none per reque
   stdout.on('line', (line) => lines.push(JSON.parse(line)));
   await once(stdout, 'line');
   const [started] = lines;
-  assert.equal(started.level, 30);
+  // A warning: without tokens, anyone who can connect may ingest and read.
+  assert.equal(started.level, 40);
   assert.equal(started.service, 'toptally');
   assert.equal(started.shards, 1);
   assert.match(String(started.msg), /^toptally listening on http:\/\/127\.0\.0\.1:[0-9]+ /);
+  assert.match(String(started.msg), /; no --ingest-token or --read-token: anyone who can connect to this machine \(127\.0\.0\.1:[0-9]+\) may post counters and read stats$/);
+  assert.deepEqual(started.open, ['ingest', 'read']);
   const url = `http://${started.address}`;
 
   const posted = await request(`${url}/api/events`, { method: 'POST', body: `{"timestamp": ${Math.floor(Date.now() / 1000)}, "A": 1}` });

@@ -50,7 +50,17 @@ test('a shard worker that dies is logged and its requests are answered with 503,
   const lines: Record<string, unknown>[] = [];
   logs.on('data', (chunk: Buffer) => lines.push(...chunk.toString().trim().split('\n').map((l) => JSON.parse(l))));
   const config = { ...loadConfig([], {}), port: 0, shards: 2, dataDir: await tempDir(t) };
-  const app = await startToptally(config, { clock: new ManualClock(T0 * 1000), log: createLogger('info', logs) });
+  // Its replacement is held in recovery until the test has seen the 503s.
+  let recovered!: () => void;
+  const recovery = new Promise<void>((resolve) => (recovered = resolve));
+  const app = await startToptally(config, {
+    clock: new ManualClock(T0 * 1000),
+    log: createLogger('info', logs),
+    recoverShard: async (shard, handle) => {
+      await recovery;
+      return app.durability.rebuildShard(shard, handle);
+    },
+  });
   t.after(() => app.stop());
   const url = `http://127.0.0.1:${app.port}`;
 
@@ -69,6 +79,11 @@ test('a shard worker that dies is logged and its requests are answered with 503,
   const died = lines.find((l) => l.level === 50);
   assert.equal(died?.shard, 1);
   assert.match(String(died?.msg), /shard worker died/);
+
+  const restarted = once(app.pool, 'restarted');
+  recovered();
+  assert.deepEqual(await restarted, [1, true]);
+  assert.equal((await request(`${url}/api/events`, { method: 'POST', body: JSON.stringify(counter) })).status, 200);
 });
 
 test('--help lists every option and a bad option stops start-up with one clear line', async () => {

@@ -1,6 +1,7 @@
 // What operators read: /metrics, /healthz, /readyz and /openapi.json, on a real server.
 
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { test } from 'node:test';
 import { hashDomain, shardOf } from '../../src/routing/hash.ts';
 import { request, startServer, T0 } from '../helpers/server.ts';
@@ -100,7 +101,16 @@ test('/metrics counts ingest, requests by route and status, refusals by code, an
 test('/readyz answers 503 until start-up has finished and while a shard is down; /healthz 200 all along', async (t) => {
   let finish!: () => void;
   const startup = new Promise<void>((resolve) => (finish = resolve));
-  const s = await startServer(t, {}, T0, { readyAfter: startup });
+  // A shard that dies stays down until the test lets its replacement finish recovering.
+  let recovered!: () => void;
+  const recovery = new Promise<void>((resolve) => (recovered = resolve));
+  const s = await startServer(t, {}, T0, {
+    readyAfter: startup,
+    recoverShard: async (shard, handle) => {
+      await recovery;
+      return s.app.durability.rebuildShard(shard, handle);
+    },
+  });
 
   const early = await s.get('/readyz');
   assert.equal(early.status, 503);
@@ -120,6 +130,11 @@ test('/readyz answers 503 until start-up has finished and while a shard is down;
   const metrics = parseMetrics((await s.get('/metrics')).body);
   assert.equal(metrics.has(key('toptally_shard_domains', { shard: 1 })), false, 'a down shard reports no domains');
   assert.equal(metrics.get(key('toptally_shard_domains', { shard: 0 })), 0);
+
+  const restarted = once(s.app.pool, 'restarted');
+  recovered();
+  await restarted;
+  assert.equal((await s.get('/readyz')).status, 200);
 });
 
 test('/readyz names a start-up step that failed', async (t) => {

@@ -64,17 +64,20 @@ test('timestamps: integers or digit strings, inside the bounds', () => {
   assert.equal(run('{"timestamp": "2000000"}').counters, 1);
 });
 
-test('counts: non-negative safe integers only', () => {
-  for (const bad of ['-1', '1.5', '"2"', 'true', 'null', '[1]', '{"n": 1}', '9007199254740992', '1e400']) {
+test('counts: non-negative safe integers only; an object or array is a nested value', () => {
+  for (const bad of ['-1', '1.5', '"2"', 'true', 'null', '9007199254740992', '1e400']) {
     rejects(`{"timestamp": 1500000, "A": ${bad}}`, 'TOPTALLY_ERR_INVALID_COUNTER', { key: 'A' });
+  }
+  for (const nested of ['[1]', '{"n": 1}', '[]', '{}']) {
+    rejects(`{"timestamp": 1500000, "A": ${nested}}`, 'TOPTALLY_ERR_NESTED_VALUE', { key: 'A' });
   }
   assert.deepEqual(entriesOf(run('{"timestamp": 1500000, "A": 9007199254740991}').parts[0]), [['A', 9007199254740991, 25000]]);
 });
 
 test('domains: non-empty, at most 255 UTF-8 bytes, well-formed; prototype names are ordinary', () => {
   rejects('{"timestamp": 1500000, "": 1}', 'TOPTALLY_ERR_INVALID_COUNTER', { key: '' });
-  rejects(`{"timestamp": 1500000, "${'a'.repeat(256)}": 1}`, 'TOPTALLY_ERR_INVALID_COUNTER');
-  rejects(`{"timestamp": 1500000, "${'€'.repeat(86)}": 1}`, 'TOPTALLY_ERR_INVALID_COUNTER', {}, 'json');
+  rejects(`{"timestamp": 1500000, "${'a'.repeat(256)}": 1}`, 'TOPTALLY_ERR_DOMAIN_TOO_LONG', { limit: 255 });
+  rejects(`{"timestamp": 1500000, "${'€'.repeat(86)}": 1}`, 'TOPTALLY_ERR_DOMAIN_TOO_LONG', { limit: 255 }, 'json');
   rejects('{"timestamp": 1500000, "\\udfff": 1}', 'TOPTALLY_ERR_INVALID_COUNTER', { key: '\udfff' });
   assert.deepEqual(domainsOf(`{"timestamp": 1500000, "${'a'.repeat(255)}": 1}`), ['a'.repeat(255)]);
   assert.deepEqual(domainsOf(`{"timestamp": 1500000, "${'€'.repeat(85)}": 1}`), ['€'.repeat(85)]);
@@ -98,4 +101,24 @@ test('content types: JSON for none, json, text/plain and form posts; NDJSON by n
   }
   assert.equal(formatOf('application/x-ndjson'), 'ndjson');
   assert.throws(() => formatOf('multipart/form-data; boundary=x'), { code: 'TOPTALLY_ERR_UNSUPPORTED_MEDIA_TYPE' });
+});
+
+test('the request limits are configurable, each with its own code and the limit that was passed', () => {
+  const limits = { counters: 2, domains: 3, domainBytes: 4 };
+  const check = (text: string) => validate(decode(text, 'json'), bounds, 1, limits);
+  const refused = (text: string, code: string, details: Record<string, unknown>) =>
+    assert.throws(() => check(text), (err: TopTallyError) => {
+      assert.equal(err.code, code, err.message);
+      for (const [k, v] of Object.entries(details)) assert.equal(err.details[k], v, k);
+      return true;
+    });
+  assert.equal(check('[{"timestamp": 1500000}, {"timestamp": 1500000}]').counters, 2);
+  refused('[{"timestamp": 1500000}, {"timestamp": 1500000}, {"timestamp": 1500000}]', 'TOPTALLY_ERR_TOO_MANY_COUNTERS', { limit: 2 });
+  assert.equal(check('{"timestamp": 1500000, "a": 1, "b": 1, "c": 1}').entries, 3);
+  refused('[{"timestamp": 1500000}, {"timestamp": 1500000, "a": 1, "b": 1, "c": 1, "d": 1}]', 'TOPTALLY_ERR_TOO_MANY_DOMAINS', { limit: 3, index: 1 });
+  const counted = new Map<unknown, unknown>([['timestamp', 1500000], ['a', 1], ['b', 1], ['c', 1], ['d', 1]]);
+  assert.throws(() => validate({ items: [counted], where: () => ({}) }, bounds, 1, limits), { code: 'TOPTALLY_ERR_TOO_MANY_DOMAINS' });
+  assert.equal(check('{"timestamp": 1500000, "abcd": 1, "é": 1}').entries, 2);
+  refused('{"timestamp": 1500000, "abcde": 1}', 'TOPTALLY_ERR_DOMAIN_TOO_LONG', { limit: 4, key: 'abcde' });
+  refused('{"timestamp": 1500000, "éé€": 1}', 'TOPTALLY_ERR_DOMAIN_TOO_LONG', { limit: 4 });
 });

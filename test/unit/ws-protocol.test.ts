@@ -32,7 +32,7 @@ test('MessagePack maps decode as Maps, so "__proto__" stays a key and no prototy
   // The same validation as HTTP: the "__proto__" entry is refused for its value, by name.
   assert.throws(
     () => validate({ items: [decoded], where: (index) => ({ index }) }, bounds, 1),
-    (err: TopTallyError) => err.code === 'TOPTALLY_ERR_INVALID_COUNTER' && err.details.key === '__proto__',
+    (err: TopTallyError) => err.code === 'TOPTALLY_ERR_NESTED_VALUE' && err.details.key === '__proto__',
   );
 });
 
