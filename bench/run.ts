@@ -1,24 +1,27 @@
 /**
- * Ingest benchmark: every scenario against toptally and the baselines, each server and each load
- * generator in its own process (pinned to cores 0 and 1 when taskset is available), loopback only.
+ * Benchmark: every scenario against toptally and the baselines, each server and each load generator
+ * in its own process (pinned to cores 0 and 1 when taskset is available), loopback only.
  *
- *   node --import tsx bench/run.ts [--quick] [--only S,B,WS] [--targets toptally,naive-uws]
+ *   node --import tsx bench/run.ts [--quick] [--only S,B,WS,Q,C] [--targets toptally,naive-uws]
  *
  * Prints Markdown tables to stdout (progress goes to stderr) and writes bench/results/<time>.json.
- * Environment: TOPTALLY_CMD (see lib/targets.ts), BENCH_SEED, BENCH_UNIVERSE.
+ * Environment: TOPTALLY_CMD (see lib/targets.ts), BENCH_SEED, BENCH_UNIVERSE, BENCH_S_GENERATOR
+ * (auto, wrk or autocannon; see scenarios/http-ingest.ts).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { numberEnv, type PhasePlan } from './lib/load-protocol.js';
-import { comparisonTable, CONTENDED_PCT, GENERATOR_BOUND_PCT, okCell, resultsTable, type CellResult } from './lib/report.js';
+import { comparisonTable, CONTENDED_PCT, detailsTable, GENERATOR_BOUND_PCT, okCell, resultsTable, type CellResult } from './lib/report.js';
 import { freePort, pinning, repoRoot, ServerProcess } from './lib/server-process.js';
 import { allTargets, type Target } from './lib/targets.js';
+import { WRK_PATH } from './lib/wrk-load.js';
+import { S_GENERATOR } from './scenarios/http-ingest.js';
 import { scenarios } from './scenarios/index.js';
 import type { Scenario } from './scenarios/types.js';
 
-// Full: about 5 minutes for 10 cells; quick: about 1 minute.
+// Full: about 6½ minutes for the 15 cells; quick: about 2 (Q and C fill a million domains either way).
 const PLANS: Record<'full' | 'quick', PhasePlan> = {
   full: { warmupS: 2, durationS: 8, repeats: 3 },
   quick: { warmupS: 1, durationS: 4, repeats: 1 },
@@ -71,27 +74,34 @@ async function runCell(scenario: Scenario, target: Target): Promise<CellResult> 
   if (earlier !== undefined) return cell('skipped', earlier);
 
   const port = await freePort();
+  // An empty data directory for every cell: toptally would otherwise recover the previous cell's counters.
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'toptally-bench-'));
+  const removeDataDir = () => rmSync(dataDir, { recursive: true, force: true });
   let server: ServerProcess;
   try {
-    const spec = target.spec(port);
+    const spec = target.spec(port, dataDir);
     if (scenario.serverCores === 'all') delete spec.cpu;
     server = await ServerProcess.start(spec, { port });
   } catch (error) {
     const reason = `failed to start (${target.command}): ${(error as Error).message}`;
     startFailures.set(target.name, reason);
     log(`${label}: SKIPPED — ${reason}`);
+    removeDataDir();
     return cell('skipped', reason);
   }
 
   try {
     log(`${label}: running on 127.0.0.1:${port}`);
-    const measurements = await scenario.run({ server, plan, seed, universe });
-    const result = okCell(scenario.id, target.name, target.subject, measurements);
+    const { measurements, details } = await scenario.run({ server, plan, seed, universe });
+    const result = okCell(scenario.id, target.name, target.subject, measurements, details);
     const m = result.median!;
     log(
       `${label}: ${Math.round(m.requestsPerS)} req/s, ${Math.round(m.countersPerS)} counters/s, ` +
         `gen CPU ${Math.round(m.generatorCpuPct)}%, other CPU ${Math.round(m.otherCpuPct)}%` +
-        `${m.errors > 0 ? `, ${m.errors} errors` : ''}`,
+        `${m.errors > 0 ? `, ${m.errors} errors` : ''}` +
+        (result.details === undefined
+          ? ''
+          : `; ${Object.entries(result.details).map(([key, value]) => `${key} ${Number(value.toPrecision(3))}`).join(', ')}`),
     );
     return result;
   } catch (error) {
@@ -101,10 +111,19 @@ async function runCell(scenario: Scenario, target: Target): Promise<CellResult> 
     return cell('failed', reason);
   } finally {
     await server.stop();
+    removeDataDir();
   }
 }
 
+const wrkHint =
+  S_GENERATOR.missingWrk && selectedScenarios.some((s) => s.id === 'S')
+    ? `${WRK_PATH} is missing, so S runs on autocannon, which saturates its own core before the servers do ` +
+      '(S rows then compare generators, not servers). Install wrk for S figures that measure the servers: ' +
+      '`apt-get install wrk` (Debian/Ubuntu).'
+    : undefined;
+
 const startedAt = new Date();
+if (wrkHint !== undefined) log(`bench: ${wrkHint}`);
 log(
   `bench: ${flags.quick ? 'quick' : 'full'} plan ${JSON.stringify(plan)}, ` +
     `pinning ${pinning === undefined ? 'off (no taskset or one core)' : `server→cpu${pinning.server}, generator→cpu${pinning.generator}`}`,
@@ -112,7 +131,8 @@ log(
 const cells: CellResult[] = [];
 for (const scenario of selectedScenarios) {
   for (const target of selectedTargets) {
-    if (target.transports.includes(scenario.transport)) cells.push(await runCell(scenario, target));
+    const speaks = target.transports.includes(scenario.transport);
+    if (speaks && (scenario.targets?.includes(target.name) ?? true)) cells.push(await runCell(scenario, target));
   }
 }
 
@@ -129,7 +149,7 @@ const output = {
   universe,
   generatorBoundAbovePct: GENERATOR_BOUND_PCT,
   contendedAbovePct: CONTENDED_PCT,
-  scenarios: selectedScenarios.map(({ id, title, transport }) => ({ id, title, transport })),
+  scenarios: selectedScenarios.map(({ id, title, transport, generator }) => ({ id, title, transport, generator })),
   targets: selectedTargets.map(({ name, subject, command, transports }) => ({ name, subject, command, transports })),
   cells,
 };
@@ -138,12 +158,21 @@ mkdirSync(resultsDir, { recursive: true });
 const resultsFile = path.join(resultsDir, `${startedAt.toISOString().slice(0, 19).replaceAll(':', '-')}Z.json`);
 writeFileSync(resultsFile, `${JSON.stringify(output, null, 2)}\n`);
 
+const detailSections = selectedScenarios.flatMap((s) => {
+  const own = cells.filter((c) => c.scenario === s.id);
+  if (s.details === undefined || own.length === 0) return [];
+  return [`### ${s.details.title}`, '', detailsTable(s.details.columns, own), '', ...(s.details.notes ?? []).map((n) => `- ${n}`), ''];
+});
+const compared = new Set(selectedScenarios.filter((s) => s.compare !== false).map((s) => s.id));
+const comparedCells = cells.filter((c) => compared.has(c.scenario));
+
 const lines = [
-  `## toptally ingest benchmark (${flags.quick ? 'quick' : 'full'}: ${plan.repeats} × ${plan.durationS} s per cell after ${plan.warmupS} s warm-up${plan.repeats > 1 ? ', medians' : ''})`,
+  `## toptally benchmark (${flags.quick ? 'quick' : 'full'}: ${plan.repeats} × ${plan.durationS} s per cell after ${plan.warmupS} s warm-up${plan.repeats > 1 ? ', medians' : ''})`,
   '',
-  ...selectedScenarios.map((s) => `- **${s.id}**: ${s.title}`),
-  `- ${subject.name}: \`${subject.command}\`${startFailures.has(subject.name) ? ` — **skipped**: ${startFailures.get(subject.name)}` : ''}`,
-  `- Node ${process.version}, ${os.availableParallelism()} CPUs, ` +
+  ...selectedScenarios.map((s) => `- **${s.id}** (generator: ${s.generator}): ${s.title}`),
+  ...(wrkHint === undefined ? [] : [`- **Note**: ${wrkHint}`]),
+  `- ${subject.name}: \`${subject.command}\`, durability ${process.env['DURABILITY'] ?? 'fsync (the default)'}, a fresh data directory per cell${startFailures.has(subject.name) ? ` — **skipped**: ${startFailures.get(subject.name)}` : ''}`,
+  `- Node ${process.version}, ${os.availableParallelism()} CPUs (${os.cpus()[0]?.model ?? 'unknown model'}), ` +
     (pinning === undefined
       ? 'no pinning'
       : `generator pinned to cpu${pinning.generator}; server pinned to cpu${pinning.server} in ${scenarios.filter((s) => s.serverCores === 'one').map((s) => s.id).join(', ')}, on all cores elsewhere`) +
@@ -152,10 +181,8 @@ const lines = [
   '',
   resultsTable(cells),
   '',
-  `### ${subject.name} / baseline`,
-  '',
-  comparisonTable(cells),
-  '',
+  ...(comparedCells.length === 0 ? [] : [`### ${subject.name} / baseline`, '', comparisonTable(comparedCells), '']),
+  ...detailSections,
   `JSON: ${path.relative(repoRoot, resultsFile)}`,
 ];
 process.stdout.write(`${lines.join('\n')}\n`);

@@ -4,7 +4,7 @@
  *   PORT=3002 node --import tsx bench/baselines/naive-uws.ts
  */
 import uWS from '@trufflesuite/uws-js-unofficial';
-import { MinuteCounts, nowSeconds } from './common/minute-counts.js';
+import { MinuteCounts } from './common/minute-counts.js';
 import { listen, readBody, reply } from './common/uws.js';
 
 const counts = new MinuteCounts();
@@ -23,8 +23,12 @@ app.post('/api/events', (res) => {
   });
 });
 
-app.get('/api/stats/minutes', (res) => {
-  res.writeHeader('content-type', 'application/json').end(JSON.stringify(counts.topOfLastMinute(nowSeconds())));
+// `?at=` (Unix seconds) names the instant whose last round window is wanted, as in toptally.
+app.get('/api/stats/minutes', (res, req) => {
+  res.writeHeader('content-type', 'application/json').end(JSON.stringify(counts.top('minute', req.getQuery('at'))));
+});
+app.get('/api/stats', (res, req) => {
+  res.writeHeader('content-type', 'application/json').end(JSON.stringify(counts.top(req.getQuery('window'), req.getQuery('at'))));
 });
 
 listen(app, 'naive-uws');

@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ownCpuMsWithChildren } from './proc.js';
 
 export type Phase = 'warmup' | 'measure';
 
@@ -21,8 +22,10 @@ export interface LoadReport {
   firstError?: string;
   latencyP50Ms: number;
   latencyP99Ms: number;
-  /** Generator's own CPU during the phase, all threads. */
+  /** Generator's own CPU during the phase, all threads (and its child processes, such as wrk). */
   generatorCpuMs: number;
+  /** Scenario-specific figures (Q's query latencies, say), shown in that scenario's own table. */
+  extra?: Record<string, number>;
 }
 
 export type GeneratorMessage =
@@ -49,8 +52,11 @@ export function parseGeneratorLine(line: string): GeneratorMessage | undefined {
 // ---------------------------------------------------------------------------------------------------
 // Generator side
 
-/** The counts a driver measures; the phase runner adds duration and CPU. */
-export type LoadCounts = Omit<LoadReport, 'durationS' | 'generatorCpuMs'>;
+/**
+ * The counts a driver measures; the phase runner adds CPU, and the wall time unless the driver knows
+ * the load's duration better itself (wrk reports its own).
+ */
+export type LoadCounts = Omit<LoadReport, 'durationS' | 'generatorCpuMs'> & { durationS?: number };
 
 export interface LoadDriver {
   /**
@@ -62,7 +68,7 @@ export interface LoadDriver {
    * Applies load for `durationS` and returns what completed by the deadline. Calls `started()` once
    * connections are set up and the first request is about to go, which is where the window opens.
    */
-  run(durationS: number, started: () => void): Promise<LoadCounts>;
+  run(durationS: number, started: () => void, phase: Phase): Promise<LoadCounts>;
   /** Lets in-flight work finish after the deadline, outside the measured window. */
   settle?(): Promise<void>;
 }
@@ -102,21 +108,24 @@ export async function runPhases(driver: LoadDriver, plan: PhasePlan): Promise<vo
 
   await driver.prepare();
   for (const { phase, index, durationS } of phases) {
-    let cpuBefore: NodeJS.CpuUsage | undefined;
+    let cpuBefore: number | undefined;
     let startedAt = 0;
-    const counts = await driver.run(durationS, () => {
-      send({ kind: 'phase-start', phase, index });
-      cpuBefore = process.cpuUsage();
-      startedAt = performance.now();
-    });
+    const counts = await driver.run(
+      durationS,
+      () => {
+        send({ kind: 'phase-start', phase, index });
+        cpuBefore = ownCpuMsWithChildren();
+        startedAt = performance.now();
+      },
+      phase,
+    );
     const wallMs = performance.now() - startedAt;
     if (cpuBefore === undefined) throw new Error(`${phase} phase ${index} finished without starting`);
-    const cpu = process.cpuUsage(cpuBefore);
     send({
       kind: 'phase-end',
       phase,
       index,
-      report: { ...counts, durationS: wallMs / 1000, generatorCpuMs: (cpu.user + cpu.system) / 1000 },
+      report: { durationS: wallMs / 1000, ...counts, generatorCpuMs: ownCpuMsWithChildren() - cpuBefore },
     });
     await driver.settle?.();
   }

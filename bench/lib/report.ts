@@ -1,4 +1,5 @@
 /** Turns measurements into per-row metrics, medians, and the Markdown tables. */
+import type { DetailColumn } from '../scenarios/types.js';
 import type { Measurement } from './generator.js';
 import { median } from './stats.js';
 
@@ -30,6 +31,8 @@ export interface CellResult {
   firstError?: string;
   /** Median of each metric over the repeats, taken independently. */
   median?: Metrics;
+  /** The scenario's own figures: medians of the phases' `extra`, and the cell's one-off details. */
+  details?: Record<string, number>;
   repeats?: Array<{ metrics: Metrics; measurement: Measurement }>;
 }
 
@@ -49,7 +52,13 @@ export function metricsOf({ report, serverCpuMs, machineBusyMs }: Measurement): 
   };
 }
 
-export function okCell(scenario: string, target: string, subject: boolean, measurements: Measurement[]): CellResult {
+export function okCell(
+  scenario: string,
+  target: string,
+  subject: boolean,
+  measurements: Measurement[],
+  runDetails: Record<string, number> = {},
+): CellResult {
   const repeats = measurements.map((measurement) => ({ metrics: metricsOf(measurement), measurement }));
   const pick = (key: keyof Metrics) => median(repeats.map((r) => r.metrics[key]));
   const medianMetrics: Metrics = {
@@ -64,6 +73,11 @@ export function okCell(scenario: string, target: string, subject: boolean, measu
     errors: repeats.reduce((sum, r) => sum + r.metrics.errors, 0),
   };
   const firstError = measurements.find((m) => m.report.firstError !== undefined)?.report.firstError;
+  const details: Record<string, number> = {};
+  for (const key of new Set(measurements.flatMap((m) => Object.keys(m.report.extra ?? {})))) {
+    details[key] = median(measurements.map((m) => m.report.extra?.[key] ?? Number.NaN));
+  }
+  Object.assign(details, runDetails);
   return {
     scenario,
     target,
@@ -72,6 +86,7 @@ export function okCell(scenario: string, target: string, subject: boolean, measu
     generatorBound: medianMetrics.generatorCpuPct > GENERATOR_BOUND_PCT,
     ...(firstError === undefined ? {} : { firstError }),
     median: medianMetrics,
+    ...(Object.keys(details).length === 0 ? {} : { details }),
     repeats,
   };
 }
@@ -161,6 +176,20 @@ export function comparisonTable(cells: readonly CellResult[]): string {
   }
   if (anyBound) {
     lines.push('', '† a generator-bound row: the load generator, not that server, set its throughput, so read the ratio as a bound.');
+  }
+  return lines.join('\n');
+}
+
+/** A scenario's own table: one row per target, the columns it names. */
+export function detailsTable(columns: readonly DetailColumn[], cells: readonly CellResult[]): string {
+  const lines = [row(['Target', ...columns.map((c) => c.label)]), row(['---', ...columns.map(() => '---:')])];
+  for (const cell of cells) {
+    const values = columns.map((column) => {
+      if (cell.status !== 'ok') return '—';
+      const value = cell.details?.[column.key];
+      return value === undefined || !Number.isFinite(value) ? (column.missing ?? '—') : num(value);
+    });
+    lines.push(row([cell.subject ? `**${cell.target}**` : cell.target, ...values]));
   }
   return lines.join('\n');
 }

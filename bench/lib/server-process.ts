@@ -10,6 +10,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { clockTicksPerSecond, memoryOf, PPID, statFields, STIME, UTIME } from './proc.js';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -170,6 +171,11 @@ export class ServerProcess extends ManagedProcess {
     return (ticks * 1000) / clockTicksPerSecond;
   }
 
+  /** Resident memory of the server process itself (worker threads included: they share it). */
+  memory(): { rssBytes: number; peakRssBytes: number } {
+    if (this.pid === undefined) throw new Error(`${this.name} has no pid`);
+    return memoryOf(this.pid);
+  }
 }
 
 async function waitUntilServing(server: ServerProcess, timeoutMs: number): Promise<void> {
@@ -205,27 +211,6 @@ export async function freePort(): Promise<number> {
   if (address === null || typeof address === 'string') throw new Error('could not read a free port');
   return address.port;
 }
-
-const clockTicksPerSecond = (() => {
-  const out = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-  const ticks = Number(out.stdout?.trim());
-  return Number.isFinite(ticks) && ticks > 0 ? ticks : 100;
-})();
-
-/** Fields of /proc/<pid>/stat after the `(comm)` field, which may itself contain spaces. */
-function statFields(pid: number): string[] | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined; // the process is gone
-  }
-}
-
-// Indices into statFields(): field 4 is ppid, 14 utime, 15 stime (man 5 proc), and the array starts at 3.
-const PPID = 4 - 3;
-const UTIME = 14 - 3;
-const STIME = 15 - 3;
 
 function readCpuTicks(pid: number): number {
   const fields = statFields(pid);

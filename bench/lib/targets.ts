@@ -9,14 +9,16 @@ export interface Target {
   transports: readonly Transport[];
   /** Human-readable command, for the report. */
   command: string;
-  spec(port: number): ProcessSpec;
+  /** `dataDir` is an empty directory of the cell's own (toptally keeps its journal there). */
+  spec(port: number, dataDir: string): ProcessSpec;
 }
 
 export const DEFAULT_TOPTALLY_CMD = 'node --import tsx src/main.ts --port {port} --shards 2';
 
 /**
- * toptally's command comes from TOPTALLY_CMD (whitespace-separated, no shell quoting; `{port}` is
- * replaced and PORT is set too). A leading `node` means this Node binary.
+ * toptally's command comes from TOPTALLY_CMD (whitespace-separated, no shell quoting; `{port}` and
+ * `{dataDir}` are replaced, and PORT and DATA_DIR are set too). A leading `node` means this Node binary.
+ * DURABILITY and the other settings it reads from the environment pass through from the harness's.
  */
 function toptally(): Target {
   const template = process.env['TOPTALLY_CMD']?.trim() || DEFAULT_TOPTALLY_CMD;
@@ -25,13 +27,13 @@ function toptally(): Target {
     subject: true,
     transports: ['http', 'ws'],
     command: template,
-    spec: (port) => {
-      const [command, ...args] = template.replaceAll('{port}', String(port)).split(/\s+/);
+    spec: (port, dataDir) => {
+      const [command, ...args] = template.replaceAll('{port}', String(port)).replaceAll('{dataDir}', dataDir).split(/\s+/);
       return {
         name: 'toptally',
         command: command === 'node' ? process.execPath : command!,
         args,
-        env: { PORT: String(port) },
+        env: { PORT: String(port), DATA_DIR: dataDir },
         ...pinned(),
       };
     },

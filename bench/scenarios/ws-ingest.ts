@@ -9,9 +9,10 @@ export const WS: Scenario = {
   id: 'WS',
   title: `MessagePack frames of 1,000 counters (5 domains), ${CONNECTIONS} connections x ${IN_FLIGHT} in flight`,
   transport: 'ws',
+  generator: 'ws (Node client)',
   serverCores: 'all',
-  run: ({ server, plan, seed, universe }) =>
-    runGenerator(
+  run: async ({ server, plan, seed, universe }) => ({
+    measurements: await runGenerator(
       {
         name: 'ws-load',
         entry: 'bench/lib/ws-load.ts',
@@ -27,4 +28,5 @@ export const WS: Scenario = {
       server,
       plan,
     ),
+  }),
 };

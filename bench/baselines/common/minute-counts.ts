@@ -8,7 +8,8 @@ export interface TopEntry {
   NumberOfRequests: number;
 }
 
-const KEEP_MINUTES = 60;
+/** Enough minutes to answer the last round hour at any point of the next one (up to 119 minutes back). */
+const KEEP_MINUTES = 120;
 
 export class MinuteCounts {
   private readonly minutes = new Map<number, Map<string, number>>();
@@ -42,15 +43,34 @@ export class MinuteCounts {
     return accepted;
   }
 
-  /** Top domains of the last complete minute before `nowSeconds`, sorted the obvious way. */
-  topOfLastMinute(nowSeconds: number, limit = 10): TopEntry[] {
-    const domains = this.minutes.get(Math.floor(nowSeconds / 60) - 1);
-    if (domains === undefined) return [];
-    return [...domains]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, limit)
-      .map(([Domain, NumberOfRequests]) => ({ Domain, NumberOfRequests }));
+  /** Top domains of the last complete minute before `atSeconds`, sorted the obvious way. */
+  topOfLastMinute(atSeconds: number, limit = 10): TopEntry[] {
+    return sortedTop(this.minutes.get(Math.floor(atSeconds / 60) - 1), limit);
   }
+
+  /** Top domains of the last complete hour before `atSeconds`: its minutes summed into one Map, then sorted. */
+  topOfLastHour(atSeconds: number, limit = 10): TopEntry[] {
+    const firstMinute = (Math.floor(atSeconds / 3600) - 1) * 60;
+    const hour = new Map<string, number>();
+    for (let minute = firstMinute; minute < firstMinute + 60; minute++) {
+      for (const [domain, requests] of this.minutes.get(minute) ?? []) hour.set(domain, (hour.get(domain) ?? 0) + requests);
+    }
+    return sortedTop(hour, limit);
+  }
+
+  /** `window` is "minute" or "hour" (anything else is a minute), `at` Unix seconds (default now). */
+  top(window: string | undefined, at: string | undefined): TopEntry[] {
+    const atSeconds = at === undefined || at === '' ? nowSeconds() : Number(at);
+    return window === 'hour' ? this.topOfLastHour(atSeconds) : this.topOfLastMinute(atSeconds);
+  }
+}
+
+function sortedTop(domains: Map<string, number> | undefined, limit: number): TopEntry[] {
+  if (domains === undefined) return [];
+  return [...domains]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, limit)
+    .map(([Domain, NumberOfRequests]) => ({ Domain, NumberOfRequests }));
 }
 
 export function nowSeconds(): number {
