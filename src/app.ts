@@ -101,7 +101,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     throw err;
   }
   const decoders = new DecodePool(config.decodeThreads);
-  const offload = new OffloadPolicy(config.offload, config.offloadBytes, config.decodeThreads);
+  const offload = new OffloadPolicy(config.offload, config.offloadBytes);
   const ingestor = new Ingestor(pool, decoders, stats, clock, {
     retention,
     maxFutureSeconds: config.maxFuture,
@@ -205,7 +205,6 @@ export async function startToptally(config: Config, options: StartOptions = {}):
         await new Promise<void>((resolve) => (drained = resolve));
         clearTimeout(grace);
       }
-      offload.stop();
       const journal = await durability.close();
       await Promise.all([pool.stop(), decoders.close()]);
       log.info({ journal }, 'toptally stopped');

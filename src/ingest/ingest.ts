@@ -86,15 +86,8 @@ export class Ingestor {
     const task = { body, format, bounds: this.bounds(), shards: this.#pool.size, limits: this.#options.limits };
     const { offload } = this.#options;
     let outcome: DecodeOutcome;
-    if (offload.offload(body.length)) {
-      try {
-        outcome = await this.#decoders.run(task);
-      } finally {
-        offload.done();
-      }
-    } else {
-      outcome = decodeParts(task);
-    }
+    if (offload.offload(body.length)) outcome = await this.#decoders.run(task);
+    else outcome = decodeParts(task);
     if (!outcome.ok) throw fromErrorBody(outcome.error);
     return outcome.value;
   }

@@ -1,56 +1,23 @@
-// Where a body is decoded. In place on the I/O thread is cheapest in CPU (a pool task costs about
-// 60 µs more: the hop, and data crossing cores), so small bodies stay there while that thread has
-// time. Once it is saturated, bodies spill to idle pool threads, which turns the other cores into
-// decode capacity. Very large bodies always go to the pool, so one never stalls the event loop.
-
-import { performance } from 'node:perf_hooks';
+// Where a body is decoded: in place on the I/O thread, or on the decode pool. A pool task costs
+// about 60 µs more CPU (the hop, and data crossing cores), and on a 2-core machine the pool shares
+// its cores with the shards: measured with `npm run bench -- --only B`, decoding 6 KB bodies in
+// place gave 4,900 req/s at 0.25 ms CPU each, spilling them to the pool when the I/O thread was busy
+// 3,700 at 0.37 ms (docs/performance.md). So `auto` sends only large bodies to the pool, where the
+// hop is cheap next to the decoding and keeping the event loop free is what matters.
 
 export type OffloadMode = 'auto' | 'always' | 'never';
-
-/** Bodies at least this large always go to the pool in auto mode. */
-export const ALWAYS_OFFLOAD_BYTES = 256 * 1024;
-/** Event-loop utilization above which the I/O thread counts as saturated. */
-const BUSY_UTILIZATION = 0.8;
-const SAMPLE_MS = 100;
 
 export class OffloadPolicy {
   readonly #mode: OffloadMode;
   readonly #minBytes: number;
-  readonly #threads: number;
-  #inFlight = 0;
-  #busy = false;
-  readonly #sampler: NodeJS.Timeout | undefined;
 
-  constructor(mode: OffloadMode, minBytes: number, threads: number) {
+  constructor(mode: OffloadMode, minBytes: number) {
     this.#mode = mode;
     this.#minBytes = minBytes;
-    this.#threads = threads;
-    if (mode === 'auto') {
-      // Utilization is a property of real time, so this samples the real clock, not the injected one.
-      let last = performance.eventLoopUtilization();
-      this.#sampler = setInterval(() => {
-        const now = performance.eventLoopUtilization();
-        this.#busy = performance.eventLoopUtilization(now, last).utilization > BUSY_UTILIZATION;
-        last = now;
-      }, SAMPLE_MS).unref();
-    }
   }
 
-  /** Whether to decode a body of `bytes` on the pool; a true answer must be followed by done(). */
+  /** Whether to decode a body of `bytes` on the pool. */
   offload(bytes: number): boolean {
-    const yes =
-      this.#mode === 'always' ||
-      (this.#mode === 'auto' &&
-        (bytes >= ALWAYS_OFFLOAD_BYTES || (bytes >= this.#minBytes && this.#busy && this.#inFlight < this.#threads)));
-    if (yes) this.#inFlight++;
-    return yes;
-  }
-
-  done(): void {
-    this.#inFlight--;
-  }
-
-  stop(): void {
-    clearInterval(this.#sampler);
+    return this.#mode === 'always' || (this.#mode === 'auto' && bytes >= this.#minBytes);
   }
 }

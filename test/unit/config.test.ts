@@ -16,7 +16,7 @@ const DEFAULTS = {
   maxFuture: 300,
   decodeThreads: availableParallelism(),
   offload: 'auto',
-  offloadBytes: 4096,
+  offloadBytes: 256 * 1024,
   logLevel: 'info',
   maxFrame: 1024 * 1024,
   maxInflight: 64,
