@@ -90,7 +90,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
   // Recovery fills the shards before the port opens, so no request sees a half-loaded state.
   const recovering = Durability.open(
     { dataDir: config.dataDir, mode: config.durability, repair: config.repair },
-    { pool, clock, retention, log },
+    { pool, clock, retention, log, flushed: (seconds) => metrics.durabilityFlushed(seconds) },
   );
   readiness.after('recovery', recovering);
   if (options.readyAfter) readiness.after('startup', options.readyAfter);

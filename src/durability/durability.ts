@@ -37,6 +37,8 @@ export interface DurabilityDeps {
   clock: Clock;
   retention: Retention;
   log: Logger;
+  /** Told how long each journal group took to become durable (write, and fsync in fsync mode). */
+  flushed?: (seconds: number) => void;
 }
 
 export class Durability {
@@ -81,8 +83,13 @@ export class Durability {
       idempotency,
       oldest: oldest(deps),
     });
-    const journal = new Journal(path.join(config.dataDir, JOURNAL_DIR), config.mode, recovered.lastLsn, recovered.segments, (err) =>
-      deps.log.error({ err: err.message }, 'journal failed: ingest answers 503 until a restart'),
+    const journal = new Journal(
+      path.join(config.dataDir, JOURNAL_DIR),
+      config.mode,
+      recovered.lastLsn,
+      recovered.segments,
+      (err) => deps.log.error({ err: err.message }, 'journal failed: ingest answers 503 until a restart'),
+      deps.flushed,
     );
     const durability = new Durability(config, deps, idempotency, journal, recovered);
     durability.#logRecovery(recovered.report);

@@ -71,7 +71,17 @@ export class Journal {
   bytesSinceCut = 0;
   readonly stats: JournalStats = { records: 0, writes: 0, syncs: 0 };
 
-  constructor(dir: string, mode: 'fsync' | 'interval', lastLsn: number, closed: Segment[], onFailure: (err: TopTallyError) => void) {
+  readonly #onFlushed: (seconds: number) => void;
+
+  constructor(
+    dir: string,
+    mode: 'fsync' | 'interval',
+    lastLsn: number,
+    closed: Segment[],
+    onFailure: (err: TopTallyError) => void,
+    onFlushed: (seconds: number) => void = () => {},
+  ) {
+    this.#onFlushed = onFlushed;
     this.#dir = dir;
     this.#mode = mode;
     this.#nextLsn = lastLsn + 1;
@@ -154,8 +164,10 @@ export class Journal {
       const group = this.#queue;
       this.#queue = [];
       try {
+        const started = performance.now();
         await this.#write(group);
         if (this.#mode === 'fsync') await this.#sync();
+        this.#onFlushed((performance.now() - started) / 1000);
       } catch (err) {
         this.#fail(err, group);
         break;

@@ -33,7 +33,8 @@ function key(name: string, labels: Record<string, string | number> = {}): string
 }
 
 test('/metrics counts ingest, requests by route and status, refusals by code, and what each shard holds', async (t) => {
-  const s = await startServer(t);
+  // No journal, so the flush histogram holds only what the hook below reports.
+  const s = await startServer(t, { durability: 'off' });
   const first = await s.get('/metrics');
   assert.equal(first.status, 200);
   assert.match(String(first.headers['content-type']), /^text\/plain; version=0\.0\.4/);
@@ -194,4 +195,13 @@ test('/openapi.json describes exactly the routes the server has, and what they a
     assert.equal(reply.status, 200, asset);
     assert.ok(String(reply.headers['content-type']).split(';')[0] in doc.paths['/dashboard/{asset}'].get.responses[200].content);
   }
+});
+
+test('each journal group that becomes durable is timed in toptally_durability_flush_seconds', async (t) => {
+  const s = await startServer(t, { durability: 'fsync' });
+  const count = async () => parseMetrics((await s.get('/metrics')).body).get(key('toptally_durability_flush_seconds_count'));
+  assert.equal(await count(), 0);
+  for (let i = 0; i < 3; i++) assert.equal((await s.post({ timestamp: T0 - 60, A: i + 1 })).status, 200);
+  // One request at a time: each waits for its own group, so three groups were flushed.
+  assert.equal(await count(), 3);
 });
