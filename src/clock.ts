@@ -47,7 +47,12 @@ export class ManualClock implements Clock {
     const timer = { atMs, fn };
     this.#timers.push(timer);
     queueMicrotask(() => this.#fireDue());
-    return { cancel: () => this.#timers.splice(this.#timers.indexOf(timer) >>> 0, 1) };
+    return {
+      cancel: () => {
+        const i = this.#timers.indexOf(timer);
+        if (i >= 0) this.#timers.splice(i, 1);
+      },
+    };
   }
 
   /** Moves the clock to `ms` and fires, in time order, every timer that became due. */

@@ -61,7 +61,7 @@ export class Ingestor {
     this.#options = options;
   }
 
-  bounds(): TimeBounds {
+  #bounds(): TimeBounds {
     const now = Math.floor(this.#clock.now() / 1000);
     return {
       oldest: oldestRetained(this.#options.retention, 'hour', now) * WINDOW_SECONDS.hour,
@@ -79,11 +79,11 @@ export class Ingestor {
   ingestDecoded(decoded: Decoded, call: IngestCall = {}): Promise<IngestResult> {
     // MessagePack counters are Maps, which JSON.stringify would make all alike.
     const print = () => fingerprint('events', JSON.stringify(decoded.items, (_, v) => (v instanceof Map ? Object.fromEntries(v) : v)));
-    return this.#once(call.key, print, async () => validate(decoded, this.bounds(), this.#pool.size, this.#options.limits));
+    return this.#once(call.key, print, async () => validate(decoded, this.#bounds(), this.#pool.size, this.#options.limits));
   }
 
   async #decode(body: Uint8Array, format: BodyFormat): Promise<Partitioned> {
-    const task = { body, format, bounds: this.bounds(), shards: this.#pool.size, limits: this.#options.limits };
+    const task = { body, format, bounds: this.#bounds(), shards: this.#pool.size, limits: this.#options.limits };
     const { offload } = this.#options;
     let outcome: DecodeOutcome;
     if (offload.offload(body.length)) outcome = await this.#decoders.run(task);
