@@ -70,6 +70,11 @@ export class Durability {
     this.#dirty = recovered?.dirty ?? new WindowSet();
   }
 
+  /** Whether ingest is journaled: false in mode off, where the shards' memory is all there is. */
+  get journaled(): boolean {
+    return this.#journal !== null;
+  }
+
   /** Recovers what the data directory holds into the shards; call before serving anything. */
   static async open(config: DurabilityConfig, deps: DurabilityDeps): Promise<Durability> {
     const idempotency = new IdempotencyStore(deps.clock);
@@ -99,8 +104,8 @@ export class Durability {
   }
 
   /**
-   * Journals the record, then calls `apply` (in journal order) and resolves once it has applied:
-   * the caller may acknowledge then. Its key, if any, is answered from now on.
+   * Journals the record, then calls `apply` (in journal order) and resolves once what `apply`
+   * returned has: the caller may acknowledge then. Its key, if any, is answered from now on.
    */
   commit(record: Omit<CounterRecord, 'lsn'>, apply: () => Promise<void>): Promise<void> {
     const journal = this.#journal;

@@ -48,15 +48,16 @@ export class Exchange {
   }
 
   /**
-   * Reads the whole body into a buffer of its own (never a pooled slab), refusing more than `limit`
-   * bytes or a body still incomplete after the deadline. uWS drops a client that sends under 16 KiB
-   * in 10 s by itself; the deadline also bounds one that trickles faster than that.
+   * Reads the whole body, refusing more than `limit` bytes or a body still incomplete after the
+   * deadline. uWS drops a client that sends under 16 KiB in 10 s by itself; the deadline also bounds
+   * one that trickles faster than that. A small body with a Content-Length goes in Node's shared
+   * buffer pool (a buffer of its own costs a backing store each), so it may not own its ArrayBuffer.
    */
   readBody(limit: number, declaredLength: string): Promise<Buffer> {
     const declared = declaredLength === '' ? -1 : Number(declaredLength);
     if (declared > limit) return Promise.reject(tooLarge(limit));
     return new Promise((resolve, reject) => {
-      let body = Buffer.allocUnsafeSlow(declared >= 0 ? declared : 0);
+      let body = declared >= 0 ? Buffer.allocUnsafe(declared) : Buffer.alloc(0);
       let length = 0;
       const ms = this.#bodyTimeoutMs;
       const timer = ms > 0 ? setTimeout(() => reject(tooSlow(ms, length)), ms) : undefined;

@@ -16,9 +16,14 @@ export class DecodePool {
     });
   }
 
-  /** Decodes `task`; its body's buffer is moved to the pool thread and unusable here afterwards. */
+  /**
+   * Decodes `task`. A body that owns its ArrayBuffer is moved to the pool thread and unusable here
+   * afterwards; one that shares it (a slice of Node's buffer pool) is copied.
+   */
   run(task: DecodeTask): Promise<DecodeOutcome> {
-    return this.#pool.run(task, { transferList: [task.body.buffer as ArrayBuffer] });
+    const { body } = task;
+    const owned = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : new Uint8Array(body);
+    return this.#pool.run({ ...task, body: owned }, { transferList: [owned.buffer as ArrayBuffer] });
   }
 
   async close(): Promise<void> {

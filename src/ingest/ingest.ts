@@ -1,6 +1,7 @@
-// One request's counters, from bytes to applied: decode and validate against the clock (in place,
-// or on the decode pool for large bodies), journal, invalidate cached answers, and wait until every
-// owning shard has applied its part.
+// One request's counters, from bytes to acknowledged: decode and validate against the clock (in
+// place, or on the decode pool for large bodies), journal, invalidate cached answers, and hand each
+// owning shard its part. The acknowledgement waits for what makes the counters safe: the journal
+// when there is one (a shard that dies is rebuilt from it), else the shards' own memory.
 
 import type { Clock } from '../clock.ts';
 import type { Durability } from '../durability/durability.ts';
@@ -31,7 +32,7 @@ export interface IngestOptions {
   /** Decides which bodies are decoded on the pool. */
   offload: OffloadPolicy;
   limits: InputLimits;
-  /** Told about every ingest once all its shards have applied it (metrics count it). */
+  /** Told about every ingest as it is acknowledged (metrics count it). */
   onApplied?: (result: IngestResult) => void;
   /** The journal every ingest goes through before it is applied, and the idempotency keys. */
   durability: Durability;
@@ -69,7 +70,7 @@ export class Ingestor {
     };
   }
 
-  /** `body` must own its buffer: a large one is moved to a decode thread. */
+  /** `body` may be moved to a decode thread (DecodePool.run): the caller must not use it afterwards. */
   ingest(body: Uint8Array, format: BodyFormat, call: IngestCall = {}): Promise<IngestResult> {
     // The fingerprint is taken first: decoding on the pool moves the body away.
     return this.#once(call.key, () => fingerprint(format, body), () => this.#decode(body, format));
@@ -112,7 +113,7 @@ export class Ingestor {
     try {
       await this.#options.durability.commit(record, () => {
         this.#stats.touched(minutes);
-        return (applying = admission.apply());
+        return (applying = admission.apply(this.#options.durability.journaled));
       });
     } catch (err) {
       // A shard that died while applying a journaled batch is rebuilt from the journal, this batch

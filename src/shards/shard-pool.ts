@@ -27,10 +27,17 @@ export interface PoolOptions {
   maxBacklogBytes?: number;
 }
 
+/**
+ * The share of maxBacklogBytes a shard may owe while early acknowledgements still go out at once;
+ * past it they wait for the shard, so a client that waits for its acks slows down with the shards
+ * long before it would meet a 503.
+ */
+const EARLY_ACK_SHARE = 1 / 16;
+
 /** A batch let in by admit(): its bytes count against the bound until it is applied or released. */
 export interface Admission {
-  /** Hands the batch to its shards (as ingest() does); resolves once every one has applied it. */
-  apply(): Promise<void>;
+  /** Hands the batch to its shards; resolves as ingest() does. */
+  apply(early: boolean): Promise<void>;
   /** Gives the reservation back when the batch will not be applied (the journal refused it). */
   release(): void;
 }
@@ -122,9 +129,9 @@ export class ShardPool extends EventEmitter<{
       held = false;
     };
     return {
-      apply: () => {
+      apply: (early) => {
         release();
-        return this.ingest(batch);
+        return this.ingest(batch, early);
       },
       release,
     };
@@ -153,15 +160,25 @@ export class ShardPool extends EventEmitter<{
     });
   }
 
-  /** Resolves once every shard holding part of the batch has applied it. */
-  async ingest({ parts }: Partitioned): Promise<void> {
+  /**
+   * Hands the batch to its shards and resolves once every one has applied it; with `early` (the
+   * batch is journaled, so a rebuild would replay it), at once, unless a shard owes more than its
+   * share of the backlog bound.
+   */
+  ingest({ parts }: Partitioned, early = false): Promise<void> {
+    const ahead = this.#options.maxBacklogBytes === undefined ? Infinity : this.#options.maxBacklogBytes * EARLY_ACK_SHARE;
+    const wait = !early || parts.some((part, s) => part && this.#shards[s].backlogBytes > ahead);
     const applied: Promise<void>[] = [];
     for (let s = 0; s < parts.length; s++) {
       const part = parts[s];
-      if (part) applied.push(this.#shards[s].ingest(part));
+      if (part) applied.push(this.#shards[s].ingest(part, wait));
     }
     this.#notePeak();
-    await Promise.all(applied);
+    const all = Promise.all(applied).then(() => undefined);
+    if (wait) return all;
+    // A worker that dies with it is rebuilt from the journal, this batch included.
+    all.catch(() => {});
+    return Promise.resolve();
   }
 
   top(window: WindowKind, index: number, limit: number): Promise<TopEntries[]> {

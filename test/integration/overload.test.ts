@@ -206,26 +206,28 @@ test('a killed shard worker comes back by itself with its state; meanwhile its i
 /** Kills the shard's worker the moment it is handed a part, so that part is never applied. */
 function dieOnNextPart(shard: ShardHandle): void {
   const ingest = shard.ingest.bind(shard);
-  shard.ingest = (part) => {
-    const applied = ingest(part);
+  shard.ingest = (part, waited) => {
+    const applied = ingest(part, waited);
     void shard.terminate();
     return applied;
   };
 }
 
-test('a batch journaled but lost with a dying worker is answered once the rebuild, which replays it, is done', async (t) => {
+test('a batch journaled, acknowledged and then lost with a dying worker is counted once the rebuild has replayed it', async (t) => {
   const s = await startServer(t);
   const model = new Map<string, number>();
   const before = { ...onShard(0, 1), ...onShard(1, 1) };
   assert.equal((await s.post(before)).status, 200);
   count(model, [before]);
 
+  const restarted = once(s.app.pool, 'restarted');
   dieOnNextPart(s.app.pool.shards[1]);
   const lost = { ...onShard(0, 3), ...onShard(1, 3) };
   const reply = await s.post(lost);
+  // Acknowledged once on disk: the shard had not applied it, and never will.
   assert.deepEqual([reply.status, reply.body], [200, { accepted: 1, counters: 10 }]);
   count(model, [lost]);
-  assert.notEqual(s.app.pool.shards[1].failed, true);
+  assert.deepEqual(await restarted, [1, true]);
   assert.deepEqual(await minute(s), { status: 200, top: ranked(model) });
 });
 

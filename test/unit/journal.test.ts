@@ -13,7 +13,7 @@ function journalIn(dir: string, mode: 'fsync' | 'interval' = 'fsync'): { journal
   return { journal: new Journal(dir, mode, 0, [], (err) => failures.push(err)), failures };
 }
 
-test('records appended in one turn share one write and one fsync, and each is on disk before it is applied', async (t) => {
+test('records appended in one event-loop turn share one write and one fsync, and each is on disk before it is applied', async (t) => {
   const dir = await tempDir(t);
   const { journal } = journalIn(dir);
   t.after(() => journal.close());
@@ -37,7 +37,7 @@ test('records that arrive during a write go out together in the next one', async
   const { journal } = journalIn(dir);
   t.after(() => journal.close());
   const first = journal.append(record, () => {});
-  await Promise.resolve(); // the first group has started writing
+  await new Promise(setImmediate); // the first group has started writing
   const later = Array.from({ length: 20 }, () => journal.append(record, () => {}));
   await Promise.all([first, ...later]);
   assert.deepEqual(journal.stats, { records: 21, writes: 2, syncs: 2 });
@@ -50,7 +50,7 @@ test('a cut runs between groups, with the last applied LSN, and later records st
   const applied: number[] = [];
   const apply = (lsn: number) => () => applied.push(lsn);
   const before = [1, 2, 3].map((lsn) => journal.append(record, apply(lsn)));
-  await Promise.resolve(); // records 1-3 are being written as one group
+  await new Promise(setImmediate); // records 1-3 are being written as one group
   let cutAt = -1;
   let appliedAtCut: number[] = [];
   const cut = journal.cut((lsn) => {
