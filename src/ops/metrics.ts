@@ -26,12 +26,12 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry });
     this.#ingestedObjects = new Counter({
       name: 'toptally_ingested_objects_total',
-      help: 'Counter objects accepted and applied by every owning shard',
+      help: 'Counter objects acknowledged (journaled, or applied by every owning shard with --durability off)',
       registers,
     });
     this.#ingestedCounters = new Counter({
       name: 'toptally_ingested_counters_total',
-      help: 'Domain counters (one domain of one counter object) accepted and applied',
+      help: 'Domain counters (one domain of one counter object) acknowledged',
       registers,
     });
     this.#requests = new Counter({
@@ -110,7 +110,7 @@ export class Metrics {
     shardGauge('toptally_shard_table_bytes', "Bytes of a shard's name and count tables", 'bytes');
   }
 
-  /** An ingest (over any transport) was applied by every shard it touched. */
+  /** An ingest (over any transport) was acknowledged. */
   ingested(objects: number, counters: number): void {
     this.#ingestedObjects.inc(objects);
     this.#ingestedCounters.inc(counters);
