@@ -19,18 +19,19 @@ export const DEFAULT_TOPTALLY_CMD = 'node --import tsx src/main.ts --port {port}
  * toptally's command comes from TOPTALLY_CMD (whitespace-separated, no shell quoting; `{port}` and
  * `{dataDir}` are replaced, and PORT and DATA_DIR are set too). A leading `node` means this Node binary.
  * DURABILITY and the other settings it reads from the environment pass through from the harness's.
+ * `toptally-off` is the same command with `--durability off`: the row target 6 compares with.
  */
-function toptally(): Target {
-  const template = process.env['TOPTALLY_CMD']?.trim() || DEFAULT_TOPTALLY_CMD;
+function toptally(name: string, extra: readonly string[], transports: readonly Transport[]): Target {
+  const template = [process.env['TOPTALLY_CMD']?.trim() || DEFAULT_TOPTALLY_CMD, ...extra].join(' ');
   return {
-    name: 'toptally',
-    subject: true,
-    transports: ['http', 'ws'],
+    name,
+    subject: extra.length === 0,
+    transports,
     command: template,
     spec: (port, dataDir) => {
       const [command, ...args] = template.replaceAll('{port}', String(port)).replaceAll('{dataDir}', dataDir).split(/\s+/);
       return {
-        name: 'toptally',
+        name,
         command: command === 'node' ? process.execPath : command!,
         args,
         env: { PORT: String(port), DATA_DIR: dataDir },
@@ -63,7 +64,8 @@ function pinned(): { cpu?: number } {
 
 export function allTargets(): Target[] {
   return [
-    toptally(),
+    toptally('toptally', [], ['http', 'ws']),
+    toptally('toptally-off', ['--durability', 'off'], ['http']),
     baseline('ceiling', ['http']),
     baseline('naive-uws', ['http']),
     baseline('naive-fastify', ['http']),
