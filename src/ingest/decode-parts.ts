@@ -5,6 +5,7 @@ import type { ErrorBody } from '../errors.ts';
 import { toTopTallyError } from '../errors.ts';
 import type { Partitioned } from '../routing/partition.ts';
 import { decode, type BodyFormat } from './decode.ts';
+import { fastDecodeParts } from './fast-decode.ts';
 import { validate, type InputLimits, type TimeBounds } from './validate.ts';
 
 export interface DecodeTask {
@@ -21,9 +22,13 @@ const utf8 = new TextDecoder();
 
 export function decodeParts(task: DecodeTask): DecodeOutcome {
   try {
-    const text = utf8.decode(task.body);
-    return { ok: true, value: validate(decode(text, task.format), task.bounds, task.shards, task.limits) };
+    return { ok: true, value: fastDecodeParts(task) ?? slowDecodeParts(task) };
   } catch (err) {
     return { ok: false, error: toTopTallyError(err).toJSON() };
   }
+}
+
+/** Every body, every error: the reference the fast path must match (it throws a TopTallyError). */
+export function slowDecodeParts(task: DecodeTask): Partitioned {
+  return validate(decode(utf8.decode(task.body), task.format), task.bounds, task.shards, task.limits);
 }

@@ -28,8 +28,23 @@ export class Partitioner {
   add(hash: number, name: string, count: number, minute: number): void {
     this.#entries++;
     if (count === 0) return; // taken, but changes no window
-    const s = shardOf(hash, this.#builders.length);
-    (this.#builders[s] ??= new PartBuilder()).add(name, hash, count, minute);
+    this.#builder(hash).add(name, hash, count, minute);
+    this.#touch(minute);
+  }
+
+  /** The same, with the name as the UTF-8 bytes `bytes[start..end)`. */
+  addBytes(hash: number, bytes: Uint8Array, start: number, end: number, count: number, minute: number): void {
+    this.#entries++;
+    if (count === 0) return;
+    this.#builder(hash).addRange(bytes, start, end, hash, count, minute);
+    this.#touch(minute);
+  }
+
+  #builder(hash: number): PartBuilder {
+    return (this.#builders[shardOf(hash, this.#builders.length)] ??= new PartBuilder());
+  }
+
+  #touch(minute: number): void {
     if (minute !== this.#lastMinute) this.#minutes.add((this.#lastMinute = minute));
   }
 
