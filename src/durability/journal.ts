@@ -1,12 +1,16 @@
 // The write-ahead journal: one writer on the main thread appends counter records to the active
-// segment with group commit. Records that arrive while a write (and its fsync) is under way wait and
-// go out together in the next write, so many requests share one fsync.
+// segment with group commit, in two stages that overlap. Records that arrive while a write is under
+// way go out together in the next write; written records wait for the next fsync, which covers every
+// record written before it started, so many requests share one fsync, and the next group is written
+// while the previous one is being synced. Under load the disk is always syncing and the event loop
+// never waits for it (when it did, a batch of requests was decoded, then the disk synced it while
+// the event loop sat idle, and so on in turn).
 //
-// Durability ordering, per group: write -> fsync (mode fsync) -> apply each record in LSN order ->
-// the callers ack. A record is therefore never applied, and never acknowledged, before it is on disk.
-// In interval mode the group is written to the OS (it survives a crash of the process) and fsynced
-// at most a second later. A checkpoint cuts the journal between two groups: everything up to the
-// cut is applied, nothing after it is, and later records go to a new segment.
+// Durability ordering: write -> fsync (mode fsync) -> apply each record in LSN order -> the callers
+// ack. A record is therefore never applied, and never acknowledged, before it is on disk. In
+// interval mode a record is applied once written to the OS (it survives a crash of the process) and
+// fsynced at most a second later. A checkpoint cuts the journal between two groups: everything up to
+// the cut is applied, nothing after it is, and later records go to a new segment.
 
 import { writeSync } from 'node:fs';
 import { unlink, type FileHandle, open } from 'node:fs/promises';
@@ -25,6 +29,13 @@ const INTERVAL_SYNC_MS = 1000;
  * pool, so a write never holds up the event loop for long.
  */
 const SYNC_WRITE_BYTES = 64 * 1024;
+
+/**
+ * Records waiting to be written are written at once, without waiting for the end of the event-loop
+ * turn, once they reach this size and no write is under way: the disk starts on a large burst of
+ * requests while the rest of it is still being decoded.
+ */
+const EAGER_WRITE_BYTES = 256 * 1024;
 
 export interface Segment {
   file: string;
@@ -60,9 +71,15 @@ export class Journal {
   #nextLsn: number;
   /** The last record applied: the cut a checkpoint taken now would have. */
   #appliedLsn: number;
+  /** Appended, not yet written. */
   #queue: Pending[] = [];
+  #queuedBytes = 0;
+  /** Written, waiting for an fsync (mode fsync). */
+  #written: Pending[] = [];
   #barriers: Barrier[] = [];
-  #running = false;
+  #kicked = false;
+  #writing = false;
+  #syncingGroup = false;
   #drained: (() => void)[] = [];
   #handle: FileHandle | null = null;
   #active: Segment | null = null;
@@ -122,7 +139,9 @@ export class Journal {
     const frame = encode(lsn);
     return new Promise((resolve, reject) => {
       this.#queue.push({ lsn, frame, apply, resolve, reject });
-      this.#kick();
+      this.#queuedBytes += frame.length;
+      if (this.#queuedBytes >= EAGER_WRITE_BYTES) this.#writeNext();
+      else this.#kick();
     });
   }
 
@@ -134,7 +153,7 @@ export class Journal {
     if (this.#failure) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
       this.#barriers.push({ run, resolve, reject });
-      if (!this.#running) this.#runBarriers();
+      this.#settle();
     });
   }
 
@@ -151,7 +170,7 @@ export class Journal {
   async close(): Promise<void> {
     this.#closing = true;
     if (this.#timer) clearInterval(this.#timer);
-    if (this.#running) await new Promise<void>((resolve) => this.#drained.push(resolve));
+    if (this.#busy) await new Promise<void>((resolve) => this.#drained.push(resolve));
     await Promise.all([this.#retiring, this.#syncing]);
     const handle = this.#handle;
     this.#handle = null;
@@ -161,40 +180,86 @@ export class Journal {
     }
   }
 
-  #kick(): void {
-    if (this.#running) return;
-    this.#running = true;
-    // At the end of this event-loop turn, so that the records of every request it read go out as one group.
-    setImmediate(() => void this.#run());
+  /** True while records are on their way: queued, being written, or waiting for an fsync. */
+  get #busy(): boolean {
+    return this.#queue.length > 0 || this.#writing || this.#written.length > 0 || this.#syncingGroup;
   }
 
-  async #run(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const group = this.#queue;
-      this.#queue = [];
-      try {
-        const started = performance.now();
-        await this.#write(group);
-        if (this.#mode === 'fsync') await this.#sync();
-        this.#onFlushed((performance.now() - started) / 1000);
-      } catch (err) {
-        this.#fail(err, group);
-        break;
-      }
-      for (const pending of group) {
-        try {
-          pending.apply();
-          pending.resolve();
-        } catch (err) {
-          pending.reject(err);
+  #kick(): void {
+    if (this.#kicked) return;
+    this.#kicked = true;
+    // At the end of this event-loop turn, so that the records of every request it read go out as one group.
+    setImmediate(() => {
+      this.#kicked = false;
+      this.#writeNext();
+    });
+  }
+
+  /** Writes what is queued, unless a write is under way (it comes back here) or a cut waits. */
+  #writeNext(): void {
+    if (this.#writing || this.#queue.length === 0 || this.#barriers.length > 0 || this.#failure) return;
+    const group = this.#queue;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#writing = true;
+    void this.#write(group).then(
+      () => {
+        this.#writing = false;
+        if (this.#failure) {
+          this.#fail(this.#failure, group);
+        } else if (this.#mode === 'fsync') {
+          for (const pending of group) this.#written.push(pending);
+          void this.#syncNext();
+        } else {
+          this.#apply(group);
         }
-        this.#appliedLsn = pending.lsn;
-      }
-      this.#runBarriers();
+        this.#settle();
+      },
+      (err: unknown) => {
+        this.#writing = false;
+        this.#fail(err, group);
+        this.#settle();
+      },
+    );
+  }
+
+  /** Fsyncs every record written so far, unless an fsync is under way (it comes back here). */
+  async #syncNext(): Promise<void> {
+    if (this.#syncingGroup || this.#written.length === 0 || this.#failure) return;
+    const group = this.#written;
+    this.#written = [];
+    this.#syncingGroup = true;
+    const started = performance.now();
+    try {
+      await this.#sync();
+      this.#onFlushed((performance.now() - started) / 1000);
+      this.#apply(group);
+    } catch (err) {
+      this.#fail(err, group);
     }
-    this.#running = false;
+    this.#syncingGroup = false;
+    void this.#syncNext();
+    this.#settle();
+  }
+
+  /** Applies a group now on disk, in LSN order, and answers its callers. */
+  #apply(group: Pending[]): void {
+    for (const pending of group) {
+      try {
+        pending.apply();
+        pending.resolve();
+      } catch (err) {
+        pending.reject(err);
+      }
+      this.#appliedLsn = pending.lsn;
+    }
+  }
+
+  /** After a stage finished: cuts that wait for a quiet moment, the next write, and close(). */
+  #settle(): void {
     this.#runBarriers();
-    for (const resolve of this.#drained.splice(0)) resolve();
+    this.#writeNext();
+    if (!this.#busy || this.#failure) for (const resolve of this.#drained.splice(0)) resolve();
   }
 
   async #write(group: Pending[]): Promise<void> {
@@ -203,9 +268,11 @@ export class Journal {
       if (this.#failure) throw this.#failure;
       await this.#open(group[0].lsn);
     }
+    const started = performance.now();
     const bytes = group.length === 1 ? group[0].frame : Buffer.concat(group.map((p) => p.frame));
     if (bytes.length > SYNC_WRITE_BYTES) await this.#handle!.writeFile(bytes);
     else for (let at = 0; at < bytes.length; ) at += writeSync(this.#handle!.fd, bytes, at);
+    if (this.#mode === 'interval') this.#onFlushed((performance.now() - started) / 1000);
     this.#unsynced = true;
     this.#active!.lastLsn = group[group.length - 1].lsn;
     this.bytesSinceCut += bytes.length;
@@ -254,7 +321,9 @@ export class Journal {
     }).catch((err: unknown) => this.#fail(err, []));
   }
 
+  /** Runs the cuts asked for, once every record written is applied and no write is under way. */
   #runBarriers(): void {
+    if (this.#writing || this.#written.length > 0 || this.#syncingGroup) return;
     for (const barrier of this.#barriers.splice(0)) {
       try {
         barrier.run(this.#appliedLsn);
@@ -276,7 +345,8 @@ export class Journal {
       );
       this.#onFailure(this.#failure);
     }
-    for (const pending of [...group, ...this.#queue.splice(0)]) pending.reject(this.#failure);
+    for (const pending of [...group, ...this.#written.splice(0), ...this.#queue.splice(0)]) pending.reject(this.#failure);
+    this.#queuedBytes = 0;
     for (const barrier of this.#barriers.splice(0)) barrier.reject(this.#failure);
   }
 }
