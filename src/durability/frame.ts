@@ -1,19 +1,30 @@
-// Every file in the data directory is a sequence of frames: magic, payload length, CRC-32C of the
+// Every file in the data directory is a sequence of frames: magic, payload length, checksum of the
 // length and payload, then the payload. A reader can tell a whole frame from a torn or damaged one,
 // and can find the next whole frame after damage by looking for the magic again.
+//
+// The magic's last byte is the frame version, which names the checksum: version 2 (written now)
+// uses CRC-32 from node:zlib, native and about 3x faster than version 1's CRC-32C in JavaScript,
+// which was a twelfth of the I/O thread's time with batch ingest. Version 1 frames, written by
+// earlier builds, are still read.
 
+import { crc32 } from 'node:zlib';
 import { crc32c } from './crc32c.ts';
 
 export const FRAME_HEADER_BYTES = 12;
-const MAGIC = Buffer.from([0xa5, 0x54, 0x54, 0x01]); // 0xa5 'T' 'T' version 1
-const MAGIC_U32 = MAGIC.readUInt32LE(0);
+const MAGIC = Buffer.from([0xa5, 0x54, 0x54]); // 0xa5 'T' 'T', then the version
+const VERSION = 2;
+
+/** The checksum a frame of `version` carries for `data[start, end)`, continuing from `crc`. */
+function checksum(version: number, data: Uint8Array, start: number, end: number, crc = 0): number {
+  return version === 1 ? crc32c(data, start, end, crc) : crc32(data.subarray(start, end), crc);
+}
 
 /** Fills in the header of `buf`, whose first FRAME_HEADER_BYTES were left free for it. */
 export function sealFrame(buf: Buffer): Buffer {
-  const length = buf.length - FRAME_HEADER_BYTES;
-  buf.writeUInt32LE(MAGIC_U32, 0);
-  buf.writeUInt32LE(length, 4);
-  buf.writeUInt32LE(crc32c(buf, FRAME_HEADER_BYTES, buf.length, crc32c(buf, 4, 8)), 8);
+  MAGIC.copy(buf, 0);
+  buf[3] = VERSION;
+  buf.writeUInt32LE(buf.length - FRAME_HEADER_BYTES, 4);
+  buf.writeUInt32LE(checksum(VERSION, buf, FRAME_HEADER_BYTES, buf.length, checksum(VERSION, buf, 4, 8)), 8);
   return buf;
 }
 
@@ -45,10 +56,13 @@ export interface Scan {
 /** Why the bytes at `pos` are not a whole frame, or null when they are one. */
 function problemAt(data: Buffer, pos: number): string | null {
   if (data.length - pos < FRAME_HEADER_BYTES) return 'truncated frame header';
-  if (data.readUInt32LE(pos) !== MAGIC_U32) return 'no frame header (bad magic)';
+  const version = data[pos + 3];
+  if (data.compare(MAGIC, 0, MAGIC.length, pos, pos + MAGIC.length) !== 0 || (version !== 1 && version !== 2)) {
+    return 'no frame header (bad magic)';
+  }
   const end = pos + FRAME_HEADER_BYTES + data.readUInt32LE(pos + 4);
   if (end > data.length) return 'truncated frame';
-  const crc = crc32c(data, pos + FRAME_HEADER_BYTES, end, crc32c(data, pos + 4, pos + 8));
+  const crc = checksum(version, data, pos + FRAME_HEADER_BYTES, end, checksum(version, data, pos + 4, pos + 8));
   return crc === data.readUInt32LE(pos + 8) ? null : 'checksum mismatch';
 }
 

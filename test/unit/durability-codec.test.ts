@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { crc32 } from 'node:zlib';
 import { crc32c } from '../../src/durability/crc32c.ts';
 import { FRAME_HEADER_BYTES, frameOf, scanFrames } from '../../src/durability/frame.ts';
 import { decodePayload, encodeCounters, encodeKeys, encodeWindowChunk } from '../../src/durability/records.ts';
@@ -30,6 +31,26 @@ test('scanning whole frames returns each payload at its offset', () => {
       [offsets[2], 'third'],
     ],
   );
+});
+
+test('frames are written as version 2 with a CRC-32 (zlib) and version 1 frames (CRC-32C) are still read', () => {
+  const payload = Buffer.from('counters');
+  const v2 = frameOf(payload);
+  assert.deepEqual([...v2.subarray(0, 4)], [0xa5, 0x54, 0x54, 2]);
+  assert.equal(v2.readUInt32LE(8), crc32(payload, crc32(v2.subarray(4, 8))));
+  // A version 1 frame as earlier builds wrote it: the same layout, checksummed with CRC-32C.
+  const v1 = Buffer.concat([Buffer.from([0xa5, 0x54, 0x54, 1]), v2.subarray(4, 8), Buffer.alloc(4), payload]);
+  v1.writeUInt32LE(crc32c(v1, FRAME_HEADER_BYTES, v1.length, crc32c(v1, 4, 8)), 8);
+  const { frames, damage } = scanFrames(Buffer.concat([v1, v2]));
+  assert.deepEqual(damage, []);
+  assert.deepEqual(frames.map((f) => [f.offset, f.payload.toString()]), [[0, 'counters'], [v1.length, 'counters']]);
+  // Each version is checked with its own checksum: swapped, both are damage.
+  const swapped = Buffer.from(v1);
+  swapped[3] = 2;
+  assert.deepEqual(scanFrames(swapped).damage.map((d) => d.reason), ['checksum mismatch']);
+  const unknown = Buffer.from(v2);
+  unknown[3] = 3;
+  assert.deepEqual(scanFrames(unknown).damage.map((d) => d.reason), ['no frame header (bad magic)']);
 });
 
 test('a frame cut short at the end is damage at its offset with nothing whole after it', () => {
