@@ -5,8 +5,9 @@ export class ByteWriter {
   #buf: Buffer;
   #pos = 0;
 
+  /** A small writer takes its buffer from Node's shared pool: a record a request costs no allocation of its own. */
   constructor(capacity = 4096) {
-    this.#buf = Buffer.allocUnsafeSlow(capacity);
+    this.#buf = Buffer.allocUnsafe(capacity);
   }
 
   u8(value: number): void {
@@ -57,11 +58,9 @@ export class ByteWriter {
     this.#pos += data.length;
   }
 
-  /** The bytes written so far, copied into their own (transferable) buffer. */
+  /** The bytes written so far, not copied (so the writer is done with). */
   finish(): Buffer {
-    const out = Buffer.allocUnsafeSlow(this.#pos);
-    this.#buf.copy(out, 0, 0, this.#pos);
-    return out;
+    return this.#buf.subarray(0, this.#pos);
   }
 
   #fixed(bytes: number, value: number, write: (this: Buffer, value: number, offset: number) => number): void {
