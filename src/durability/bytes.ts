@@ -10,6 +10,25 @@ export class ByteWriter {
     this.#buf = Buffer.allocUnsafe(capacity);
   }
 
+  /** Bytes written so far. */
+  get length(): number {
+    return this.#pos;
+  }
+
+  /** Where they are (a larger buffer replaces it when it runs out of room). */
+  get buffer(): Buffer {
+    return this.#buf;
+  }
+
+  /** Forgets what was written after the first `length` bytes; reset() forgets all, keeping the buffer for reuse. */
+  truncate(length: number): void {
+    this.#pos = Math.min(this.#pos, length);
+  }
+
+  reset(): void {
+    this.#pos = 0;
+  }
+
   u8(value: number): void {
     this.#room(1);
     this.#buf[this.#pos++] = value;

@@ -15,7 +15,7 @@ import { removeCheckpointsBut, writeCheckpoint, type Checkpoint } from './checkp
 import { CHECKPOINTS_DIR, JOURNAL_DIR } from './files.ts';
 import { IdempotencyStore } from './idempotency.ts';
 import { Journal, type DurabilityMode, type JournalStats, type Segment } from './journal.ts';
-import { encodeCounters, type CounterRecord, type KeyedAnswer } from './records.ts';
+import { writeCounters, type CounterRecord, type KeyedAnswer } from './records.ts';
 import { recover, type Recovered, type RecoveryReport } from './recovery.ts';
 import { rebuildShard } from './shard-rebuild.ts';
 import { WindowSet } from './window-set.ts';
@@ -115,7 +115,7 @@ export class Durability {
     }
     let applied: Promise<void> | undefined;
     const written = journal.append(
-      (lsn) => encodeCounters({ ...record, lsn }),
+      (lsn, into) => writeCounters(into, { ...record, lsn }),
       () => {
         this.#dirty.addMinutes(record.minutes);
         this.#remember(record);

@@ -21,11 +21,17 @@ function checksum(version: number, data: Uint8Array, start: number, end: number,
 
 /** Fills in the header of `buf`, whose first FRAME_HEADER_BYTES were left free for it. */
 export function sealFrame(buf: Buffer): Buffer {
-  MAGIC.copy(buf, 0);
-  buf[3] = VERSION;
-  buf.writeUInt32LE(buf.length - FRAME_HEADER_BYTES, 4);
-  buf.writeUInt32LE(checksum(VERSION, buf, FRAME_HEADER_BYTES, buf.length, checksum(VERSION, buf, 4, 8)), 8);
+  sealFrameAt(buf, 0, buf.length);
   return buf;
+}
+
+/** The same for the frame that fills `buf[start, end)`. */
+export function sealFrameAt(buf: Buffer, start: number, end: number): void {
+  MAGIC.copy(buf, start);
+  buf[start + 3] = VERSION;
+  buf.writeUInt32LE(end - start - FRAME_HEADER_BYTES, start + 4);
+  const crc = checksum(VERSION, buf, start + FRAME_HEADER_BYTES, end, checksum(VERSION, buf, start + 4, start + 8));
+  buf.writeUInt32LE(crc, start + 8);
 }
 
 export function frameOf(payload: Uint8Array): Buffer {

@@ -7,7 +7,7 @@
 import type { ShardPart } from '../protocol/shard-part.ts';
 import type { WindowKind } from '../window.ts';
 import { ByteReader, ByteWriter, DecodeError } from './bytes.ts';
-import { FRAME_HEADER_BYTES, sealFrame } from './frame.ts';
+import { FRAME_HEADER_BYTES, sealFrame, sealFrameAt } from './frame.ts';
 
 const COUNTERS = 1;
 const WINDOW = 2;
@@ -77,9 +77,22 @@ function readPart(r: ByteReader): ShardPart {
 }
 
 export function encodeCounters(record: CounterRecord): Buffer {
-  let bytes = 64 + record.minutes.length * 4;
+  const w = new ByteWriter(countersBytes(record));
+  writeCounters(w, record);
+  return w.finish();
+}
+
+/** An upper bound of the frame's size. */
+function countersBytes(record: CounterRecord): number {
+  let bytes = FRAME_HEADER_BYTES + 64 + record.minutes.length * 4;
   for (const part of record.parts) bytes += part ? part.buffer.byteLength + 16 : 0;
-  const w = framed(bytes);
+  return bytes;
+}
+
+/** Appends the record's frame to `w` (the journal encodes straight into its write buffer). */
+export function writeCounters(w: ByteWriter, record: CounterRecord): void {
+  const start = w.length;
+  for (let i = 0; i < FRAME_HEADER_BYTES; i++) w.u8(0);
   w.u8(COUNTERS);
   w.f64(record.lsn);
   w.f64(record.atMs);
@@ -100,7 +113,7 @@ export function encodeCounters(record: CounterRecord): Buffer {
     w.u16(shard);
     writePart(w, part);
   });
-  return sealFrame(w.finish());
+  sealFrameAt(w.buffer, start, w.length);
 }
 
 export function encodeWindowChunk(chunk: WindowChunk): Buffer {

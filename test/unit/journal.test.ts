@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { test } from 'node:test';
 import { frameOf, scanFrames } from '../../src/durability/frame.ts';
+import { ByteWriter } from '../../src/durability/bytes.ts';
 import { Journal } from '../../src/durability/journal.ts';
 import type { TopTallyError } from '../../src/errors.ts';
 import { tempDir } from '../helpers/server.ts';
 
-const record = (lsn: number): Buffer => frameOf(Buffer.from(`record ${lsn}`));
+const record = (lsn: number, into: ByteWriter): void => into.bytes(frameOf(Buffer.from(`record ${lsn}`)));
 
 function journalIn(dir: string, mode: 'fsync' | 'interval' = 'fsync'): { journal: Journal; failures: TopTallyError[] } {
   const failures: TopTallyError[] = [];
