@@ -30,18 +30,58 @@ export function viewPart({ entries: n, buffer }: ShardPart): PartView {
   };
 }
 
-/** Appends entries; `finish()` packs them into one exactly-sized buffer. */
+// A builder writes its entries into a scratch region laid out like a part but with room to spare:
+// counts, name ends, minutes and hashes at capacity-sized offsets, then the names. finish() moves the
+// regions down to their packed offsets and slices the part out, one allocation and five memmoves,
+// so no entry is ever boxed in a JS array. Scratch regions are pooled per thread: a builder takes one
+// on its first entry and gives it back in finish(), so two live builders never share one, and a
+// builder dropped unfinished (a body the fast path gave up on) only costs the pool a region.
+interface Scratch {
+  /** Entries it has room for. */
+  capacity: number;
+  /** Name bytes it has room for. */
+  nameCapacity: number;
+  buffer: ArrayBuffer;
+  bytes: Uint8Array;
+  counts: Float64Array;
+  nameEnds: Uint32Array;
+  minutes: Int32Array;
+  hashes: Uint32Array;
+  /** A Buffer for its write(): the names region. */
+  names: Buffer;
+}
+
+const FIRST_CAPACITY = 256;
+const FIRST_NAME_CAPACITY = 8192;
+/** Regions kept for reuse per thread, and the largest kept: a huge body's region goes to the GC. */
+const POOLED = 8;
+const POOLED_BYTES = 1 << 18;
+const pool: Scratch[] = [];
+
+function scratch(capacity: number, nameCapacity: number): Scratch {
+  const buffer = new ArrayBuffer(20 * capacity + nameCapacity);
+  return {
+    capacity,
+    nameCapacity,
+    buffer,
+    bytes: new Uint8Array(buffer),
+    counts: new Float64Array(buffer, 0, capacity),
+    nameEnds: new Uint32Array(buffer, 8 * capacity, capacity),
+    minutes: new Int32Array(buffer, 12 * capacity, capacity),
+    hashes: new Uint32Array(buffer, 16 * capacity, capacity),
+    names: Buffer.from(buffer, 20 * capacity, nameCapacity),
+  };
+}
+
+/** Appends entries; `finish()` packs them into one exactly-sized buffer and empties the builder. */
 export class PartBuilder {
-  #names = Buffer.allocUnsafe(512);
+  #scratch: Scratch | undefined;
+  #entries = 0;
   #bytes = 0;
-  readonly #nameEnds: number[] = [];
-  readonly #counts: number[] = [];
-  readonly #minutes: number[] = [];
-  readonly #hashes: number[] = [];
 
   add(name: string, hash: number, count: number, minute: number): void {
-    this.#room(name.length * 3);
-    const names = this.#names;
+    const s = this.#room(name.length * 3);
+    const names = s.names;
     let at = this.#bytes;
     let i = 0;
     for (; i < name.length; i++) {
@@ -51,55 +91,80 @@ export class PartBuilder {
     }
     if (i < name.length) at += names.write(name.slice(i), at, 'utf8');
     this.#bytes = at;
-    this.#push(hash, count, minute);
+    this.#push(s, hash, count, minute);
   }
 
   /** The same, with the name as UTF-8 bytes (a shard's snapshot, a re-partitioned part). */
   addBytes(name: Uint8Array, hash: number, count: number, minute: number): void {
-    this.#room(name.length);
-    this.#names.set(name, this.#bytes);
+    const s = this.#room(name.length);
+    s.names.set(name, this.#bytes);
     this.#bytes += name.length;
-    this.#push(hash, count, minute);
+    this.#push(s, hash, count, minute);
   }
 
   /** The same, with the name as `source[start..end)`, copied without a view per entry (the body scanner). */
   addRange(source: Uint8Array, start: number, end: number, hash: number, count: number, minute: number): void {
-    this.#room(end - start);
-    const names = this.#names;
+    const s = this.#room(end - start);
+    const names = s.names;
     let at = this.#bytes;
     for (let i = start; i < end; i++) names[at++] = source[i];
     this.#bytes = at;
-    this.#push(hash, count, minute);
+    this.#push(s, hash, count, minute);
   }
 
   get entries(): number {
-    return this.#counts.length;
+    return this.#entries;
   }
 
-  #room(bytes: number): void {
-    if (this.#bytes + bytes <= this.#names.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.#names.length * 2, this.#bytes + bytes));
-    this.#names.copy(grown, 0, 0, this.#bytes);
-    this.#names = grown;
+  /** The scratch, with room for one more entry and `bytes` more name bytes. */
+  #room(bytes: number): Scratch {
+    const s = this.#scratch;
+    if (s !== undefined && this.#entries < s.capacity && this.#bytes + bytes <= s.nameCapacity) return s;
+    return this.#grow(bytes);
   }
 
-  #push(hash: number, count: number, minute: number): void {
-    this.#nameEnds.push(this.#bytes);
-    this.#counts.push(count);
-    this.#minutes.push(minute);
-    this.#hashes.push(hash);
+  #grow(bytes: number): Scratch {
+    const old = this.#scratch;
+    if (old === undefined) {
+      const pooled = pool.pop();
+      if (pooled !== undefined && bytes <= pooled.nameCapacity) return (this.#scratch = pooled);
+      return (this.#scratch = scratch(FIRST_CAPACITY, Math.max(FIRST_NAME_CAPACITY, bytes)));
+    }
+    const n = this.#entries;
+    const s = scratch(n < old.capacity ? old.capacity : 2 * old.capacity, Math.max(2 * old.nameCapacity, this.#bytes + bytes));
+    s.counts.set(old.counts.subarray(0, n));
+    s.nameEnds.set(old.nameEnds.subarray(0, n));
+    s.minutes.set(old.minutes.subarray(0, n));
+    s.hashes.set(old.hashes.subarray(0, n));
+    s.names.set(old.names.subarray(0, this.#bytes));
+    return (this.#scratch = s);
+  }
+
+  #push(s: Scratch, hash: number, count: number, minute: number): void {
+    const i = this.#entries++;
+    s.counts[i] = count;
+    s.nameEnds[i] = this.#bytes;
+    s.minutes[i] = minute;
+    s.hashes[i] = hash;
   }
 
   finish(): ShardPart {
-    const n = this.#counts.length;
-    const part = { entries: n, buffer: new ArrayBuffer(20 * n + this.#bytes) };
-    const view = viewPart(part);
-    view.counts.set(this.#counts);
-    view.nameEnds.set(this.#nameEnds);
-    view.minutes.set(this.#minutes);
-    view.hashes.set(this.#hashes);
-    view.names.set(this.#names.subarray(0, this.#bytes));
-    return part;
+    const s = this.#scratch;
+    const n = this.#entries;
+    const b = this.#bytes;
+    this.#scratch = undefined;
+    this.#entries = this.#bytes = 0;
+    if (s === undefined) return { entries: 0, buffer: new ArrayBuffer(0) };
+    // Each region moves down, below where the next one starts, so no move overwrites a later source.
+    const c = s.capacity;
+    const bytes = s.bytes;
+    bytes.copyWithin(8 * n, 8 * c, 8 * c + 4 * n);
+    bytes.copyWithin(12 * n, 12 * c, 12 * c + 4 * n);
+    bytes.copyWithin(16 * n, 16 * c, 16 * c + 4 * n);
+    bytes.copyWithin(20 * n, 20 * c, 20 * c + b);
+    const buffer = s.buffer.slice(0, 20 * n + b);
+    if (pool.length < POOLED && s.buffer.byteLength <= POOLED_BYTES) pool.push(s);
+    return { entries: n, buffer };
   }
 }
 

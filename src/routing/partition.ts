@@ -17,12 +17,15 @@ export interface Partitioned {
 
 export class Partitioner {
   readonly #builders: (PartBuilder | undefined)[];
+  /** shards - 1 when shards is a power of two, where `hash & mask` is `hash % shards` without a float modulo. */
+  readonly #mask: number;
   readonly #minutes = new Set<number>();
   #lastMinute = NaN;
   #entries = 0;
 
   constructor(shards: number) {
     this.#builders = new Array(shards);
+    this.#mask = (shards & (shards - 1)) === 0 ? shards - 1 : -1;
   }
 
   add(hash: number, name: string, count: number, minute: number): void {
@@ -41,7 +44,8 @@ export class Partitioner {
   }
 
   #builder(hash: number): PartBuilder {
-    return (this.#builders[shardOf(hash, this.#builders.length)] ??= new PartBuilder());
+    const shard = this.#mask >= 0 ? hash & this.#mask : shardOf(hash, this.#builders.length);
+    return (this.#builders[shard] ??= new PartBuilder());
   }
 
   #touch(minute: number): void {
@@ -49,11 +53,9 @@ export class Partitioner {
   }
 
   finish(counters: number): Partitioned {
-    return {
-      counters,
-      entries: this.#entries,
-      parts: Array.from(this.#builders, (b) => b?.finish()),
-      minutes: [...this.#minutes],
-    };
+    const builders = this.#builders;
+    const parts: (ShardPart | undefined)[] = new Array(builders.length);
+    for (let i = 0; i < builders.length; i++) parts[i] = builders[i]?.finish();
+    return { counters, entries: this.#entries, parts, minutes: [...this.#minutes] };
   }
 }
