@@ -12,8 +12,11 @@ const state = new ShardState();
 
 function handle(message: ToShard): FromShard | undefined {
   switch (message.kind) {
-    case 'ingest':
-      return { kind: 'applied', id: message.id, entries: state.apply(message.part) };
+    case 'ingest': {
+      let entries = 0;
+      for (const part of message.parts) entries += state.apply(part);
+      return { kind: 'applied', id: message.id, entries };
+    }
     case 'top':
       return { kind: 'top', id: message.id, ...state.top(message.window, message.index, message.limit) };
     case 'census':

@@ -33,7 +33,7 @@ export interface ExportedWindow {
 }
 
 export type ToShard =
-  | { kind: 'ingest'; id: number; part: ShardPart }
+  | { kind: 'ingest'; id: number; parts: ShardPart[] }
   /** A snapshot of these windows, for a checkpoint. */
   | { kind: 'export'; id: number; windows: { window: WindowKind; index: number }[] }
   /** Adds a window's snapshot to that window alone (an hour's must not touch its minutes). */
@@ -57,7 +57,9 @@ export type Port = Pick<MessagePort | Worker, 'postMessage'>;
 
 /** The only caller of postMessage for shard traffic, so every message is typed. */
 export function send(port: Port, message: ToShard | FromShard): void {
-  if (message.kind === 'ingest' || message.kind === 'load') {
+  if (message.kind === 'ingest') {
+    port.postMessage(message, message.parts.map((part) => part.buffer));
+  } else if (message.kind === 'load') {
     port.postMessage(message, [message.part.buffer]);
   } else if (message.kind === 'exported') {
     port.postMessage(message, message.windows.flatMap((w) => w.parts.map((part) => part.buffer)));

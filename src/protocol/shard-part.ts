@@ -167,25 +167,3 @@ export class PartBuilder {
     return { entries: n, buffer };
   }
 }
-
-/** One part holding the entries of all `parts`, in order; a single part is returned as it is. */
-export function mergeParts(parts: readonly ShardPart[]): ShardPart {
-  if (parts.length === 1) return parts[0];
-  const views = parts.map(viewPart);
-  const entries = views.reduce((n, v) => n + v.entries, 0);
-  const bytes = views.reduce((n, v) => n + v.names.length, 0);
-  const merged = { entries, buffer: new ArrayBuffer(20 * entries + bytes) };
-  const out = viewPart(merged);
-  let at = 0;
-  let nameAt = 0;
-  for (const v of views) {
-    out.counts.set(v.counts, at);
-    out.minutes.set(v.minutes, at);
-    out.hashes.set(v.hashes, at);
-    out.names.set(v.names, nameAt);
-    for (let i = 0; i < v.entries; i++) out.nameEnds[at + i] = v.nameEnds[i] + nameAt;
-    at += v.entries;
-    nameAt += v.names.length;
-  }
-  return merged;
-}

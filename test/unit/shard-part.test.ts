@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { mergeParts, PartBuilder, type ShardPart } from '../../src/protocol/shard-part.ts';
+import { PartBuilder, type ShardPart } from '../../src/protocol/shard-part.ts';
 import { hashDomain, shardOf } from '../../src/routing/hash.ts';
 import { Partitioner } from '../../src/routing/partition.ts';
 
@@ -114,16 +114,6 @@ test('a name longer than the initial room, and a builder reused after finish, ke
   assert.deepEqual(bytesOf(builder.finish()), { entries: 2, hex: reference([['a', 1, 1, M], long]).toString('hex') });
   add(builder, long, 2);
   assert.deepEqual(bytesOf(builder.finish()), { entries: 1, hex: reference([long]).toString('hex') });
-});
-
-test('merging parts gives the part of all their entries built in one builder', () => {
-  fc.assert(
-    fc.property(fc.array(fc.array(anyEntry, { maxLength: 40 }), { minLength: 1, maxLength: 8 }), (groups) => {
-      const merged = mergeParts(groups.map(build));
-      assert.deepEqual(bytesOf(merged), bytesOf(build(groups.flat())));
-    }),
-    { numRuns: 300 },
-  );
 });
 
 test('entries go to shard hash % shards, for every shard count and hashes at and above 2^31', () => {

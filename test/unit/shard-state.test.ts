@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { mergeParts, PartBuilder, type ShardPart } from '../../src/protocol/shard-part.ts';
+import { PartBuilder, type ShardPart } from '../../src/protocol/shard-part.ts';
 import { hashDomain } from '../../src/routing/hash.ts';
 import { CountTable } from '../../workers/count-table.ts';
 import { ShardState } from '../../workers/shard-state.ts';
@@ -98,18 +98,3 @@ test('the count table grows and keeps every count', () => {
   assert.equal(table.get(3), 0);
 });
 
-test('parts merged into one message count exactly as the parts applied one by one', () => {
-  const parts = [
-    columns([['a', 1, M], ['é.fr', 2, M]]),
-    columns([]),
-    columns([['b', 3, M + 1], ['a', 4, M], ['😀', 5, M]]),
-  ];
-  const apart = new ShardState();
-  for (const part of parts) apart.apply(part);
-  const merged = new ShardState();
-  assert.equal(merged.apply(mergeParts(parts)), 5);
-  for (const [kind, index] of [['minute', M], ['minute', M + 1], ['hour', H]] as const) {
-    assert.deepEqual(merged.top(kind, index, 10), apart.top(kind, index, 10));
-  }
-  assert.deepEqual(merged.top('minute', M, 10).domains, ['a', '😀', 'é.fr']);
-});
