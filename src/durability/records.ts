@@ -76,17 +76,11 @@ function readPart(r: ByteReader): ShardPart {
   return { entries, buffer: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer };
 }
 
+/** A record's frame on its own (the journal writes frames straight into its buffer: writeCounters). */
 export function encodeCounters(record: CounterRecord): Buffer {
-  const w = new ByteWriter(countersBytes(record));
+  const w = new ByteWriter();
   writeCounters(w, record);
   return w.finish();
-}
-
-/** An upper bound of the frame's size. */
-function countersBytes(record: CounterRecord): number {
-  let bytes = FRAME_HEADER_BYTES + 64 + record.minutes.length * 4;
-  for (const part of record.parts) bytes += part ? part.buffer.byteLength + 16 : 0;
-  return bytes;
 }
 
 /** Appends the record's frame to `w` (the journal encodes straight into its write buffer). */
