@@ -59,7 +59,7 @@ export function openApiDocument(): Json {
         },
         responses: {
           200: {
-            description: 'Every shard has applied the counters',
+            description: 'The counters are journaled (with --durability off, applied by every shard); a query sent after this answer sees them',
             content: json({
               type: 'object',
               required: ['accepted', 'counters'],
