@@ -55,3 +55,12 @@ test('past its share of the backlog bound a shard makes journaled acknowledgemen
   assert.equal(owed(pool), 0, 'the second acknowledgement waited until both batches were applied');
   assert.deepEqual(await topOf(pool), domains.map((d): [string, number] => [d, 2]));
 });
+
+test('counters acknowledged before a retention change are dropped with their window, not brought back after it', async (t) => {
+  const pool = await startPool(t, 64 * 2 ** 20);
+  await pool.ingest(batch(['a.example', 'b.example'], 1), true);
+  assert.ok(owed(pool) > 0, 'still queued when the retention moves past its minute');
+  pool.retain(MINUTE + 1, Math.floor((MINUTE + 60) / 60));
+  const census = await Promise.all(pool.shards.map((shard) => shard.census()));
+  assert.deepEqual(census.map((c) => c.entries), [0, 0]);
+});
