@@ -37,7 +37,7 @@ export interface DurabilityDeps {
   clock: Clock;
   retention: Retention;
   log: Logger;
-  /** Told how long each journal group took to become durable (write, and fsync in fsync mode). */
+  /** Told how long each journal group took to become durable: its fsync in fsync mode, its write in interval mode. */
   flushed?: (seconds: number) => void;
 }
 

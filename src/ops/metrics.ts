@@ -48,7 +48,7 @@ export class Metrics {
     });
     this.#flushSeconds = new Histogram({
       name: 'toptally_durability_flush_seconds',
-      help: 'Time to make a batch of accepted counters durable',
+      help: 'Time to make a batch of accepted counters durable: the fsync (mode fsync) or the write (mode interval)',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,
     });
