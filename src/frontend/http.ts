@@ -3,6 +3,7 @@
 // cork every write made after an await.
 
 import { TopTallyError, toTopTallyError, type ErrorCode } from '../errors.ts';
+import type { BodyBuffers } from './body-buffers.ts';
 import type { HttpResponse } from './uws.ts';
 
 const STATUS_TEXT: Record<number, string> = {
@@ -34,10 +35,17 @@ export class Exchange {
   readonly #bodyTimeoutMs: number;
   /** Ends a body read in progress when the client goes away. */
   #abortRead: (() => void) | null = null;
+  readonly #buffers: BodyBuffers | undefined;
+  /** The pooled buffer readBody() read into, until releaseBody(). */
+  #pooled: Buffer | null = null;
 
-  /** `bodyTimeoutMs`: how long readBody waits for the whole body (0: no deadline of ours). */
-  constructor(res: HttpResponse, onFinish: (exchange: Exchange) => void, bodyTimeoutMs = 0) {
+  /**
+   * `bodyTimeoutMs`: how long readBody waits for the whole body (0: no deadline of ours);
+   * `buffers`: where bodies of a few KiB are read into (see releaseBody).
+   */
+  constructor(res: HttpResponse, onFinish: (exchange: Exchange) => void, bodyTimeoutMs = 0, buffers?: BodyBuffers) {
     this.res = res;
+    this.#buffers = buffers;
     this.#onFinish = onFinish;
     this.#bodyTimeoutMs = bodyTimeoutMs;
     res.onAborted(() => {
@@ -57,13 +65,16 @@ export class Exchange {
     const declared = declaredLength === '' ? -1 : Number(declaredLength);
     if (declared > limit) return Promise.reject(tooLarge(limit));
     return new Promise((resolve, reject) => {
-      let body = declared >= 0 ? Buffer.allocUnsafe(declared) : Buffer.alloc(0);
+      const pooled = declared >= 0 ? this.#buffers?.take(declared) : undefined;
+      if (pooled) this.#pooled = pooled;
+      let body = pooled ?? (declared >= 0 ? Buffer.allocUnsafe(declared) : Buffer.alloc(0));
       let length = 0;
       const ms = this.#bodyTimeoutMs;
       const timer = ms > 0 ? setTimeout(() => reject(tooSlow(ms, length)), ms) : undefined;
       const stop = (err: Error): void => {
         clearTimeout(timer);
         this.#abortRead = null;
+        this.releaseBody();
         reject(err);
       };
       this.#abortRead = () => stop(new Error('the client went away before the body was complete'));
@@ -86,6 +97,12 @@ export class Exchange {
         }
       });
     });
+  }
+
+  /** Gives a pooled body buffer back; call once nothing reads the body readBody() gave. */
+  releaseBody(): void {
+    if (this.#pooled) this.#buffers?.give(this.#pooled);
+    this.#pooled = null;
   }
 
   json(status: number, body: unknown, headers: Record<string, string> = {}, close = false): void {

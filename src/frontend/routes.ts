@@ -36,8 +36,14 @@ export function addRoutes(router: Router, deps: RouteDeps): void {
       .then(
         (body) =>
           deps.ingestor.ingest(body, format, { key }).then(
-            (result) => exchange.json(200, result),
-            (err) => exchange.error(err),
+            (result) => {
+              exchange.releaseBody();
+              exchange.json(200, result);
+            },
+            (err) => {
+              exchange.releaseBody();
+              exchange.error(err);
+            },
           ),
         (err) => exchange.error(err, {}, true),
       );
