@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { Packr, Unpackr } from 'msgpackr';
 import { ERRORS } from '../../src/errors.ts';
 import { oldestRetained } from '../../src/retention.ts';
+import { mutate, type Mutation } from '../helpers/mutate.ts';
 import { request, startServer, T0, type TestServer } from '../helpers/server.ts';
 import { TestSocket } from '../helpers/ws-client.ts';
 
@@ -33,7 +34,6 @@ const counter = fc
   .map(([ts, entries]) => ({ timestamp: ts, ...Object.fromEntries(entries) }));
 const counters = fc.array(counter, { maxLength: 7 });
 
-type Mutation = { at: number } & ({ kind: 'set'; byte: number } | { kind: 'delete'; length: number } | { kind: 'insert'; bytes: Uint8Array } | { kind: 'truncate' });
 const TOKENS = ['{', '}', '[', ']', ',', '"', ':', '\n', '0', '-', '9e9', 'null', '{"a":1}', '[[[[', '\\u0000', '\\ud800', '\u2028', '\ufeff'];
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant('set' as const), at: fc.nat(), byte: fc.nat(255) }),
@@ -42,18 +42,6 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.constantFrom(...TOKENS).map((t) => Buffer.from(t)) }),
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
 );
-
-function mutate(bytes: Uint8Array, mutations: Mutation[]): Buffer {
-  let out = Buffer.from(bytes);
-  for (const m of mutations) {
-    const at = m.at % (out.length + 1);
-    if (m.kind === 'set' && at < out.length) out[at] = m.byte;
-    if (m.kind === 'delete') out = Buffer.concat([out.subarray(0, at), out.subarray(at + m.length)]);
-    if (m.kind === 'insert') out = Buffer.concat([out.subarray(0, at), m.bytes, out.subarray(at)]);
-    if (m.kind === 'truncate') out = out.subarray(0, at);
-  }
-  return out;
-}
 
 /** Valid, mutated or random bytes; mutations of valid input reach far deeper than random bytes. */
 function fuzzed(valid: fc.Arbitrary<Buffer>): fc.Arbitrary<Buffer> {

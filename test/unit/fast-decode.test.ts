@@ -12,6 +12,7 @@ import { fastDecodeParts } from '../../src/ingest/fast-decode.ts';
 import { DEFAULT_LIMITS, type InputLimits } from '../../src/ingest/validate.ts';
 import { viewPart } from '../../src/protocol/shard-part.ts';
 import type { Partitioned } from '../../src/routing/partition.ts';
+import { mutate, type Mutation } from '../helpers/mutate.ts';
 
 const T0 = 1_608_102_631;
 const bounds = { oldest: T0 - 7200, newest: T0 + 300 };
@@ -134,25 +135,12 @@ function bodies(counters: fc.Arbitrary<string>): fc.Arbitrary<{ text: string; fo
 }
 
 const TOKENS = ['{', '}', '[', ']', ',', '"', ':', '\n', '\r', ' ', '0', '-', '1.5', '1e3', '-0', 'null', '\\u0041', '\\"', '{"a":1}', ',"a":1', ',"timestamp":1608102631', '\ufeff', 'é', '\u2028'];
-type Mutation = { at: number } & ({ kind: 'set'; byte: number } | { kind: 'delete'; length: number } | { kind: 'insert'; text: string } | { kind: 'truncate' });
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant('set' as const), at: fc.nat(), byte: fc.nat(255) }),
   fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 6 }) }),
-  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), text: fc.constantFrom(...TOKENS) }),
+  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.constantFrom(...TOKENS).map((t) => Buffer.from(t)) }),
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
 );
-
-function mutate(text: string, mutations: Mutation[]): Buffer {
-  let out = Buffer.from(text);
-  for (const m of mutations) {
-    const at = m.at % (out.length + 1);
-    if (m.kind === 'set' && at < out.length) out[at] = m.byte;
-    if (m.kind === 'delete') out = Buffer.concat([out.subarray(0, at), out.subarray(at + m.length)]);
-    if (m.kind === 'insert') out = Buffer.concat([out.subarray(0, at), Buffer.from(m.text), out.subarray(at)]);
-    if (m.kind === 'truncate') out = out.subarray(0, at);
-  }
-  return out;
-}
 
 const limits = fc.oneof(
   { weight: 3, arbitrary: fc.constant(DEFAULT_LIMITS) },
@@ -164,7 +152,7 @@ const anyTask = fc.oneof(
   fc.tuple(bodies(counter), limits, shards).map(([b, l, s]) => task(b.text, b.format, l, s)),
   fc
     .tuple(bodies(fc.oneof(counter, plainCounter)), fc.array(mutation, { minLength: 1, maxLength: 3 }), limits, shards)
-    .map(([b, ms, l, s]) => task(mutate(b.text, ms), b.format, l, s)),
+    .map(([b, ms, l, s]) => task(mutate(Buffer.from(b.text), ms), b.format, l, s)),
 );
 
 test('on any body the fast path gives up or returns the slow path parts, byte for byte', () => {
