@@ -5,7 +5,7 @@ import { formatOf } from '../ingest/decode.ts';
 import type { Ingestor } from '../ingest/ingest.ts';
 import type { StatsService, WindowStats } from '../query/stats.ts';
 import { windowIndex, type WindowKind } from '../window.ts';
-import { parseStatsParams } from './params.ts';
+import { parseStatsParams } from '../api/params.ts';
 import type { Router } from './router.ts';
 
 export interface RouteDeps {

@@ -3,9 +3,9 @@
 
 import { readFileSync } from 'node:fs';
 import { ERRORS } from '../errors.ts';
-import { routeScope } from '../frontend/access.ts';
+import { routeScope } from '../access/access.ts';
 import { DASHBOARD_ASSETS } from '../frontend/dashboard-routes.ts';
-import { MAX_LIMIT } from '../frontend/params.ts';
+import { MAX_LIMIT } from '../api/params.ts';
 import { SEED_STATS_PATHS } from '../frontend/routes.ts';
 
 type Json = { [key: string]: unknown };
@@ -153,7 +153,7 @@ export function openApiDocument(): Json {
   for (const kind of ['minute', 'hour'] as const) {
     for (const path of SEED_STATS_PATHS[kind]) paths[path] = seedStats(kind);
   }
-  // The same table the server enforces (src/frontend/access.ts) says which operations need a token.
+  // The same table the server enforces (src/access/access.ts) says which operations need a token.
   for (const [path, operations] of Object.entries(paths)) {
     for (const [method, operation] of Object.entries(operations as Record<string, Json>)) {
       const scope = routeScope(method.toUpperCase(), path);
