@@ -4,9 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { ERRORS } from '../errors.ts';
 import { routeScope } from '../access/access.ts';
-import { DASHBOARD_ASSETS } from '../frontend/dashboard-routes.ts';
 import { MAX_LIMIT } from '../api/params.ts';
-import { SEED_STATS_PATHS } from '../frontend/routes.ts';
+import { DASHBOARD_ASSET_NAMES, SEED_STATS_PATHS } from '../api/routes.ts';
 
 type Json = { [key: string]: unknown };
 
@@ -140,7 +139,7 @@ export function openApiDocument(): Json {
       get: {
         summary: "The dashboard's scripts and styles",
         tags: ['dashboard'],
-        parameters: [{ name: 'asset', in: 'path', required: true, schema: { type: 'string', enum: [...DASHBOARD_ASSETS.keys()] } }],
+        parameters: [{ name: 'asset', in: 'path', required: true, schema: { type: 'string', enum: [...DASHBOARD_ASSET_NAMES] } }],
         responses: {
           200: {
             description: 'JavaScript or CSS',
