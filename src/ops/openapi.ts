@@ -1,15 +1,13 @@
 // The OpenAPI 3 description of the HTTP API, served at /openapi.json. A test compares its paths and
 // methods with the routes the server really has, so the two cannot drift apart.
 
-import { readFileSync } from 'node:fs';
 import { ERRORS } from '../errors.ts';
+import { version } from '../version.ts';
 import { routeScope } from '../access/access.ts';
 import { MAX_LIMIT } from '../api/params.ts';
 import { DASHBOARD_ASSET_NAMES, SEED_STATS_PATHS } from '../api/routes.ts';
 
 type Json = { [key: string]: unknown };
-
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: Json): Json => ({ 'application/json': { schema } });
