@@ -92,7 +92,7 @@ async function runCell(scenario: Scenario, target: Target): Promise<CellResult> 
 
   try {
     log(`${label}: running on 127.0.0.1:${port}`);
-    const { measurements, details } = await scenario.run({ server, plan, seed, universe });
+    const { measurements, details } = await scenario.run({ server, plan, seed, universe, ...(target.generator === undefined ? {} : { generator: target.generator }) });
     const result = okCell(scenario.id, target.name, target.subject, measurements, details);
     const m = result.median!;
     log(
@@ -131,7 +131,7 @@ log(
 const cells: CellResult[] = [];
 for (const scenario of selectedScenarios) {
   for (const target of selectedTargets) {
-    const speaks = target.transports.includes(scenario.transport);
+    const speaks = target.transports.includes(scenario.transport) && (target.scenarios?.includes(scenario.id) ?? true);
     if (speaks && (scenario.targets?.includes(target.name) ?? true)) cells.push(await runCell(scenario, target));
   }
 }
@@ -172,6 +172,9 @@ const lines = [
   ...selectedScenarios.map((s) => `- **${s.id}** (generator: ${s.generator}): ${s.title}`),
   ...(wrkHint === undefined ? [] : [`- **Note**: ${wrkHint}`]),
   `- ${subject.name}: \`${subject.command}\`, durability ${process.env['DURABILITY'] ?? 'fsync (the default)'}, a fresh data directory per cell${startFailures.has(subject.name) ? ` — **skipped**: ${startFailures.get(subject.name)}` : ''}`,
+  ...selectedTargets
+    .filter((t) => t.generator !== undefined && selectedScenarios.some((s) => t.scenarios?.includes(s.id) ?? true))
+    .map((t) => `- ${t.name} (${t.scenarios?.join(', ') ?? 'every scenario'}): \`${t.command}\`, load from its own generator \`${t.generator}\``),
   `- Node ${process.version}, ${os.availableParallelism()} CPUs (${os.cpus()[0]?.model ?? 'unknown model'}), ` +
     (pinning === undefined
       ? 'no pinning'

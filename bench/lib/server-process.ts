@@ -22,6 +22,8 @@ export interface ProcessSpec {
   env?: Record<string, string>;
   /** Core to pin to with `taskset -c`; ignored when pinning is unavailable. */
   cpu?: number;
+  /** What a served port answers: any HTTP response (the default), or Redis's PONG. */
+  ready?: 'http' | 'redis';
 }
 
 /** Cores for the server and the generator, or undefined when taskset or a second core is missing. */
@@ -154,7 +156,7 @@ export class ServerProcess extends ManagedProcess {
   static async start(spec: ProcessSpec, options: ServerOptions): Promise<ServerProcess> {
     const server = new ServerProcess(spec, options.port);
     try {
-      await waitUntilServing(server, options.readyTimeoutMs ?? 20_000);
+      await waitUntilServing(server, options.readyTimeoutMs ?? 20_000, spec.ready === 'redis' ? answersPing : answersHttp);
     } catch (error) {
       await server.stop();
       throw error;
@@ -178,11 +180,11 @@ export class ServerProcess extends ManagedProcess {
   }
 }
 
-async function waitUntilServing(server: ServerProcess, timeoutMs: number): Promise<void> {
+async function waitUntilServing(server: ServerProcess, timeoutMs: number, answers: (port: number) => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (server.hasExited) throw new Error(server.describeExit());
-    if (await answersHttp(server.port)) return;
+    if (await answers(server.port)) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`${server.name} did not answer HTTP on 127.0.0.1:${server.port} within ${timeoutMs} ms`);
@@ -197,6 +199,25 @@ function answersHttp(port: number): Promise<boolean> {
     });
     request.once('timeout', () => request.destroy());
     request.once('error', () => resolve(false));
+  });
+}
+
+/** True when a Redis server on the port answers PING (it refuses commands while it loads its files). */
+function answersPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port, timeout: 1000 });
+    let reply = '';
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.setEncoding('utf8').on('data', (chunk: string) => {
+      reply += chunk;
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+    });
+    socket.once('timeout', () => done(false));
+    socket.once('error', () => done(false));
   });
 }
 

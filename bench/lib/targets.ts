@@ -1,5 +1,6 @@
 /** The servers a run compares: toptally (the subject) and the baselines under bench/baselines. */
 import type { Transport } from '../scenarios/types.js';
+import { REDIS_SERVER_PATH, redisPresent, redisVersion } from './redis-load.js';
 import { pinning, type ProcessSpec } from './server-process.js';
 
 export interface Target {
@@ -11,6 +12,10 @@ export interface Target {
   command: string;
   /** `dataDir` is an empty directory of the cell's own (toptally keeps its journal there). */
   spec(port: number, dataDir: string): ProcessSpec;
+  /** Only in these scenarios (by default every one whose transport it speaks). */
+  scenarios?: readonly string[];
+  /** A load generator of its own (an entry file), which replays the scenario in its own protocol. */
+  generator?: string;
 }
 
 export const DEFAULT_TOPTALLY_CMD = 'node --import tsx src/main.ts --port {port} --shards 2';
@@ -58,6 +63,25 @@ function baseline(name: string, transports: readonly Transport[]): Target {
   };
 }
 
+/**
+ * Redis with its append-only file fsynced before every reply (`appendfsync always`), the durable store
+ * many users would reach for instead: S's three ZINCRBYs per request, pipelined, from
+ * bench/lib/redis-load.ts. Listed only when redis-server is installed.
+ */
+function redisFsync(): Target {
+  const args = (port: number | string, dataDir: string): string[] =>
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dataDir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no'];
+  return {
+    name: 'redis-fsync',
+    subject: false,
+    transports: ['http'],
+    scenarios: ['S'],
+    generator: 'bench/lib/redis-load.ts',
+    command: `${REDIS_SERVER_PATH} (${redisVersion()}) ${args('{port}', '{dataDir}').join(' ').replace('--save  ', "--save '' ")}`,
+    spec: (port, dataDir) => ({ name: 'redis-fsync', command: REDIS_SERVER_PATH, args: args(port, dataDir), ready: 'redis', ...pinned() }),
+  };
+}
+
 function pinned(): { cpu?: number } {
   return pinning === undefined ? {} : { cpu: pinning.server };
 }
@@ -70,5 +94,6 @@ export function allTargets(): Target[] {
     baseline('naive-uws', ['http']),
     baseline('naive-fastify', ['http']),
     baseline('naive-ws', ['ws']),
+    ...(redisPresent() ? [redisFsync()] : []),
   ];
 }

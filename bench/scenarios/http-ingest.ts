@@ -48,11 +48,11 @@ function httpIngest(
     transport: 'http',
     generator: generator.description,
     serverCores,
-    run: async ({ server, plan, seed, universe }) => ({
+    run: async ({ server, plan, seed, universe, generator: own }) => ({
       measurements: await runGenerator(
         {
           name: `http-load ${shape}`,
-          entry: generator.entry,
+          entry: own ?? generator.entry,
           env: {
             BENCH_SHAPE: shape,
             BENCH_CONNECTIONS: connections,

@@ -16,6 +16,8 @@ export interface ScenarioContext {
   seed: number;
   /** Zipf universe of domain names. */
   universe: number;
+  /** The target's own load generator (an entry file), used instead of the scenario's. */
+  generator?: string;
 }
 
 export interface ScenarioRun {
