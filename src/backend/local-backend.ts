@@ -1,5 +1,6 @@
 // The windows in this process: the shard pool's workers, one partition per shard. Admission and
-// restarts are the pool's; this adds the signals the stats cache and the publisher listen to.
+// restarts are the pool's; this adds the signals the stats cache and the publisher listen to, and
+// acknowledges a batch once it is handed to the shards (unless one is behind, see ShardPool.ingest).
 
 import { EventEmitter } from 'node:events';
 import type { Census, ExportedWindow, TopEntries } from '../protocol/messages.ts';
@@ -24,10 +25,13 @@ export class LocalBackend extends EventEmitter<BackendEvents> implements StateBa
   admit(batch: Partitioned): Admission {
     const admitted = this.pool.admit(batch);
     return {
-      apply: (journaled) => {
+      apply: () => {
         // Told before the shards are: an answer computed meanwhile must not be cached as current.
         this.emit('touched', batch.minutes);
-        return admitted.apply(journaled !== null);
+        // Early, journaled or not: a query is queued behind every part handed over, so one asked
+        // after the acknowledgement sees the batch; a worker that dies is rebuilt from the journal,
+        // or, without one, loses its memory whenever the batch was acknowledged.
+        return admitted.apply(true);
       },
       release: admitted.release,
     };

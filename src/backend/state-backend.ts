@@ -21,8 +21,10 @@ export interface JournalPosition {
 export interface Admission {
   /**
    * Raises `touched`, hands the batch to its partitions and resolves once it is safe to acknowledge:
-   * a journaled batch (`journaled` is its position) may be acknowledged before it is applied, since
-   * a rebuild replays it; without a journal (null), once every partition has applied it.
+   * once a query asked after the acknowledgement would see it. A journaled batch (`journaled` is its
+   * position) may be acknowledged before it is applied, since a rebuild replays it; without a journal
+   * (null), once no later answer can miss it (every partition applied it, or, where queries queue
+   * behind what was handed over, once handed over).
    */
   apply(journaled: JournalPosition | null): Promise<void>;
   /** Gives the reservation back when the batch will not be applied (the journal refused it). */
