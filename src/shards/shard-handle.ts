@@ -149,6 +149,9 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
   #newBatch(): Batch {
     let settle!: Batch['settle'];
     const done = new Promise<unknown>((resolve) => (settle = resolve)).then(() => undefined);
+    // Handled here, once per message: parts nobody waits for (their worker, if it dies, is rebuilt
+    // from the journal or loses its memory) must not make an unhandled rejection.
+    done.catch(() => {});
     return { parts: [], bytes: 0, waited: false, done, settle };
   }
 

@@ -34,6 +34,8 @@ export interface PoolOptions {
  */
 const EARLY_ACK_SHARE = 1 / 16;
 
+const ACKED: Promise<void> = Promise.resolve();
+
 /** A batch let in by admit(): its bytes count against the bound until it is applied or released. */
 export interface Admission {
   /** Hands the batch to its shards; resolves as ingest() does. */
@@ -174,18 +176,24 @@ export class ShardPool extends EventEmitter<{
    */
   ingest({ parts }: Partitioned, early = false): Promise<void> {
     const ahead = this.#options.maxBacklogBytes === undefined ? Infinity : this.#options.maxBacklogBytes * EARLY_ACK_SHARE;
-    const wait = !early || parts.some((part, s) => part && this.#shards[s].backlogBytes > ahead);
+    let wait = !early;
+    for (let s = 0; s < parts.length && !wait; s++) wait = parts[s] !== undefined && this.#shards[s].backlogBytes > ahead;
+    if (!wait) {
+      // Nobody waits for the shards: no promise per request (a batch that fails is handled once, by its handle).
+      for (let s = 0; s < parts.length; s++) {
+        const part = parts[s];
+        if (part) this.#shards[s].ingest(part, false);
+      }
+      this.#notePeak();
+      return ACKED;
+    }
     const applied: Promise<void>[] = [];
     for (let s = 0; s < parts.length; s++) {
       const part = parts[s];
       if (part) applied.push(this.#shards[s].ingest(part, wait));
     }
     this.#notePeak();
-    const all = Promise.all(applied).then(() => undefined);
-    if (wait) return all;
-    // A worker that dies with it is rebuilt from the journal, this batch included.
-    all.catch(() => {});
-    return Promise.resolve();
+    return Promise.all(applied).then(() => undefined);
   }
 
   top(window: WindowKind, index: number, limit: number): Promise<TopEntries[]> {
@@ -209,10 +217,11 @@ export class ShardPool extends EventEmitter<{
   }
 
   #reserve(bytes: number[], sign: 1 | -1): void {
-    bytes.forEach((n, s) => {
-      this.#reserved[s] += sign * n;
+    for (let s = 0; s < bytes.length; s++) {
+      if (bytes[s] === 0) continue;
+      this.#reserved[s] += sign * bytes[s];
       if (this.#reserved[s] === 0) this.#onSettled.get(s)?.();
-    });
+    }
     if (sign > 0) this.#notePeak();
   }
 
@@ -236,7 +245,8 @@ export class ShardPool extends EventEmitter<{
   }
 
   #notePeak(): void {
-    this.#shards.forEach((shard, s) => (this.#peakBacklog = Math.max(this.#peakBacklog, shard.backlogBytes + this.#reserved[s])));
+    const shards = this.#shards;
+    for (let s = 0; s < shards.length; s++) this.#peakBacklog = Math.max(this.#peakBacklog, shards[s].backlogBytes + this.#reserved[s]);
   }
 
   #watch(shard: ShardHandle): void {

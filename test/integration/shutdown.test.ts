@@ -27,6 +27,13 @@ function onShard(shard: number): Record<string, number> {
   return counter;
 }
 
+const BACKLOG_BOUND = 16 * 2 ** 20;
+
+/** Makes the shard owe past its share of the backlog bound (and under the bound): acks wait for it. */
+function behind(shard: ShardHandle): void {
+  Object.defineProperty(shard, 'backlogBytes', { get: () => BACKLOG_BOUND / 2 });
+}
+
 /** Kills the shard's worker the moment it is handed a part; resolves `handed` then. */
 function dieOnNextPart(shard: ShardHandle): Promise<void> {
   return new Promise((handed) => {
@@ -47,8 +54,9 @@ test('a stop while a WebSocket ingest waits on a shard that cannot restart resol
   t.after(() => release());
   let restarting!: () => void;
   const restartHeld = new Promise<void>((resolve) => (restarting = resolve));
-  // Without a journal the ingest waits for the shard to apply its part, and so for the restart.
-  const s = await startServer(t, { durability: 'off' }, T0, {
+  // Without a journal an ingest for a shard that is behind waits for it to apply its part, and so
+  // for the restart.
+  const s = await startServer(t, { durability: 'off', maxShardBacklog: BACKLOG_BOUND }, T0, {
     stopGraceMs: 200,
     recoverShard: async () => {
       restarting();
@@ -58,6 +66,7 @@ test('a stop while a WebSocket ingest waits on a shard that cannot restart resol
   });
   const ws = await TestSocket.open(t, s.url);
   const handed = dieOnNextPart(s.app.pool.shards[1]);
+  behind(s.app.pool.shards[1]);
   ws.send({ type: 'events', id: 'stuck', events: [onShard(1)] });
   await handed;
   await restartHeld;
