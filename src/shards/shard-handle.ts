@@ -12,7 +12,7 @@ import { EventEmitter, once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { TopTallyError, fromErrorBody } from '../errors.ts';
 import { assertNever, send, type Census, type ExportedWindow, type FromShard, type ToShard, type TopEntries } from '../protocol/messages.ts';
-import type { ShardPart } from '../protocol/shard-part.ts';
+import { concatParts, type ShardPart } from '../protocol/shard-part.ts';
 import type { WindowKind } from '../window.ts';
 
 const BOOT = new URL('../../workers/boot.mjs', import.meta.url);
@@ -176,8 +176,8 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     if (!batch) return;
     this.#queued = null;
     this.#posted++;
-    // The parts travel as they are, each buffer moved: merging them cost a copy and a buffer per message.
-    const applied = this.#request({ kind: 'ingest', id: this.#nextId++, parts: batch.parts });
+    // One buffer per message: a copy of each small part costs less than moving its buffer.
+    const applied = this.#request({ kind: 'ingest', id: this.#nextId++, parts: [concatParts(batch.parts)] });
     const next = (): void => {
       this.#backlog -= batch.bytes;
       if (--this.#posted === 0 && this.#queued) this.#schedule(this.#queued);
