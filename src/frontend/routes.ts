@@ -2,7 +2,7 @@
 
 import { TopTallyError } from '../errors.ts';
 import { formatOf } from '../ingest/decode.ts';
-import type { IngestResult, Ingestor } from '../ingest/ingest.ts';
+import type { Ingestor } from '../ingest/ingest.ts';
 import type { StatsService, WindowStats } from '../query/stats.ts';
 import { windowIndex, type WindowKind } from '../window.ts';
 import { parseStatsParams } from '../api/params.ts';
@@ -14,19 +14,6 @@ export interface RouteDeps {
   stats: StatsService;
   maxBody: number;
   nowSeconds: () => number;
-}
-
-/** The answers of small ingests, encoded once: most requests carry a counter or a few. */
-const ANSWERS: Buffer[][] = [];
-
-function answerBytes({ accepted, counters }: IngestResult): Buffer {
-  if (accepted >= 16 || counters >= 1024) return encodeAnswer(accepted, counters);
-  const row = (ANSWERS[accepted] ??= []);
-  return (row[counters] ??= encodeAnswer(accepted, counters));
-}
-
-function encodeAnswer(accepted: number, counters: number): Buffer {
-  return Buffer.from(JSON.stringify({ accepted, counters }));
 }
 
 export function addRoutes(router: Router, deps: RouteDeps): void {
@@ -46,7 +33,7 @@ export function addRoutes(router: Router, deps: RouteDeps): void {
           deps.ingestor.ingest(body, format, { key }).then(
             (result) => {
               exchange.releaseBody();
-              exchange.send(200, 'application/json', answerBytes(result));
+              exchange.json(200, result);
             },
             (err) => {
               exchange.releaseBody();
