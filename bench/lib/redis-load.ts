@@ -8,8 +8,9 @@
  *
  *   BENCH_PORT=6380 BENCH_CONNECTIONS=64 node --import tsx bench/lib/redis-load.ts
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { runTool, toolTail } from './tool.js';
 import { generatorMain, isMain, numberEnv, phasePlanFromEnv, runPhases, type LoadCounts, type LoadDriver } from './load-protocol.js';
 
 export const REDIS_SERVER_PATH = '/usr/bin/redis-server';
@@ -32,7 +33,6 @@ export function redisVersion(): string | undefined {
 
 interface RedisRun {
   ops: number;
-  wallS: number;
   opsPerS: number;
   p50Ms: number;
   p99Ms: number;
@@ -70,24 +70,14 @@ export class RedisLoad implements LoadDriver {
     const minute = Math.floor(Date.now() / 60_000);
     const args = ['-p', String(port), '-c', String(connections), '-P', String(OPS_PER_REQUEST), '-n', String(ops), '-r', String(universe), '--csv'];
     const command = ['ZINCRBY', `minute:${minute}`, '1', 'domain-__rand_int__.example'];
-    const startedAt = performance.now();
-    const child = spawn(REDIS_BENCHMARK_PATH, [...args, ...command], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', resolve);
-    });
-    const wallS = (performance.now() - startedAt) / 1000;
+    const run = await runTool(REDIS_BENCHMARK_PATH, [...args, ...command]);
     // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
-    const row = stdout.split('\n').find((line) => line.startsWith('"ZINCRBY'));
+    const row = run.stdout.split('\n').find((line) => line.startsWith('"ZINCRBY'));
     const cells = row?.split('","').map((cell) => Number(cell.replaceAll('"', '')));
-    if (code !== 0 || cells === undefined || !(cells[1]! > 0)) {
-      throw new Error(`redis-benchmark exited with code ${code}: ${(stderr || stdout).trim().split('\n').slice(-3).join(' | ')}`);
+    if (run.code !== 0 || cells === undefined || !(cells[1]! > 0)) {
+      throw new Error(`redis-benchmark exited with code ${run.code}: ${toolTail(run)}`);
     }
-    return { ops, wallS, opsPerS: cells[1]!, p50Ms: cells[4]!, p99Ms: cells[6]! };
+    return { ops, opsPerS: cells[1]!, p50Ms: cells[4]!, p99Ms: cells[6]! };
   }
 }
 

@@ -7,12 +7,13 @@
  *
  *   BENCH_PORT=3000 BENCH_CONNECTIONS=64 node --import tsx bench/lib/wrk-load.ts
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeHttpBodies } from './data.js';
+import { runTool, toolTail } from './tool.js';
 import { generatorMain, isMain, numberEnv, phasePlanFromEnv, runPhases, type LoadCounts, type LoadDriver } from './load-protocol.js';
 
 export const WRK_PATH = '/usr/bin/wrk';
@@ -63,20 +64,10 @@ export class WrkLoad implements LoadDriver {
     const { port, connections } = this.options;
     const args = ['-t1', `-c${connections}`, `-d${durationS}s`, '--timeout', '5s', '-s', SCRIPT];
     started();
-    const child = spawn(WRK_PATH, [...args, `http://127.0.0.1:${port}/api/events`, '--', this.poolFile], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', resolve);
-    });
-    const line = stdout.split('\n').find((l) => l.startsWith('{"wrk":'));
-    if (code !== 0 || line === undefined) {
-      throw new Error(`wrk exited with code ${code}: ${(stderr || stdout).trim().split('\n').slice(-3).join(' | ')}`);
+    const run = await runTool(WRK_PATH, [...args, `http://127.0.0.1:${port}/api/events`, '--', this.poolFile]);
+    const line = run.stdout.split('\n').find((l) => l.startsWith('{"wrk":'));
+    if (run.code !== 0 || line === undefined) {
+      throw new Error(`wrk exited with code ${run.code}: ${toolTail(run)}`);
     }
     const wrk = (JSON.parse(line) as { wrk: WrkSummary }).wrk;
     const socketErrors = wrk.connect + wrk.read + wrk.write + wrk.timeout;
