@@ -18,6 +18,8 @@ import type { WindowKind } from '../window.ts';
 const BOOT = new URL('../../workers/boot.mjs', import.meta.url);
 const ENTRY = new URL('../../workers/shard-worker.ts', import.meta.url).href;
 const COALESCE_MS = 1;
+/** Up to this many bytes, a message's parts are joined into one (see #flush). */
+const JOIN_BYTES = 256 * 1024;
 
 /** Ingest parts not yet posted; `done` resolves when the worker has applied them. */
 interface Batch {
@@ -176,8 +178,10 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     if (!batch) return;
     this.#queued = null;
     this.#posted++;
-    // One buffer per message: a copy of each small part costs less than moving its buffer.
-    const applied = this.#request({ kind: 'ingest', id: this.#nextId++, parts: [concatParts(batch.parts)] });
+    // Small parts go joined in one buffer, since a copy of each costs less than moving its buffer;
+    // large ones go as they are, since moving costs the same whatever the size.
+    const parts = batch.bytes <= JOIN_BYTES ? [concatParts(batch.parts)] : batch.parts;
+    const applied = this.#request({ kind: 'ingest', id: this.#nextId++, parts });
     const next = (): void => {
       this.#backlog -= batch.bytes;
       if (--this.#posted === 0 && this.#queued) this.#schedule(this.#queued);
