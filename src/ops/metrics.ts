@@ -26,7 +26,7 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry });
     this.#ingestedObjects = new Counter({
       name: 'toptally_ingested_objects_total',
-      help: 'Counter objects acknowledged (journaled, or applied by every owning shard with --durability off)',
+      help: 'Counter objects acknowledged (journaled, or handed to every owning shard with --durability off)',
       registers,
     });
     this.#ingestedCounters = new Counter({

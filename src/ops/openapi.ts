@@ -56,7 +56,7 @@ export function openApiDocument(): Json {
         },
         responses: {
           200: {
-            description: 'The counters are journaled (with --durability off, applied by every shard); a query sent after this answer sees them',
+            description: 'The counters are journaled (with --durability off, handed to every shard); a query sent after this answer sees them',
             content: json({
               type: 'object',
               required: ['accepted', 'counters'],

@@ -170,9 +170,9 @@ export class ShardPool extends EventEmitter<{
   }
 
   /**
-   * Hands the batch to its shards and resolves once every one has applied it; with `early` (the
-   * batch is journaled, so a rebuild would replay it), at once, unless a shard owes more than its
-   * share of the backlog bound.
+   * Hands the batch to its shards and resolves once every one has applied it; with `early` (a query
+   * is queued behind it all the same, and a worker that dies is rebuilt from the journal, or has
+   * nothing to rebuild from), at once, unless a shard owes more than its share of the backlog bound.
    */
   ingest({ parts }: Partitioned, early = false): Promise<void> {
     const ahead = this.#options.maxBacklogBytes === undefined ? Infinity : this.#options.maxBacklogBytes * EARLY_ACK_SHARE;
