@@ -21,7 +21,7 @@ import { S_GENERATOR } from './scenarios/http-ingest.js';
 import { scenarios } from './scenarios/index.js';
 import type { Scenario } from './scenarios/types.js';
 
-// Full: about 6½ minutes for the 15 cells; quick: about 2 (Q and C fill a million domains either way).
+// Full: about 7 minutes for the 16 cells (15 without redis-server); quick: about 2 (Q and C fill a million domains either way).
 const PLANS: Record<'full' | 'quick', PhasePlan> = {
   full: { warmupS: 2, durationS: 8, repeats: 3 },
   quick: { warmupS: 1, durationS: 4, repeats: 1 },
