@@ -4,7 +4,7 @@
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { AccessControl, bearerToken, routeScope } from './frontend/access.ts';
-import { BodyBuffers } from './frontend/body-buffers.ts';
+import { bodyReading } from './frontend/body-reading.ts';
 import { Durability } from './durability/durability.ts';
 import { addDashboardRoutes } from './frontend/dashboard-routes.ts';
 import { Exchange } from './frontend/http.ts';
@@ -117,7 +117,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     durability.minuteClosed();
   });
 
-  const bodyBuffers = new BodyBuffers();
+  const bodies = bodyReading(config);
   let inFlight = 0;
   let drained: (() => void) | null = null;
   const track = (res: ConstructorParameters<typeof Exchange>[0], route: string): Exchange => {
@@ -127,7 +127,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
       if (exchange.errorCode) metrics.rejected(exchange.errorCode);
       if (--inFlight === 0) drained?.();
     };
-    return new Exchange(res, onFinish, config.bodyTimeout, bodyBuffers);
+    return new Exchange(res, onFinish, bodies);
   };
 
   // uWS.js has no hook for accepted sockets: what is counted is what holds state here, open
@@ -151,7 +151,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     } catch (err) {
       return err as TopTallyError;
     }
-  });
+  }, log);
   addRoutes(router, { ingestor, stats, maxBody: config.maxBody, nowSeconds });
   addOpsRoutes(router, { metrics, readiness });
   addDashboardRoutes(router);

@@ -30,6 +30,7 @@ export interface Config {
   maxDomainBytes: number;
   maxConnections: number;
   bodyTimeout: number;
+  maxInflightBytes: number;
   wsIdleTimeout: number;
   maxShardBacklog: number;
   dataDir: string;
@@ -160,6 +161,7 @@ export const OPTIONS = [
   option({ key: 'maxDomainBytes', flag: 'max-domain-bytes', env: 'MAX_DOMAIN_BYTES', help: 'UTF-8 bytes of one domain', default: () => 255, parse: integer(1, 255) }),
   option({ key: 'maxConnections', flag: 'max-connections', env: 'MAX_CONNECTIONS', help: 'open WebSockets plus HTTP requests in progress; more are refused with 503', default: () => 4096, parse: integer(1, 1_000_000) }),
   option({ key: 'bodyTimeout', flag: 'body-timeout', env: 'BODY_TIMEOUT', help: 'longest time to receive a request body (0: no limit but uWS\'s own)', default: () => 30_000, defaultHelp: '30s', parse: parseDuration }),
+  option({ key: 'maxInflightBytes', flag: 'max-inflight-bytes', env: 'MAX_INFLIGHT_BYTES', help: 'bytes of all request bodies being received or decoded together; past it a body gets 503', default: () => 64 * 2 ** 20, defaultHelp: '64MiB', parse: parseSize }),
   option({ key: 'wsIdleTimeout', flag: 'ws-idle-timeout', env: 'WS_IDLE_TIMEOUT', help: 'a WebSocket that sends nothing, not even a pong, for this long is closed (0: never)', default: () => 120_000, defaultHelp: '120s', parse: parseDuration }),
   option({ key: 'maxShardBacklog', flag: 'max-shard-backlog', env: 'MAX_SHARD_BACKLOG', help: 'counter bytes a shard may owe before new ingest for it gets 503', default: () => 64 * 2 ** 20, defaultHelp: '64MiB', parse: parseSize }),
   option({ key: 'dataDir', flag: 'data-dir', env: 'DATA_DIR', help: 'where counters are kept across restarts (created on start)', default: () => './data', parse: (raw) => raw }),

@@ -13,12 +13,12 @@ export interface OpsDeps {
 const NO_STORE = { 'Cache-Control': 'no-store' };
 
 export function addOpsRoutes(router: Router, { metrics, readiness }: OpsDeps): void {
-  router.add('GET', ['/metrics'], (exchange) => {
+  router.add('GET', ['/metrics'], (exchange) =>
     metrics.text().then(
       (text) => exchange.send(200, metrics.contentType, text, NO_STORE),
       (err) => exchange.error(err),
-    );
-  });
+    ),
+  );
 
   router.add('GET', ['/healthz'], (exchange) => exchange.json(200, { ok: true }, NO_STORE));
 

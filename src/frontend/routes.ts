@@ -31,22 +31,18 @@ export function addRoutes(router: Router, deps: RouteDeps): void {
     }
     // uWS gives no way to tell an empty header from a missing one; both mean "no key".
     const key = req.getHeader('idempotency-key') || undefined;
-    exchange
-      .readBody(deps.maxBody, req.getHeader('content-length'))
-      .then(
-        (body) =>
-          deps.ingestor.ingest(body, format, { key }).then(
-            (result) => {
-              exchange.releaseBody();
-              exchange.json(200, result);
-            },
-            (err) => {
-              exchange.releaseBody();
-              exchange.error(err);
-            },
-          ),
-        (err) => exchange.error(err, {}, true),
-      );
+    // The body's memory is held until the answer: decoding it is part of what the budget bounds.
+    return exchange.readBody(deps.maxBody, req.getHeader('content-length')).then(
+      (body) =>
+        deps.ingestor
+          .ingest(body, format, { key, lent: exchange.bodyLent })
+          .then(
+            (result) => exchange.json(200, result),
+            (err) => exchange.error(err),
+          )
+          .finally(() => exchange.releaseBody()),
+      (err) => exchange.error(err, {}, true),
+    );
   });
 
   const query = async (kind: WindowKind, rawQuery: string, fixed: boolean): Promise<WindowStats> => {
@@ -64,7 +60,7 @@ export function addRoutes(router: Router, deps: RouteDeps): void {
 
   for (const kind of ['minute', 'hour'] as const) {
     router.add('GET', SEED_STATS_PATHS[kind], (exchange, req) => {
-      query(kind, req.getQuery() ?? '', true).then(
+      return query(kind, req.getQuery() ?? '', true).then(
         (stats) => exchange.json(200, stats.top.map((e) => ({ Domain: e.domain, NumberOfRequests: e.count }))),
         (err) => exchange.error(err),
       );
@@ -72,7 +68,7 @@ export function addRoutes(router: Router, deps: RouteDeps): void {
   }
 
   router.add('GET', ['/api/stats'], (exchange, req) => {
-    query('minute', req.getQuery() ?? '', false).then(
+    return query('minute', req.getQuery() ?? '', false).then(
       ({ window, total, domains, top }) =>
         exchange.json(200, { window: window.kind, from: window.from, to: window.to, total, domains, top }),
       (err) => exchange.error(err),

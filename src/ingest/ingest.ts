@@ -45,6 +45,11 @@ export interface IngestCall {
    * restart. The same key with other counters is refused (TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED).
    */
   key?: string;
+  /**
+   * The body lives in a buffer its caller reuses once the answer is out: it is copied, never moved,
+   * when it is decoded on another thread.
+   */
+  lent?: boolean;
 }
 
 export class Ingestor {
@@ -70,10 +75,10 @@ export class Ingestor {
     };
   }
 
-  /** `body` may be moved to a decode thread (DecodePool.run): the caller must not use it afterwards. */
+  /** `body` may be moved to a decode thread (DecodePool.run) unless `lent`: the caller must not use it afterwards. */
   ingest(body: Uint8Array, format: BodyFormat, call: IngestCall = {}): Promise<IngestResult> {
     // The fingerprint is taken first: decoding on the pool moves the body away.
-    return this.#once(call.key, () => fingerprint(format, body), () => this.#decode(body, format));
+    return this.#once(call.key, () => fingerprint(format, body), () => this.#decode(body, format, call.lent ?? false));
   }
 
   /** Counters already decoded (a WebSocket message's events); `key` works as for ingest(). */
@@ -83,11 +88,11 @@ export class Ingestor {
     return this.#once(call.key, print, async () => validate(decoded, this.#bounds(), this.#pool.size, this.#options.limits));
   }
 
-  async #decode(body: Uint8Array, format: BodyFormat): Promise<Partitioned> {
+  async #decode(body: Uint8Array, format: BodyFormat, lent: boolean): Promise<Partitioned> {
     const task = { body, format, bounds: this.#bounds(), shards: this.#pool.size, limits: this.#options.limits };
     const { offload } = this.#options;
     let outcome: DecodeOutcome;
-    if (offload.offload(body.length)) outcome = await this.#decoders.run(task);
+    if (offload.offload(body.length)) outcome = await this.#decoders.run(task, !lent);
     else outcome = decodeParts(task);
     if (!outcome.ok) throw fromErrorBody(outcome.error);
     return outcome.value;

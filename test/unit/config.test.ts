@@ -29,6 +29,7 @@ const DEFAULTS = {
   maxDomainBytes: 255,
   maxConnections: 4096,
   bodyTimeout: 30_000,
+  maxInflightBytes: 64 * 1024 * 1024,
   wsIdleTimeout: 120_000,
   maxShardBacklog: 64 * 1024 * 1024,
   dataDir: './data',
