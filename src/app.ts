@@ -118,6 +118,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
   });
 
   const bodies = bodyReading(config);
+  metrics.watchBodies(bodies.budget);
   let inFlight = 0;
   let drained: (() => void) | null = null;
   const track = (res: ConstructorParameters<typeof Exchange>[0], route: string): Exchange => {
