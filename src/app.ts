@@ -11,7 +11,8 @@ import { Exchange } from './frontend/http.ts';
 import { addOpsRoutes } from './frontend/ops-routes.ts';
 import { Router } from './frontend/router.ts';
 import { addRoutes } from './frontend/routes.ts';
-import { uWS, uwsImplementation, type us_listen_socket } from './frontend/uws.ts';
+import { checkPortFree, listenExclusive } from './frontend/listen.ts';
+import { uWS, uwsImplementation } from './frontend/uws.ts';
 import { WsEndpoint } from './frontend/ws.ts';
 import { DecodePool } from './ingest/decode-pool.ts';
 import { Ingestor } from './ingest/ingest.ts';
@@ -59,6 +60,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
   const clock = options.clock ?? systemClock;
   const log = options.log ?? createLogger(config.logLevel);
   const started = performance.now();
+  await checkPortFree(config.host, config.port);
   const retention: Retention = { minutes: config.retainMinutes, hours: config.retainHours };
   const metrics = new Metrics();
   const readiness = new Readiness();
@@ -168,11 +170,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
   ws = new WsEndpoint(app, { ingestor, publisher, metrics, log, access, admit: () => admit(1) }, config);
   router.mount(app);
 
-  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(config.host, config.port, (socket) =>
-      socket ? resolve(socket) : reject(new Error(`cannot listen on ${config.host}:${config.port}`)),
-    );
-  }).catch(async (err: Error) => {
+  const listenSocket = await listenExclusive(app, config.host, config.port).catch(async (err: Error) => {
     ticker.stop();
     hourTicker.stop();
     publisher.stop();

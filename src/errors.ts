@@ -34,6 +34,8 @@ export const ERRORS = {
   TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'The idempotency key was used for a different request' },
   TOPTALLY_ERR_JOURNAL_FAILED: { status: 503, message: 'The journal cannot write to disk' },
   TOPTALLY_ERR_BODIES_OVER_BUDGET: { status: 503, message: 'The request bodies in progress hold as many bytes as the server takes' },
+  TOPTALLY_ERR_DATA_DIR_IN_USE: { status: 500, message: 'Another process holds the data directory' },
+  TOPTALLY_ERR_PORT_IN_USE: { status: 500, message: 'The port is in use' },
   TOPTALLY_ERR_DATA_CORRUPT: { status: 500, message: 'The data directory is corrupt' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
