@@ -10,6 +10,7 @@ import { addDashboardRoutes } from './frontend/dashboard-routes.ts';
 import { Exchange } from './frontend/http.ts';
 import { addOpsRoutes } from './frontend/ops-routes.ts';
 import { Router } from './frontend/router.ts';
+import { requestScreen } from './frontend/request-screen.ts';
 import { addRoutes } from './frontend/routes.ts';
 import { checkPortFree, listenExclusive } from './frontend/listen.ts';
 import { uWS, uwsImplementation } from './frontend/uws.ts';
@@ -144,6 +145,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
         })
       : null;
   const access = new AccessControl({ ingest: config.ingestTokens, read: config.readTokens });
+  const screen = requestScreen(config);
   const router = new Router(track, (method, path, req) => {
     const full = admit(0); // this request is in inFlight already
     const scope = routeScope(method, path);
@@ -154,7 +156,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     } catch (err) {
       return err as TopTallyError;
     }
-  }, log);
+  }, { log, screen });
   addRoutes(router, { ingestor, stats, maxBody: config.maxBody, nowSeconds });
   addOpsRoutes(router, { metrics, readiness });
   addDashboardRoutes(router);
@@ -167,7 +169,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     liveIntervalMs: config.liveInterval,
     onError: (err) => log.warn({ err }, 'computing a top-N push failed'),
   });
-  ws = new WsEndpoint(app, { ingestor, publisher, metrics, log, access, admit: () => admit(1) }, config);
+  ws = new WsEndpoint(app, { ingestor, publisher, metrics, log, access, admit: () => admit(1), screen }, config);
   router.mount(app);
 
   const listenSocket = await listenExclusive(app, config.host, config.port).catch(async (err: Error) => {

@@ -46,6 +46,8 @@ export class Exchange {
   status = 0;
   /** The code of the error replied with, if any. */
   errorCode: ErrorCode | null = null;
+  /** Headers every reply of this exchange carries (CORS for a listed origin). */
+  headers: Record<string, string> | null = null;
   readonly #onFinish: (exchange: Exchange) => void;
   readonly #reading: BodyReading | undefined;
   /** Ends a body read in progress when the client goes away. */
@@ -132,6 +134,8 @@ export class Exchange {
       this.res.writeStatus(STATUS_TEXT[status] ?? `${status}`);
       this.res.writeHeader('Content-Type', contentType);
       for (const name in headers) this.res.writeHeader(name, headers[name]);
+      const common = this.headers;
+      if (common) for (const name in common) this.res.writeHeader(name, common[name]);
       this.res.end(body, close);
     });
     this.status = status;

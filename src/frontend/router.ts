@@ -5,6 +5,7 @@ import { TopTallyError } from '../errors.ts';
 import { challenge } from './access.ts';
 import { Exchange } from './http.ts';
 import type { Logger } from '../log.ts';
+import type { RequestScreen } from './request-screen.ts';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.ts';
 
 /** The route of requests no path matched (a 404), so they count under one label. */
@@ -21,16 +22,19 @@ export class Router {
   readonly #track: (res: HttpResponse, route: string) => Exchange;
   readonly #guard: Guard | undefined;
   readonly #log: Logger | undefined;
+  readonly #screen: RequestScreen | undefined;
 
   /**
    * `track` wraps each response, so the server can count what is in flight, by route; `guard` runs
-   * before each handler (access control, the connection limit); `log` hears of every handler that
-   * threw or rejected, which is answered 500.
+   * before each handler (access control, the connection limit); `screen` before that, on every
+   * request to a known path (framing, Host, Origin, CORS preflights); `log` hears of every handler
+   * that threw or rejected, which is answered 500.
    */
-  constructor(track: (res: HttpResponse, route: string) => Exchange, guard?: Guard, log?: Logger) {
+  constructor(track: (res: HttpResponse, route: string) => Exchange, guard?: Guard, options: { log?: Logger; screen?: RequestScreen } = {}) {
     this.#track = track;
     this.#guard = guard;
-    this.#log = log;
+    this.#log = options.log;
+    this.#screen = options.screen;
   }
 
   add(method: 'GET' | 'POST', paths: readonly string[], handler: Handler): this {
@@ -56,6 +60,13 @@ export class Router {
       app.any(path, (res, req) => {
         const exchange = this.#track(res, path);
         const method = req.getMethod().toUpperCase();
+        const screen = this.#screen;
+        if (screen) {
+          if (method === 'OPTIONS' && req.getHeader('access-control-request-method') !== '') return screen.preflight(req, exchange, allow);
+          // Closed: the body of a request refused here is never read, and its framing may be in doubt.
+          const refused = screen.http(method, req, exchange);
+          if (refused) return exchange.error(refused, {}, true);
+        }
         const handler = methods.get(method);
         if (handler) {
           const refused = this.#guard?.(method, path, req);

@@ -14,6 +14,7 @@ import { AccessControl, bearerToken, challenge, type Grant } from './access.ts';
 import { Exchange } from './http.ts';
 import { decodeFrame, encodeFrame } from './ws-codec.ts';
 import { idOf, parseClientMessage, WS_PATH, type ClientMessage, type MessageId, type ServerMessage } from './ws-protocol.ts';
+import type { RequestScreen } from './request-screen.ts';
 import { WsTopics, type Subscriber, type Subscription } from './ws-topics.ts';
 import { uWS, type HttpResponse, type TemplatedApp, type WebSocket } from './uws.ts';
 
@@ -38,6 +39,8 @@ export interface WsDeps {
   access: AccessControl;
   /** The server-wide connection limit: null when one more connection may open, else the error. */
   admit: () => TopTallyError | null;
+  /** Host and Origin checks of the upgrade request. */
+  screen?: RequestScreen;
 }
 
 interface Connection extends Subscriber {
@@ -65,6 +68,7 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
   readonly #log: Logger;
   readonly #access: AccessControl;
   readonly #admit: () => TopTallyError | null;
+  readonly #screen: RequestScreen | undefined;
   readonly #sweep: NodeJS.Timeout | undefined;
   readonly #topics: WsTopics<Connection>;
   readonly #sockets = new Set<Socket>();
@@ -72,7 +76,7 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
   #stopping = false;
   #drained: (() => void) | null = null;
 
-  constructor(app: TemplatedApp, { ingestor, publisher, metrics, log, access, admit }: WsDeps, options: WsOptions) {
+  constructor(app: TemplatedApp, { ingestor, publisher, metrics, log, access, admit, screen }: WsDeps, options: WsOptions) {
     super();
     this.#ingestor = ingestor;
     this.#publisher = publisher;
@@ -81,6 +85,7 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
     this.#log = log;
     this.#access = access;
     this.#admit = admit;
+    this.#screen = screen;
     const idle = options.wsIdleTimeout;
     if (idle > 0) this.#sweep = setInterval(() => this.#sweepIdle(), Math.max(idle / 4, 10)).unref();
     this.#topics = new WsTopics<Connection>(app, {
@@ -104,7 +109,7 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
         let grant: Grant;
         try {
           if (this.#stopping) throw new TopTallyError('TOPTALLY_ERR_SHUTTING_DOWN');
-          const refused = this.#admit();
+          const refused = this.#screen?.upgrade(req) ?? this.#admit();
           if (refused) throw refused;
           // Browsers cannot set headers on a WebSocket: they send the token as ?token=.
           grant = this.#access.grant(bearerToken(req.getHeader('authorization')) ?? (req.getQuery('token') || undefined));

@@ -109,7 +109,7 @@ test('a slow-loris client trickling its body is dropped at the deadline, and oth
   const s = await startServer(t, { bodyTimeout: 200 });
   const body = JSON.stringify({ timestamp: ts, 'loris.example': 1 }).padEnd(4096, ' ');
   const socket = net.connect(s.app.port, '127.0.0.1');
-  socket.write(`POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`);
+  socket.write(`POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\n\r\n`);
   let sent = 0;
   // The client's pace, not a wait: a byte every 10 ms until the server hangs up.
   const trickle = setInterval(() => socket.write(body[sent++]), 10);
@@ -129,7 +129,7 @@ test('a client that drops mid-body changes nothing and frees its connection slot
   const body = JSON.stringify({ timestamp: ts, 'dropped.example': 5 });
   const socket = net.connect(s.app.port, '127.0.0.1');
   await once(socket, 'connect');
-  socket.write(`POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 20)}`);
+  socket.write(`POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 20)}`);
   // The server has the request once it refuses another: the one slot is taken.
   assert.equal((await s.get('/healthz')).status, 503);
   socket.destroy();

@@ -13,7 +13,7 @@ import { request } from '../helpers/server.ts';
 test('a handler that throws or rejects is answered 500 with a logged error, and the server goes on', async (t) => {
   const logged: { msg: string; route: string }[] = [];
   const sink = new Writable({ write: (chunk, _, done) => (logged.push(JSON.parse(String(chunk))), done()) });
-  const router = new Router((res) => new Exchange(res, () => {}), undefined, createLogger('error', sink));
+  const router = new Router((res) => new Exchange(res, () => {}), undefined, { log: createLogger('error', sink) });
   router.add('GET', ['/throws'], () => {
     throw new Error('thrown at once');
   });

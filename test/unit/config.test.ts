@@ -30,6 +30,8 @@ const DEFAULTS = {
   maxConnections: 4096,
   bodyTimeout: 30_000,
   maxInflightBytes: 64 * 1024 * 1024,
+  allowedHosts: [],
+  allowedOrigins: [],
   wsIdleTimeout: 120_000,
   maxShardBacklog: 64 * 1024 * 1024,
   dataDir: './data',
