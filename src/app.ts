@@ -8,7 +8,7 @@ import { bodyReading } from './frontend/body-reading.ts';
 import { Durability } from './durability/durability.ts';
 import { addDashboardRoutes } from './frontend/dashboard-routes.ts';
 import { Exchange } from './frontend/http.ts';
-import { addOpsRoutes } from './frontend/ops-routes.ts';
+import { addOpsRoutes, opsReserve } from './frontend/ops-routes.ts';
 import { Router } from './frontend/router.ts';
 import { requestScreen } from './frontend/request-screen.ts';
 import { addRoutes } from './frontend/routes.ts';
@@ -137,8 +137,8 @@ export async function startToptally(config: Config, options: StartOptions = {}):
   // uWS.js has no hook for accepted sockets: what is counted is what holds state here, open
   // WebSockets and HTTP requests in progress (idle keep-alive sockets are closed by uWS after 10 s).
   let ws!: WsEndpoint;
-  const admit = (adding: number): TopTallyError | null =>
-    inFlight + ws.connections + adding > config.maxConnections
+  const admit = (adding: number, path?: string): TopTallyError | null =>
+    inFlight + ws.connections + adding > config.maxConnections + opsReserve(path)
       ? new TopTallyError('TOPTALLY_ERR_TOO_MANY_CONNECTIONS', `Over ${config.maxConnections} connections (--max-connections)`, {
           limit: config.maxConnections,
           retryAfter: 1,
@@ -147,7 +147,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
   const access = new AccessControl({ ingest: config.ingestTokens, read: config.readTokens });
   const screen = requestScreen(config);
   const router = new Router(track, (method, path, req) => {
-    const full = admit(0); // this request is in inFlight already
+    const full = admit(0, path); // this request is in inFlight already
     const scope = routeScope(method, path);
     if (full || !scope) return full;
     try {

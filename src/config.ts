@@ -29,6 +29,7 @@ export interface Config {
   maxDomains: number;
   maxDomainBytes: number;
   maxConnections: number;
+  maxConnectionsPerAddress: number;
   bodyTimeout: number;
   maxInflightBytes: number;
   allowedHosts: string[];
@@ -184,6 +185,7 @@ export const OPTIONS = [
   option({ key: 'maxDomains', flag: 'max-domains', env: 'MAX_DOMAINS', help: 'domains in one counter object', default: () => 10_000, parse: integer(1, 10_000_000) }),
   option({ key: 'maxDomainBytes', flag: 'max-domain-bytes', env: 'MAX_DOMAIN_BYTES', help: 'UTF-8 bytes of one domain', default: () => 255, parse: integer(1, 255) }),
   option({ key: 'maxConnections', flag: 'max-connections', env: 'MAX_CONNECTIONS', help: 'open WebSockets plus HTTP requests in progress; more are refused with 503', default: () => 4096, parse: integer(1, 1_000_000) }),
+  option({ key: 'maxConnectionsPerAddress', flag: 'max-connections-per-address', env: 'MAX_CONNECTIONS_PER_ADDRESS', help: 'open WebSockets one client address may hold; more are refused with 503', default: () => 1024, parse: integer(1, 1_000_000) }),
   option({ key: 'bodyTimeout', flag: 'body-timeout', env: 'BODY_TIMEOUT', help: 'longest time to receive a request body (0: no limit but uWS\'s own)', default: () => 30_000, defaultHelp: '30s', parse: parseDuration }),
   option({ key: 'maxInflightBytes', flag: 'max-inflight-bytes', env: 'MAX_INFLIGHT_BYTES', help: 'bytes of all request bodies being received or decoded together; past it a body gets 503', default: () => 64 * 2 ** 20, defaultHelp: '64MiB', parse: parseSize }),
   option({ key: 'allowedHosts', flag: 'allowed-hosts', env: 'ALLOWED_HOSTS', help: 'Host names answered besides IP addresses, localhost and --host (DNS-rebinding defence); repeatable or comma-separated, .example.com for a domain, * for any', default: () => [], defaultHelp: 'none', parse: hostList, repeatable: true }),

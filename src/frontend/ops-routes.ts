@@ -12,6 +12,18 @@ export interface OpsDeps {
 
 const NO_STORE = { 'Cache-Control': 'no-store' };
 
+/**
+ * Requests to the probes and /metrics that may be in progress beyond --max-connections: a server
+ * full of clients is still alive, and a liveness probe that heard 503 would restart it.
+ */
+export const OPS_RESERVE = 16;
+const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/** The connections `path` may use beyond the limit. */
+export function opsReserve(path: string | undefined): number {
+  return path !== undefined && OPS_PATHS.has(path) ? OPS_RESERVE : 0;
+}
+
 export function addOpsRoutes(router: Router, { metrics, readiness }: OpsDeps): void {
   router.add('GET', ['/metrics'], (exchange) =>
     metrics.text().then(

@@ -29,6 +29,8 @@ export interface WsOptions {
   maxBackpressure: number;
   /** Milliseconds a connection may send nothing, not even a pong, before it is closed; 0: never. */
   wsIdleTimeout: number;
+  /** Open WebSockets one client address may hold. */
+  maxConnectionsPerAddress: number;
 }
 
 export interface WsDeps {
@@ -45,6 +47,8 @@ export interface WsDeps {
 
 interface Connection extends Subscriber {
   closed: boolean;
+  /** The client's address, as counted in #perAddress. */
+  address: string;
   grant: Grant;
   /** performance.now() of the last message or pong from the client. */
   lastSeen: number;
@@ -72,6 +76,8 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
   readonly #sweep: NodeJS.Timeout | undefined;
   readonly #topics: WsTopics<Connection>;
   readonly #sockets = new Set<Socket>();
+  /** Open connections by client address, with upgrades taken but not yet open. */
+  readonly #perAddress = new Map<string, number>();
   #inFlight = 0;
   #stopping = false;
   #drained: (() => void) | null = null;
@@ -107,9 +113,10 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
       compression: uWS.DISABLED,
       upgrade: (res, req, context) => {
         let grant: Grant;
+        const address = Buffer.from(res.getRemoteAddressAsText()).toString();
         try {
           if (this.#stopping) throw new TopTallyError('TOPTALLY_ERR_SHUTTING_DOWN');
-          const refused = this.#screen?.upgrade(req) ?? this.#admit();
+          const refused = this.#screen?.upgrade(req) ?? this.#admit() ?? this.#admitFrom(address);
           if (refused) throw refused;
           // Browsers cannot set headers on a WebSocket: they send the token as ?token=.
           grant = this.#access.grant(bearerToken(req.getHeader('authorization')) ?? (req.getQuery('token') || undefined));
@@ -120,8 +127,10 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
           this.#refuseUpgrade(res, toTopTallyError(err));
           return;
         }
+        this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
         const connection: Connection = {
           closed: false,
+          address,
           grant,
           lastSeen: performance.now(),
           pinged: false,
@@ -158,6 +167,9 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
         const connection = ws.getUserData();
         connection.closed = true;
         this.#sockets.delete(ws);
+        const left = (this.#perAddress.get(connection.address) ?? 1) - 1;
+        if (left > 0) this.#perAddress.set(connection.address, left);
+        else this.#perAddress.delete(connection.address);
         for (const sub of connection.subscriptions.values()) this.#unsubscribe(ws, sub, false);
         connection.subscriptions.clear();
         this.#metrics.wsConnectionClosed();
@@ -301,6 +313,20 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
     }
     const bytes = encodeFrame(message, binary);
     ws.cork(() => ws.send(bytes, binary));
+  }
+
+  /**
+   * One client may not take every connection: past the limit its upgrades get 503, while other
+   * addresses are still admitted. Behind a proxy every client has the proxy's address (security.md).
+   */
+  #admitFrom(address: string): TopTallyError | null {
+    const limit = this.#options.maxConnectionsPerAddress;
+    if ((this.#perAddress.get(address) ?? 0) < limit) return null;
+    return new TopTallyError(
+      'TOPTALLY_ERR_TOO_MANY_CONNECTIONS',
+      `This address has ${limit} WebSockets open, the most one address may (--max-connections-per-address)`,
+      { limit, perAddress: true, retryAfter: 1 },
+    );
   }
 
   /** An upgrade refused is an HTTP error reply like any other. */

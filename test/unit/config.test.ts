@@ -28,6 +28,7 @@ const DEFAULTS = {
   maxDomains: 10_000,
   maxDomainBytes: 255,
   maxConnections: 4096,
+  maxConnectionsPerAddress: 1024,
   bodyTimeout: 30_000,
   maxInflightBytes: 64 * 1024 * 1024,
   allowedHosts: [],
