@@ -39,6 +39,7 @@ export const ERRORS = {
   TOPTALLY_ERR_HOST_NOT_ALLOWED: { status: 421, message: 'The server does not answer for this Host' },
   TOPTALLY_ERR_ORIGIN_NOT_ALLOWED: { status: 403, message: 'Requests from this web origin are refused' },
   TOPTALLY_ERR_BAD_FRAMING: { status: 400, message: 'The request framing is ambiguous' },
+  TOPTALLY_ERR_INVALID_UTF8: { status: 400, message: 'The text is not valid UTF-8' },
   TOPTALLY_ERR_DATA_CORRUPT: { status: 500, message: 'The data directory is corrupt' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
