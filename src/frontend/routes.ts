@@ -7,6 +7,7 @@ import type { StatsService, WindowStats } from '../query/stats.ts';
 import { windowIndex, type WindowKind } from '../window.ts';
 import { parseStatsParams } from './params.ts';
 import type { Router } from './router.ts';
+import type { HttpRequest } from './uws.ts';
 
 export interface RouteDeps {
   ingestor: Ingestor;
@@ -29,8 +30,9 @@ export function addRoutes(router: Router, deps: RouteDeps): void {
     } catch (err) {
       return exchange.error(err, {}, true);
     }
-    // uWS gives no way to tell an empty header from a missing one; both mean "no key".
-    const key = req.getHeader('idempotency-key') || undefined;
+    // getHeader gives '' for a missing header and for an empty one; uWS also ends a value at its
+    // first byte >= 0x80, so a key starting with one arrives empty. Either is refused, not ignored.
+    const key = req.getHeader('idempotency-key') || (hasHeader(req, 'idempotency-key') ? '' : undefined);
     // The body's memory is held until the answer: decoding it is part of what the budget bounds.
     return exchange.readBody(deps.maxBody, req.getHeader('content-length')).then(
       (body) =>
@@ -74,4 +76,10 @@ export function addRoutes(router: Router, deps: RouteDeps): void {
       (err) => exchange.error(err),
     );
   });
+}
+
+function hasHeader(req: HttpRequest, name: string): boolean {
+  let found = false;
+  req.forEach((header) => (found ||= header === name));
+  return found;
 }
