@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { Unpackr } from 'msgpackr';
 import WebSocket from 'ws';
-import { WS_PATH, type ServerMessage } from '../frontend/ws-protocol.ts';
+import { WS_PATH, type ServerMessage } from '../api/ws-protocol.ts';
 
 export const DEFAULT_URL = `ws://127.0.0.1:5000${WS_PATH}`;
 
