@@ -10,9 +10,9 @@
 // byte, DEL or a byte >= 0x80 in a key (the body is then pure ASCII, so its bytes are its text and a
 // key's bytes are its UTF-8); a number that is not plain digits (sign, fraction, exponent, leading
 // zero) or has more than 15 digits (so it is a safe integer); a value that is not such a number,
-// except a timestamp given as a string of 1-15 digits without leading zeros; a nested value; an empty key; a key of digits
-// only (an array index, which an object lists first, out of text order); a duplicate key (JSON.parse
-// keeps the last value); more than 63 domains in an object; no timestamp, or one out of bounds; any
+// except a timestamp given as a string of 1-15 digits without leading zeros; a nested value; an
+// empty key; a key of digits only (an array index, which an object lists first, out of text order);
+// a duplicate key (refused by the slow path); more than 63 domains in an object; no timestamp, or one out of bounds; any
 // input limit exceeded; anything else that is not a plain object, array of objects, or NDJSON line.
 
 import { FNV_OFFSET, FNV_PRIME, hashDomain } from '../routing/hash.ts';
