@@ -156,7 +156,11 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
       },
       message: (ws, data, binary) => {
         this.#seen(ws);
-        this.#onMessage(ws, data, binary);
+        try {
+          this.#onMessage(ws, data, binary);
+        } catch (err) {
+          this.#failed(ws, err, undefined, binary);
+        }
       },
       pong: (ws) => this.#seen(ws),
       ping: (ws) => this.#seen(ws),
@@ -268,6 +272,7 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
         ({ accepted, counters }) => this.#send(ws, { type: 'ack', id, accepted, counters }, binary),
         (err) => this.#sendError(ws, err, id, binary),
       )
+      .catch((err) => this.#failed(ws, err, id, binary))
       .finally(() => {
         connection.inFlight--;
         this.#inFlight.leave();
@@ -299,7 +304,22 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
         if (live) this.#send(ws, live, sub.binary);
       },
       (err) => this.#sendError(ws, err, undefined, sub.binary),
-    );
+    ).catch((err) => this.#failed(ws, err, undefined, sub.binary));
+  }
+
+  /**
+   * The last resort of a message that failed where no error was expected: logged, and answered with
+   * TOPTALLY_ERR_INTERNAL if the connection still takes it. Never throws, so no message can end the
+   * process.
+   */
+  #failed(ws: Socket, err: unknown, id: MessageId | undefined, binary: boolean): void {
+    this.#log.error({ err }, 'a WebSocket message failed unexpectedly');
+    try {
+      const error = new TopTallyError('TOPTALLY_ERR_INTERNAL', `Internal error: ${err instanceof Error ? err.message : String(err)}`);
+      this.#send(ws, id === undefined ? { type: 'error', error: error.toJSON() } : { type: 'error', id, error: error.toJSON() }, binary);
+    } catch {
+      // nothing more can be said on this connection
+    }
   }
 
   #unsubscribe(ws: Socket, sub: Subscription, open: boolean): void {
