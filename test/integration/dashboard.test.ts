@@ -1,24 +1,14 @@
-// The dashboard in a real browser: Debian's Chromium driven by playwright-core, against a real server
+// The dashboard in a real browser (see test/helpers/browser.ts) driven by playwright-core, against a real server
 // on a manual clock. The page follows the /ws subscription (with live pushes on every change, as the
 // manual clock does not move between rounds) and samples /metrics (?poll= keeps it fast).
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchBrowser, newPage } from '../helpers/browser.ts';
 import { startServer, T0, type TestServer } from '../helpers/server.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 // Saved as a test artifact on every run; TOPTALLY_UPDATE_DOCS=1 also refreshes the README's copy.
 const ARTIFACT = new URL('../../test-artifacts/dashboard.png', import.meta.url);
 const DOCS_COPY = new URL('../../docs/dashboard.png', import.meta.url);
@@ -29,7 +19,7 @@ const hourStart = Math.floor(T0 / 3600) * 3600;
 
 let browser: Browser;
 before(async () => {
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  ({ browser } = await launchBrowser());
 });
 after(() => browser?.close());
 
@@ -85,7 +75,7 @@ async function rangeOf(page: Page, panel: string): Promise<string> {
 }
 
 async function openDashboard(s: TestServer): Promise<{ page: Page; errors: Error[] }> {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
+  const page = await newPage(browser, { viewport: { width: 1280, height: 760 } });
   const errors: Error[] = [];
   page.on('pageerror', (err) => errors.push(err));
   await page.goto(`${s.url}/?poll=40`);
