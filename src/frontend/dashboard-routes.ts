@@ -5,9 +5,10 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { packageFile } from '../runtime.ts';
 import type { Router } from './router.ts';
 
-const PAGE_DIR = fileURLToPath(new URL('../dashboard/', import.meta.url));
+const PAGE_DIR = fileURLToPath(packageFile('src/dashboard/'));
 const UPLOT_DIR = dirname(createRequire(import.meta.url).resolve('uplot'));
 
 /** What the page loads from /dashboard/{name}, and where each file is read from. */

@@ -3,6 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { ERRORS } from '../errors.ts';
+import { packageFile } from '../runtime.ts';
 import { routeScope } from '../frontend/access.ts';
 import { DASHBOARD_ASSETS } from '../frontend/dashboard-routes.ts';
 import { MAX_LIMIT } from '../frontend/params.ts';
@@ -10,7 +11,7 @@ import { SEED_STATS_PATHS } from '../frontend/routes.ts';
 
 type Json = { [key: string]: unknown };
 
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const { version } = JSON.parse(readFileSync(packageFile('package.json'), 'utf8')) as { version: string };
 
 const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: Json): Json => ({ 'application/json': { schema } });
