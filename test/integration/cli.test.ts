@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { defaultHelp, OPTIONS } from '../../src/config.ts';
+import { defaultHelp, envHelp, OPTIONS } from '../../src/config.ts';
 import { request } from '../helpers/server.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/toptally.js', import.meta.url));
@@ -17,7 +17,7 @@ const BIN = fileURLToPath(new URL('../../bin/toptally.js', import.meta.url));
 // running the tests, and no ./data left behind.
 const DATA_DIR = mkdtempSync(path.join(os.tmpdir(), 'toptally-cli-'));
 after(() => rmSync(DATA_DIR, { recursive: true, force: true }));
-const ENV = { PATH: process.env.PATH, DATA_DIR };
+const ENV = { PATH: process.env.PATH, TOPTALLY_DATA_DIR: DATA_DIR };
 
 function toptally(args: string[]) {
   return spawn(process.execPath, [BIN, ...args], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -42,7 +42,7 @@ test('--help lists every option with its flag, environment variable and default'
     const def = defaultHelp(o);
     const line = lines.find((l) => l.startsWith(`  --${o.flag} `));
     assert.ok(line, `--${o.flag} is listed`);
-    assert.ok(line.endsWith(`[env ${o.env}, default ${def}]`), line);
+    assert.ok(line.endsWith(`[env ${envHelp(o)}, default ${def}]`), line);
   }
   assert.ok(lines.some((l) => l.startsWith('  --config ') && l.endsWith('[env TOPTALLY_CONFIG, default none]')));
 });
