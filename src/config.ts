@@ -173,7 +173,7 @@ export const OPTIONS = [
 /** The environment variable a setting is read from, when one of its names is set. */
 function envName(o: (typeof OPTIONS)[number], env: NodeJS.ProcessEnv): string | undefined {
   if (env[o.env] !== undefined) return o.env;
-  return 'envAlias' in o && env[o.envAlias] !== undefined ? o.envAlias : undefined;
+  return o.envAlias !== undefined && env[o.envAlias] !== undefined ? o.envAlias : undefined;
 }
 
 /** The config file's own option: a path, so it is not part of Config. */
@@ -250,7 +250,7 @@ export function defaultHelp(o: (typeof OPTIONS)[number]): string {
 
 /** A setting's environment variables as --help and the README name them: `TOPTALLY_PORT or PORT`. */
 export function envHelp(o: (typeof OPTIONS)[number]): string {
-  return 'envAlias' in o ? `${o.env} or ${o.envAlias}` : o.env;
+  return o.envAlias === undefined ? o.env : `${o.env} or ${o.envAlias}`;
 }
 
 export function helpText(): string {
