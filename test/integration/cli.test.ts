@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -18,6 +18,8 @@ const BIN = fileURLToPath(new URL('../../bin/toptally.js', import.meta.url));
 const DATA_DIR = mkdtempSync(path.join(os.tmpdir(), 'toptally-cli-'));
 after(() => rmSync(DATA_DIR, { recursive: true, force: true }));
 const ENV = { PATH: process.env.PATH, TOPTALLY_DATA_DIR: DATA_DIR };
+/** npm itself needs a home for its cache. */
+const ENV_WITH_HOME = { ...ENV, HOME: process.env.HOME ?? os.homedir() };
 
 function toptally(args: string[]) {
   return spawn(process.execPath, [BIN, ...args], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -101,4 +103,22 @@ test('logs one JSON line at start, two at stop (signal, stopped), none per reque
       { level: 30, msg: 'toptally stopped', signal: undefined },
     ],
   );
+});
+
+test('`npx toptally`, the form the README gives for a clone, runs this checkout\'s command without the registry', async () => {
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+  const commands = readme.match(/^(?:npx )?toptally (?:send|watch)\b.*$/gm) ?? [];
+  assert.ok(commands.length >= 2, 'the README shows the send and watch commands');
+  for (const line of commands) assert.match(line, /^npx toptally (send|watch) /, line);
+  // --offline: were the project's own bin not found, npm would look for a "toptally" package on the
+  // registry; this way it fails instead.
+  const child = spawn('npm', ['exec', '--offline', '--', 'toptally', 'send', '--help'], { cwd: root, env: ENV_WITH_HOME, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /^Usage: toptally send \[options\] \[FILE\]/);
 });
