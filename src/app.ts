@@ -11,7 +11,7 @@ import { Exchange } from './frontend/http.ts';
 import { addOpsRoutes } from './frontend/ops-routes.ts';
 import { Router } from './frontend/router.ts';
 import { addRoutes } from './frontend/routes.ts';
-import { uWS, uwsImplementation, type us_listen_socket } from './frontend/uws.ts';
+import { uWS, uwsImplementation, uwsWarning, type us_listen_socket } from './frontend/uws.ts';
 import { WsEndpoint } from './frontend/ws.ts';
 import { DecodePool } from './ingest/decode-pool.ts';
 import { Ingestor } from './ingest/ingest.ts';
@@ -66,7 +66,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
   // Assigned once start-up recovery is done; a shard dying before that fails the start anyway.
   let durability: Durability | undefined;
   const pool = await ShardPool.start(config.shards, {
-    onExit: (shard, cause) => log.error({ shard, err: cause.message }, 'shard worker died; restarting it, its requests are answered with 503 meanwhile'),
+    onExit: (shard, cause) => log.error({ shard, err: cause }, 'shard worker died; restarting it, its requests are answered with 503 meanwhile'),
     recover: (shard, handle) => (options.recoverShard ?? durability!.rebuildShard.bind(durability))(shard, handle),
     maxBacklogBytes: config.maxShardBacklog,
   });
@@ -74,7 +74,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     if (recovered) log.info({ shard }, 'shard worker restarted and recovered');
     else log.error({ shard, recovered }, 'shard worker restarted EMPTY: the counts it held are lost (--durability off)');
   });
-  pool.on('restartFailed', (shard, err) => log.error({ shard, err: err.message }, 'shard worker restart failed; trying again'));
+  pool.on('restartFailed', (shard, err) => log.error({ shard, err }, 'shard worker restart failed; trying again'));
   metrics.watchShards(pool);
   readiness.check('shards', () => {
     const down = pool.shards.filter((shard) => shard.failed).map((shard) => shard.index);
@@ -183,12 +183,13 @@ export async function startToptally(config: Config, options: StartOptions = {}):
   // One line, a warning when anyone may ingest or read: who may do what is part of how it started.
   const openTo = openAccess(access, config.host, port);
   const { recovery } = durability;
-  log[openTo ? 'warn' : 'info'](
+  log[openTo || uwsWarning ? 'warn' : 'info'](
     { uws: uwsImplementation, address: `${config.host}:${port}`, shards: pool.size, durability: config.durability, recovery, open: [...access.open], startupMs: Math.round(performance.now() - started) },
     `toptally listening on http://${config.host}:${port} (uWebSockets.js ${uwsImplementation}, ${pool.size} shards)` +
+      (uwsWarning ? `; ${uwsWarning}` : '') +
       (recovery
         ? `; recovered ${recovery.windows} windows (${recovery.entries} entries) and ${recovery.records} journal records ` +
-          `(${recovery.snapshotBytes + recovery.journalBytes} bytes) from ${config.dataDir} in ${recovery.ms} ms`
+          `(${recovery.snapshotBytes} checkpoint bytes, ${recovery.journalBytes} journal bytes) from ${config.dataDir} in ${recovery.ms} ms`
         : '; durability off') +
       `; ${openTo ?? 'ingest and read need a token'}`,
   );
