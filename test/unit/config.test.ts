@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { ConfigError, envHelp, helpText, loadConfig, OPTIONS, parseSize } from '../../src/config.ts';
+import { ConfigError, defaultHelp, envHelp, helpText, loadConfig, OPTIONS, parseSize } from '../../src/config.ts';
 
 /** Every setting's default, written out: a changed default must change this test. */
 const DEFAULTS = {
@@ -59,6 +59,16 @@ test('sizes take units', () => {
   assert.equal(parseSize('2 k'), 2048);
   assert.throws(() => parseSize('0'));
   assert.throws(() => parseSize('1 parsec'));
+});
+
+test('--help shows every size default in one format, a number and a binary unit, that parses back to it', () => {
+  const sizes = OPTIONS.filter((o) => o.parse === parseSize);
+  assert.ok(sizes.length >= 5);
+  for (const o of sizes) {
+    const shown = defaultHelp(o);
+    assert.match(shown, /^[0-9]+(KiB|MiB|GiB)$/, o.flag);
+    assert.equal(parseSize(shown), o.default(), o.flag);
+  }
 });
 
 test('--help names every option with its environment variable', () => {
