@@ -122,8 +122,9 @@ export async function startToptally(config: Config, options: StartOptions = {}):
   let drained: (() => void) | null = null;
   const track = (res: ConstructorParameters<typeof Exchange>[0], route: string): Exchange => {
     inFlight++;
+    const arrived = performance.now();
     const onFinish = (exchange: Exchange): void => {
-      metrics.request(route, exchange.status);
+      metrics.request(route, exchange.status, (performance.now() - arrived) / 1000);
       if (exchange.errorCode) metrics.rejected(exchange.errorCode);
       if (--inFlight === 0) drained?.();
     };

@@ -1,17 +1,14 @@
 // The OpenAPI 3 description of the HTTP API, served at /openapi.json. A test compares its paths and
 // methods with the routes the server really has, so the two cannot drift apart.
 
-import { readFileSync } from 'node:fs';
 import { ERRORS } from '../errors.ts';
-import { packageFile } from '../runtime.ts';
+import { packageVersion } from '../runtime.ts';
 import { routeScope } from '../frontend/access.ts';
 import { DASHBOARD_ASSETS } from '../frontend/dashboard-routes.ts';
 import { MAX_LIMIT } from '../frontend/params.ts';
 import { SEED_STATS_PATHS } from '../frontend/routes.ts';
 
 type Json = { [key: string]: unknown };
-
-const { version } = JSON.parse(readFileSync(packageFile('package.json'), 'utf8')) as { version: string };
 
 const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: Json): Json => ({ 'application/json': { schema } });
@@ -172,7 +169,7 @@ export function openApiDocument(): Json {
     openapi: '3.0.3',
     info: {
       title: 'toptally',
-      version,
+      version: packageVersion,
       description: 'Exact top-10 domains of the last round minute and hour. Windows are UTC, [from, to) in Unix seconds.',
     },
     paths,
