@@ -233,12 +233,12 @@ test('/openapi.json describes exactly the routes the server has, and what they a
   const served = new Map(router.paths().map((path) => [path, router.methods(path).sort()]));
   assert.deepEqual(new Map([...documented].sort()), new Map([...served].sort()));
 
-  // Every $ref points at a schema that exists.
+  // Every $ref points at a component that exists.
   const refs = JSON.stringify(doc).match(/"\$ref":"[^"]+"/g) ?? [];
   assert.ok(refs.length > 0);
   for (const ref of refs) {
-    const name = /#\/components\/schemas\/(\w+)/.exec(ref)?.[1];
-    assert.ok(name && doc.components.schemas[name], ref);
+    const [, kind, name] = /#\/components\/(schemas|responses)\/(\w+)/.exec(ref) ?? [];
+    assert.ok(kind && doc.components[kind][name], ref);
   }
 
   // Each operation, called plainly, answers a documented status with a documented media type.
