@@ -15,6 +15,7 @@ const UPLOT_DIR = dirname(createRequire(import.meta.url).resolve('uplot'));
 export const DASHBOARD_ASSETS: ReadonlyMap<string, string> = new Map([
   ['app.js', join(PAGE_DIR, 'app.js')],
   ['style.css', join(PAGE_DIR, 'style.css')],
+  ['favicon.svg', join(PAGE_DIR, 'favicon.svg')],
   ['uPlot.iife.min.js', join(UPLOT_DIR, 'uPlot.iife.min.js')],
   ['uPlot.min.css', join(UPLOT_DIR, 'uPlot.min.css')],
 ]);
@@ -23,6 +24,7 @@ const CONTENT_TYPES = new Map([
   ['.html', 'text/html; charset=utf-8'],
   ['.js', 'text/javascript; charset=utf-8'],
   ['.css', 'text/css; charset=utf-8'],
+  ['.svg', 'image/svg+xml'],
 ]);
 
 // The page talks only to this server (fetch and WebSocket); uPlot sets element styles from script.

@@ -242,8 +242,12 @@ export function openApiDocument(): Json {
         parameters: [{ name: 'asset', in: 'path', required: true, schema: { type: 'string', enum: [...DASHBOARD_ASSETS.keys()] } }],
         responses: {
           200: {
-            description: 'JavaScript or CSS',
-            content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } },
+            description: 'JavaScript, CSS or the SVG icon',
+            content: {
+              'text/javascript': { schema: { type: 'string' } },
+              'text/css': { schema: { type: 'string' } },
+              'image/svg+xml': { schema: { type: 'string' } },
+            },
           },
         },
       },
