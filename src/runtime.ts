@@ -3,8 +3,6 @@
 // threads run the same form as the thread that starts them; under tsx they do not inherit its
 // loader, so they start through a small .mjs file that registers it first.
 
-import { readFileSync } from 'node:fs';
-
 /** True in the build: this file is dist/src/runtime.js there, src/runtime.ts under tsx. */
 export const built = import.meta.url.endsWith('.js');
 
@@ -14,9 +12,6 @@ const ROOT = new URL(built ? '../../' : '../', import.meta.url);
 export function packageFile(path: string): URL {
   return new URL(path, ROOT);
 }
-
-/** package.json's version: what /openapi.json and toptally_build_info report. */
-export const packageVersion: string = (JSON.parse(readFileSync(packageFile('package.json'), 'utf8')) as { version: string }).version;
 
 /** The file a worker thread should load for a module given by its source path (no extension). */
 export function threadModule(source: string, tsxEntry: string): URL {

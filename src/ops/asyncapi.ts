@@ -2,9 +2,9 @@
 // /asyncapi.json beside the OpenAPI document, whose body schemas it shares. Operations are from the
 // server's side: it receives events, subscribe and unsubscribe, and sends the answers and pushes.
 
-import { MAX_LIMIT } from '../frontend/params.ts';
-import { WS_PATH } from '../frontend/ws-protocol.ts';
-import { packageVersion } from '../runtime.ts';
+import { MAX_LIMIT } from '../api/params.ts';
+import { WS_PATH } from '../api/ws-protocol.ts';
+import { version } from '../version.ts';
 import { SCHEMAS } from './openapi.ts';
 
 type Json = { [key: string]: unknown };
@@ -123,7 +123,7 @@ export function asyncApiDocument(): Json {
     asyncapi: '3.1.0',
     info: {
       title: 'toptally WebSocket protocol',
-      version: packageVersion,
+      version,
       description: 'Streaming ingest with acks and top-N subscriptions pushed as windows close (docs/websocket.md). The HTTP API is described by /openapi.json.',
       license: { name: 'UNLICENSED: private, all rights reserved', url: 'https://docs.npmjs.com/cli/configuring-npm/package-json#license' },
     },

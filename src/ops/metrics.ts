@@ -1,15 +1,15 @@
 // Prometheus metrics for one toptally instance. Each instance has its own registry, so several
 // servers in one process (the tests) never mix their counts.
 //
-// Hooks for the other layers are the methods under "hooks" below: the WebSocket front end (issue 3)
-// and durability (issue 4) are handed this object and call them; nothing else is needed.
+// Hooks for the other layers are the methods under "hooks" below: the WebSocket front end and
+// durability are handed this object and call them; nothing else is needed.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ErrorCode } from '../errors.ts';
 import { uwsImplementation } from '../frontend/uws.ts';
-import { packageVersion } from '../runtime.ts';
+import { version } from '../version.ts';
 import type { Census } from '../protocol/messages.ts';
-import type { ShardPool } from '../shards/shard-pool.ts';
+import type { StateBackend } from '../backend/state-backend.ts';
 import type { WindowKind } from '../window.ts';
 
 export class Metrics {
@@ -19,6 +19,7 @@ export class Metrics {
   readonly #requests: Counter<'route' | 'status'>;
   readonly #aborted: Counter<'route'>;
   readonly #requestSeconds: Histogram<'route'>;
+  readonly #shardRestarts: Counter<'shard'>;
   readonly #rejected: Counter<'code'>;
   readonly #flushSeconds: Histogram;
   readonly #wsConnections: Gauge;
@@ -38,7 +39,7 @@ export class Metrics {
       help: 'Always 1; the labels say which toptally, Node.js and uWebSockets.js build is running',
       labelNames: ['version', 'nodejs', 'uws'],
       registers,
-    }).set({ version: packageVersion, nodejs: process.versions.node, uws: uwsImplementation }, 1);
+    }).set({ version, nodejs: process.versions.node, uws: uwsImplementation }, 1);
     this.#ingestedObjects = new Counter({
       name: 'toptally_ingested_objects_total',
       help: 'Counter objects acknowledged (journaled, or applied by every owning shard with --durability off)',
@@ -74,6 +75,12 @@ export class Metrics {
       labelNames: ['code'],
       registers,
     });
+    this.#shardRestarts = new Counter({
+      name: 'toptally_shard_restarts_total',
+      help: 'Shard workers replaced after they died, by shard',
+      labelNames: ['shard'],
+      registers,
+    });
     this.#flushSeconds = new Histogram({
       name: 'toptally_durability_flush_seconds',
       help: 'Time to make a batch of accepted counters durable: the fsync (mode fsync) or the write (mode interval)',
@@ -91,35 +98,29 @@ export class Metrics {
   }
 
   /**
-   * Per-shard series, read from the pool at each scrape. Every shard has every series all the
-   * time: while a shard is down its up gauge is 0 and what it holds is NaN (unknown), so no series
-   * vanishes and comes back.
+   * Per-shard series, read from the backend's partitions at each scrape. Every shard has every
+   * series all the time: while a shard is down its up gauge is 0 and what it holds is NaN
+   * (unknown), so no series vanishes and comes back.
    */
-  watchShards(pool: ShardPool): void {
+  watchShards(backend: StateBackend): void {
     new Gauge({
       name: 'toptally_shard_up',
       help: 'Whether a shard worker is up and taking requests (0 while it is down or being rebuilt)',
       labelNames: ['shard'],
       registers: [this.registry],
       collect() {
-        for (const shard of pool.shards) this.set({ shard: shard.index }, shard.failed ? 0 : 1);
+        const down = new Set(backend.unavailable());
+        for (let shard = 0; shard < backend.partitions; shard++) this.set({ shard }, down.has(shard) ? 0 : 1);
       },
     });
-    const restarts = new Counter({
-      name: 'toptally_shard_restarts_total',
-      help: 'Shard workers replaced after they died, by shard',
-      labelNames: ['shard'],
-      registers: [this.registry],
-    });
-    for (const shard of pool.shards) restarts.inc({ shard: shard.index }, 0);
-    pool.on('restarted', (shard) => restarts.inc({ shard }));
+    for (let shard = 0; shard < backend.partitions; shard++) this.#shardRestarts.inc({ shard }, 0);
     new Gauge({
       name: 'toptally_shard_queue_depth',
       help: 'Requests sent to a shard worker and not yet answered',
       labelNames: ['shard'],
       registers: [this.registry],
       collect() {
-        for (const shard of pool.shards) this.set({ shard: shard.index }, shard.pending);
+        for (const { partition, pending } of backend.owed()) this.set({ shard: partition }, pending);
       },
     });
     new Gauge({
@@ -128,15 +129,13 @@ export class Metrics {
       labelNames: ['shard'],
       registers: [this.registry],
       collect() {
-        for (const shard of pool.shards) this.set({ shard: shard.index }, shard.backlogBytes);
+        for (const { partition, backlogBytes } of backend.owed()) this.set({ shard: partition }, backlogBytes);
       },
     });
     // One census per scrape feeds the three gauges: the first collect asks, the others share it.
-    let census: Promise<PromiseSettledResult<Census>[]> | null = null;
-    const sharedCensus = (): Promise<PromiseSettledResult<Census>[]> => {
-      census ??= Promise.allSettled(pool.shards.map((shard) => shard.census())).finally(() =>
-        setImmediate(() => (census = null)),
-      );
+    let census: Promise<(Census | null)[]> | null = null;
+    const sharedCensus = (): Promise<(Census | null)[]> => {
+      census ??= backend.census().finally(() => setImmediate(() => (census = null)));
       return census;
     };
     const shardGauge = (name: string, help: string, field: keyof Census): void => {
@@ -148,8 +147,8 @@ export class Metrics {
         async collect() {
           const held = await sharedCensus();
           this.reset();
-          held.forEach((result, i) => {
-            this.set({ shard: pool.shards[i].index }, result.status === 'fulfilled' ? result.value[field] : Number.NaN);
+          held.forEach((result, partition) => {
+            this.set({ shard: partition }, result ? result[field] : Number.NaN);
           });
         },
       });
@@ -174,32 +173,37 @@ export class Metrics {
 
   // --- hooks -------------------------------------------------------------------------------------
 
-  /** Input refused with this code: HTTP error replies here, WebSocket error frames (issue 3). */
+  /** Input refused with this code: HTTP error replies here, WebSocket error frames. */
   rejected(code: ErrorCode): void {
     this.#rejected.inc({ code });
   }
 
-  /** Durability (issue 4): one flush of accepted counters to disk took this long. */
+  /** A shard worker that died was replaced. */
+  shardRestarted(shard: number): void {
+    this.#shardRestarts.inc({ shard });
+  }
+
+  /** Durability: one flush of accepted counters to disk took this long. */
   durabilityFlushed(seconds: number): void {
     this.#flushSeconds.observe(seconds);
   }
 
-  /** WebSocket (issue 3): a connection opened. */
+  /** WebSocket: a connection opened. */
   wsConnectionOpened(): void {
     this.#wsConnections.inc();
   }
 
-  /** WebSocket (issue 3): a connection closed; call wsUnsubscribed for its subscriptions too. */
+  /** WebSocket: a connection closed; call wsUnsubscribed for its subscriptions too. */
   wsConnectionClosed(): void {
     this.#wsConnections.dec();
   }
 
-  /** WebSocket (issue 3): a connection subscribed to a window's top-N. */
+  /** WebSocket: a connection subscribed to a window's top-N. */
   wsSubscribed(window: WindowKind): void {
     this.#wsSubscribers.inc({ window });
   }
 
-  /** WebSocket (issue 3): a subscription ended (unsubscribe or connection closed). */
+  /** WebSocket: a subscription ended (unsubscribe or connection closed). */
   wsUnsubscribed(window: WindowKind): void {
     this.#wsSubscribers.dec({ window });
   }

@@ -3,11 +3,10 @@
 // server really has, lints it with Redocly's linter and checks real answers against its schemas.
 
 import { ERRORS } from '../errors.ts';
-import { packageVersion } from '../runtime.ts';
-import { routeScope } from '../frontend/access.ts';
-import { DASHBOARD_ASSETS } from '../frontend/dashboard-routes.ts';
-import { MAX_LIMIT } from '../frontend/params.ts';
-import { SEED_STATS_PATHS } from '../frontend/routes.ts';
+import { version } from '../version.ts';
+import { routeScope } from '../access/access.ts';
+import { MAX_LIMIT } from '../api/params.ts';
+import { DASHBOARD_ASSET_NAMES, SEED_STATS_PATHS } from '../api/routes.ts';
 
 type Json = { [key: string]: unknown };
 
@@ -239,7 +238,7 @@ export function openApiDocument(): Json {
       get: {
         summary: "The dashboard's scripts and styles",
         tags: ['dashboard'],
-        parameters: [{ name: 'asset', in: 'path', required: true, schema: { type: 'string', enum: [...DASHBOARD_ASSETS.keys()] } }],
+        parameters: [{ name: 'asset', in: 'path', required: true, schema: { type: 'string', enum: [...DASHBOARD_ASSET_NAMES] } }],
         responses: {
           200: {
             description: 'JavaScript, CSS or the SVG icon',
@@ -256,7 +255,7 @@ export function openApiDocument(): Json {
   for (const kind of ['minute', 'hour'] as const) {
     for (const path of SEED_STATS_PATHS[kind]) paths[path] = seedStats(kind);
   }
-  // The same table the server enforces (src/frontend/access.ts) says which operations need a token.
+  // The same table the server enforces (src/access/access.ts) says which operations need a token.
   for (const [path, operations] of Object.entries(paths)) {
     for (const [method, operation] of Object.entries(operations as Record<string, Json>)) {
       operation.operationId = operationId(method, path);
@@ -280,7 +279,7 @@ export function openApiDocument(): Json {
     openapi: '3.0.3',
     info: {
       title: 'toptally',
-      version: packageVersion,
+      version,
       description:
         'Exact top-10 domains of the last round minute and hour. Windows are UTC, [from, to) in Unix seconds. ' +
         'The WebSocket protocol at /ws is described by /asyncapi.json.',
