@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Parser } from '@asyncapi/parser';
 import { Ajv } from 'ajv';
-import { request, startServer, T0, tempDir, type Reply } from '../helpers/server.ts';
+import { request, startServer, startServerHoldingRestarts, T0, tempDir, type Reply } from '../helpers/server.ts';
 import { TestSocket } from '../helpers/ws-client.ts';
 
 const REDOCLY = fileURLToPath(new URL('../../node_modules/@redocly/cli/bin/cli.js', import.meta.url));
@@ -68,14 +68,7 @@ test('/asyncapi.json describes /ws and parses with no error or warning', async (
 });
 
 test('HTTP answers match the OpenAPI schemas and headers, errors carrying index, line and key as documented', async (t) => {
-  let recovered!: () => void;
-  const recovery = new Promise<void>((resolve) => (recovered = resolve));
-  const s = await startServer(t, {}, T0, {
-    recoverShard: async (shard, handle) => {
-      await recovery;
-      return s.app.durability.rebuildShard(shard, handle);
-    },
-  });
+  const { s, release } = await startServerHoldingRestarts(t);
   const doc = (await s.get('/openapi.json')).body;
   const check = schemaChecker(doc, 'openapi');
   const documented = (reply: Reply, method: string, route: string): Record<string, { schema: object }> => {
@@ -124,7 +117,7 @@ test('HTTP answers match the OpenAPI schemas and headers, errors carrying index,
       assert.match(String(down.headers['retry-after']), /^[0-9]+$/);
     }
   } finally {
-    recovered();
+    release();
   }
 });
 

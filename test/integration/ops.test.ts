@@ -1,13 +1,13 @@
 // What operators read: /metrics, /healthz, /readyz and /openapi.json, on a real server.
 
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
+import { test } from 'node:test';
 import { hashDomain, shardOf } from '../../src/routing/hash.ts';
 import { lintExposition } from '../helpers/prometheus-lint.ts';
-import { request, startServer, T0 } from '../helpers/server.ts';
+import { request, startServer, startServerHoldingRestarts, T0 } from '../helpers/server.ts';
 
 /** Prometheus text format to `name{label="value",...}` (labels sorted) -> value. */
 function parseMetrics(text: string): Map<string, number> {
@@ -119,14 +119,7 @@ test('/metrics passes the rules of promtool check metrics, also while a shard is
     't_seconds: counter metrics should have "_total" suffix',
   ]);
 
-  let recovered!: () => void;
-  const recovery = new Promise<void>((resolve) => (recovered = resolve));
-  const s = await startServer(t, {}, T0, {
-    recoverShard: async (shard, handle) => {
-      await recovery;
-      return s.app.durability.rebuildShard(shard, handle);
-    },
-  });
+  const { s, release } = await startServerHoldingRestarts(t);
   assert.equal((await s.post({ timestamp: T0, 'a.example': 1 })).status, 200);
   assert.equal((await s.get('/nowhere')).status, 404);
   const check = async (when: string): Promise<void> => {
@@ -145,7 +138,7 @@ test('/metrics passes the rules of promtool check metrics, also while a shard is
     await s.app.pool.shards[0].terminate();
     await check('shard 0 down');
   } finally {
-    recovered(); // a failed check must not hold the stop behind the held restart
+    release(); // a failed check must not hold the stop behind the held restart
   }
   await restarted;
   await check('shard 0 restarted');
@@ -155,15 +148,7 @@ test('/readyz answers 503 until start-up has finished and while a shard is down;
   let finish!: () => void;
   const startup = new Promise<void>((resolve) => (finish = resolve));
   // A shard that dies stays down until the test lets its replacement finish recovering.
-  let recovered!: () => void;
-  const recovery = new Promise<void>((resolve) => (recovered = resolve));
-  const s = await startServer(t, {}, T0, {
-    readyAfter: startup,
-    recoverShard: async (shard, handle) => {
-      await recovery;
-      return s.app.durability.rebuildShard(shard, handle);
-    },
-  });
+  const { s, release: recovered } = await startServerHoldingRestarts(t, { readyAfter: startup });
 
   const early = await s.get('/readyz');
   assert.equal(early.status, 503);
