@@ -154,3 +154,29 @@ test('the start line gives the checkpoint and journal bytes it recovered, as the
     String(started?.msg),
   );
 });
+
+test('the command runs the build: no thread (I/O, shard workers, decode pool) loads tsx or a .ts file', async (t) => {
+  const dataDir = await tempDir(t);
+  const refuse = new URL('../helpers/refuse-typescript.mjs', import.meta.url).pathname;
+  // --offload always: every body is decoded on the pool, so its threads must have started.
+  const child = spawn(process.execPath, ['--import', refuse, BIN, '--port', '0', '--shards', '2', '--decode-threads', '2', '--offload', 'always', '--data-dir', dataDir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => child.kill('SIGKILL'));
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const first = (await lines.next()).value;
+  assert.ok(first?.startsWith('{'), `no start line; stderr: ${stderr}`);
+  const url = `http://${(JSON.parse(first) as { address: string }).address}`;
+  const now = Math.floor(Date.now() / 1000);
+  const body = JSON.stringify(Array.from({ length: 20 }, (_, i) => ({ timestamp: now, [`d${i}.example`]: i + 1 })));
+  const posted = await request(`${url}/api/events`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+  assert.deepEqual([posted.status, posted.body], [200, { accepted: 20, counters: 20 }], stderr);
+  // The window that held `now` when the counters were posted, whenever the query runs.
+  const open = await request(`${url}/api/stats?window=minute&open=true&at=${now}&limit=1`);
+  assert.equal(open.body.total, 210, 'both shards applied their parts');
+  child.kill('SIGTERM');
+  assert.equal((await once(child, 'exit'))[0], 0);
+  assert.doesNotMatch(stderr, /may not load/);
+});
