@@ -195,9 +195,17 @@ test('at phone width (390 px) the page fits the screen, the forms included; pane
   // The server stops: nothing is pushed, the top-N queries fail, and the three top-N panels say so.
   // (The stopped server object still answers /metrics on the page's open keep-alive connection.)
   await s.app.stop();
-  await page.waitForFunction(() => document.querySelectorAll('#minute.is-stale, #hour.is-stale, #open.is-stale').length === 3, null, {
-    timeout: WAIT_MS,
-  });
+  // The socket's close marks them at once; the failed poll after it then says the server is gone.
+  await page
+    .waitForFunction(
+      () =>
+        document.querySelectorAll('#minute.is-stale, #hour.is-stale, #open.is-stale').length === 3 &&
+        document.getElementById('connection')!.dataset.state === 'offline',
+      null,
+      { timeout: WAIT_MS },
+    )
+    .catch(() => undefined);
+  assert.equal(await page.locator('#minute.is-stale, #hour.is-stale, #open.is-stale').count(), 3);
   assert.equal(await state(page), 'offline');
   assert.ok(await page.locator('#minute .stale').isVisible());
 });
