@@ -109,7 +109,7 @@ export class Durability {
       config.mode,
       recovered.lastLsn,
       recovered.segments,
-      (err) => deps.log.error({ err: err.message }, 'journal failed: ingest answers 503 until a restart'),
+      (err) => deps.log.error({ err }, 'journal failed: ingest answers 503 until a restart'),
       deps.flushed,
     );
     const durability = new Durability(config, deps, idempotency, journal, recovered);
@@ -209,7 +209,7 @@ export class Durability {
   #checkpointSoon(): void {
     if (this.#queued || this.#closing) return;
     this.#queued = true;
-    this.checkpoint().catch((err: Error) => this.#deps.log.error({ err: err.message }, 'checkpoint failed; will retry'));
+    this.checkpoint().catch((err: Error) => this.#deps.log.error({ err }, 'checkpoint failed; will retry'));
   }
 
   async #checkpointOnce(): Promise<void> {

@@ -13,10 +13,11 @@ import { Worker } from 'node:worker_threads';
 import { TopTallyError, fromErrorBody } from '../errors.ts';
 import { assertNever, send, type Census, type ExportedWindow, type FromShard, type ToShard, type TopEntries } from '../protocol/messages.ts';
 import { concatParts, type ShardPart } from '../protocol/shard-part.ts';
+import { built, packageFile, threadModule } from '../runtime.ts';
 import type { WindowKind } from '../window.ts';
 
-const BOOT = new URL('../../workers/boot.mjs', import.meta.url);
-const ENTRY = new URL('../../workers/shard-worker.ts', import.meta.url).href;
+const ENTRY = threadModule('workers/shard-worker', 'workers/boot.mjs');
+const TSX_ENTRY = packageFile('workers/shard-worker.ts').href;
 const COALESCE_MS = 1;
 /** Up to this many bytes, a message's parts are joined into one (see #flush). */
 const JOIN_BYTES = 256 * 1024;
@@ -54,7 +55,7 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
   private constructor(index: number) {
     super();
     this.index = index;
-    this.#worker = new Worker(BOOT, { workerData: { entry: ENTRY }, name: `shard-${index}` });
+    this.#worker = new Worker(ENTRY, { workerData: built ? undefined : { entry: TSX_ENTRY }, name: `shard-${index}` });
     this.#worker.on('message', (message: FromShard) => this.#onMessage(message));
     this.#worker.on('error', (err) => this.#fail(err));
     this.#worker.on('exit', (code) => this.#fail(new Error(`shard ${index} exited with code ${code}`)));
