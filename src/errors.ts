@@ -34,6 +34,8 @@ export const ERRORS = {
   TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'The idempotency key was used for a different request' },
   TOPTALLY_ERR_JOURNAL_FAILED: { status: 503, message: 'The journal cannot write to disk' },
   TOPTALLY_ERR_DATA_CORRUPT: { status: 500, message: 'The data directory is corrupt' },
+  TOPTALLY_ERR_CLUSTER_UNAVAILABLE: { status: 503, message: 'Redis, which holds the shared windows, does not answer' },
+  TOPTALLY_ERR_UNFLUSHED_LIMIT: { status: 503, message: 'Too many counters wait to reach Redis' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
