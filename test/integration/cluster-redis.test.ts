@@ -92,8 +92,8 @@ for (const which of ['cluster', 'single'] as const) {
   });
 }
 
-test('the reader answers ties in local mode order, astral characters included', async () => {
-  const tags = partitionTags(8);
+for (const partitions of [1, 8]) test(`the reader answers ties in local mode order, astral characters included (${partitions} partitions)`, async () => {
+  const tags = partitionTags(partitions).map((tag) => `${tag}-r${partitions}`);
   const reader = new ClusterReader(link, tags);
   const rand = mulberry32(0x71e5);
   const names = ['a', 'b', 'c', 'd', '\uff01x', '😀x', '\ue000', 'é', 'ab', ...Array.from({ length: 30 }, (_, i) => `d${i}`)];
@@ -105,7 +105,7 @@ test('the reader answers ties in local mode order, astral characters included', 
   for (const name of ['a', 'b', 'c', 'd', '\uff01x', '😀x']) counts.set(name, 50); // a tie group at the top
   for (const [name, count] of counts) {
     const tag = tags[hashDomain(name) % tags.length];
-    const z = windowKey(`${tag}`, 'minute', MINUTE - 1);
+    const z = windowKey(tag, 'minute', MINUTE - 1);
     await link.call(z, ['ZINCRBY', z, String(count), encodeCesu8(name)]);
     await link.call(z, ['INCRBY', totalKey(tag, 'minute', MINUTE - 1), String(count)]);
   }
