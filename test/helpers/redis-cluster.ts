@@ -93,6 +93,8 @@ function serverArgs(port: number, dir: string, cluster: boolean): string[] {
     '--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'no',
     '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
     '--logfile', path.join(dir, 'redis.log'), '--daemonize', 'no',
+    // A replica's first sync starts at once, not after the default 5 s wait for more replicas.
+    '--repl-diskless-sync-delay', '0',
   ];
   if (cluster) {
     args.push(
