@@ -26,6 +26,7 @@ import { StatsService } from './query/stats.ts';
 import { oldestRetained, type Retention } from './retention.ts';
 import type { ShardHandle } from './shards/shard-handle.ts';
 import { ShardPool } from './shards/shard-pool.ts';
+import { LocalBackend } from './backend/local-backend.ts';
 
 /** How long a stop waits for requests in flight. */
 const STOP_GRACE_MS = 10_000;
@@ -75,23 +76,24 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     else log.error({ shard, recovered }, 'shard worker restarted EMPTY: the counts it held are lost (--durability off)');
   });
   pool.on('restartFailed', (shard, err) => log.error({ shard, err: err.message }, 'shard worker restart failed; trying again'));
-  metrics.watchShards(pool);
+  const backend = new LocalBackend(pool);
+  metrics.watchShards(backend);
   readiness.check('shards', () => {
-    const down = pool.shards.filter((shard) => shard.failed).map((shard) => shard.index);
+    const down = backend.unavailable();
     return down.length > 0 ? `unavailable: shard ${down.join(', ')}` : null;
   });
-  const stats = new StatsService(pool, clock, retention);
+  const stats = new StatsService(backend, clock, retention);
   const nowSeconds = (): number => Math.floor(clock.now() / 1000);
   const applyRetention = (): void => {
     const now = nowSeconds();
-    pool.retain(oldestRetained(retention, 'minute', now), oldestRetained(retention, 'hour', now));
+    backend.retain(oldestRetained(retention, 'minute', now), oldestRetained(retention, 'hour', now));
     stats.prune(now);
   };
   applyRetention();
   // Recovery fills the shards before the port opens, so no request sees a half-loaded state.
   const recovering = Durability.open(
     { dataDir: config.dataDir, mode: config.durability, repair: config.repair },
-    { pool, clock, retention, log, flushed: (seconds) => metrics.durabilityFlushed(seconds) },
+    { backend, clock, retention, log, flushed: (seconds) => metrics.durabilityFlushed(seconds) },
   );
   readiness.after('recovery', recovering);
   if (options.readyAfter) readiness.after('startup', options.readyAfter);
@@ -103,7 +105,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
   }
   const decoders = new DecodePool(config.decodeThreads);
   const offload = new OffloadPolicy(config.offload, config.offloadBytes);
-  const ingestor = new Ingestor(pool, decoders, stats, clock, {
+  const ingestor = new Ingestor(backend, decoders, clock, {
     retention,
     maxFutureSeconds: config.maxFuture,
     offload,

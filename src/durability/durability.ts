@@ -4,12 +4,12 @@
 
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import type { StateBackend } from '../backend/state-backend.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import { oldestRetained, type Retention } from '../retention.ts';
 import type { ExportedWindow } from '../protocol/messages.ts';
 import type { ShardHandle } from '../shards/shard-handle.ts';
-import type { ShardPool } from '../shards/shard-pool.ts';
 import type { WindowKind, WindowRef } from '../window.ts';
 import { removeCheckpointsBut, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { CHECKPOINTS_DIR, JOURNAL_DIR } from './files.ts';
@@ -33,7 +33,7 @@ export interface DurabilityConfig {
 }
 
 export interface DurabilityDeps {
-  pool: ShardPool;
+  backend: StateBackend;
   clock: Clock;
   retention: Retention;
   log: Logger;
@@ -84,7 +84,7 @@ export class Durability {
     const recovered = await recover({
       dataDir: config.dataDir,
       repair: config.repair,
-      pool: deps.pool,
+      backend: deps.backend,
       idempotency,
       oldest: oldest(deps),
     });
@@ -104,22 +104,23 @@ export class Durability {
   }
 
   /**
-   * Journals the record, then calls `apply` (in journal order) and resolves once what `apply`
-   * returned has: the caller may acknowledge then. Its key, if any, is answered from now on.
+   * Journals the record, then calls `apply` with its LSN (null in mode off), in journal order, and
+   * resolves once what `apply` returned has: the caller may acknowledge then. Its key, if any, is answered from now on.
    */
-  commit(record: Omit<CounterRecord, 'lsn'>, apply: () => Promise<void>): Promise<void> {
+  commit(record: Omit<CounterRecord, 'lsn'>, apply: (lsn: number | null) => Promise<void>): Promise<void> {
     const journal = this.#journal;
     if (!journal) {
       this.#remember(record);
-      return apply();
+      return apply(null);
     }
     let applied: Promise<void> | undefined;
+    let recordLsn = 0;
     const written = journal.append(
-      (lsn, into) => writeCounters(into, { ...record, lsn }),
+      (lsn, into) => writeCounters(into, { ...record, lsn: (recordLsn = lsn) }),
       () => {
         this.#dirty.addMinutes(record.minutes);
         this.#remember(record);
-        applied = apply();
+        applied = apply(recordLsn);
       },
     );
     if (journal.bytesSinceCut >= CHECKPOINT_BYTES) this.#checkpointSoon();
@@ -162,8 +163,8 @@ export class Durability {
         upTo = appliedLsn;
         segments = [...journal.segments];
       });
-      const { pool, log } = this.#deps;
-      const rebuilt = await rebuildShard({ shard, shards: pool.size, handle, checkpoint: this.#checkpoint, segments, upTo, oldest: oldest(this.#deps) });
+      const { backend, log } = this.#deps;
+      const rebuilt = await rebuildShard({ shard, shards: backend.partitions, handle, checkpoint: this.#checkpoint, segments, upTo, oldest: oldest(this.#deps) });
       log.info({ shard, ...rebuilt, upTo, ms: Math.round(performance.now() - started) }, `shard ${shard} rebuilt from ${this.#config.dataDir}`);
       return true;
     });
@@ -210,7 +211,7 @@ export class Durability {
       cut = appliedLsn;
       changed = this.#dirty.take().filter((ref) => ref.index >= oldestNow[ref.kind]);
       answers = this.idempotency.answers();
-      exporting = this.#deps.pool.export(changed.map(({ kind, index }) => ({ window: kind, index })));
+      exporting = this.#deps.backend.export(changed.map(({ kind, index }) => ({ window: kind, index })));
     });
     try {
       const exported = await exporting!;

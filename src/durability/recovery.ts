@@ -1,5 +1,5 @@
 // Start-up: rebuild every retained window from the newest complete checkpoint plus the journal
-// records after its cut, replayed into the shard actors through the normal pool ingest.
+// records after its cut, replayed into the state backend.
 //
 // What the bytes may look like, and what is done about it:
 // - a checkpoint directory still named .tmp: a crash while writing it; removed, the previous one counts;
@@ -11,9 +11,9 @@
 
 import { open, readFile, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import type { StateBackend } from '../backend/state-backend.ts';
 import { TopTallyError } from '../errors.ts';
 import { DecodeError } from './bytes.ts';
-import type { ShardPool } from '../shards/shard-pool.ts';
 import type { WindowKind, WindowRef } from '../window.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import {
@@ -68,7 +68,7 @@ export interface Recovered {
 export interface RecoverOptions {
   dataDir: string;
   repair: boolean;
-  pool: ShardPool;
+  backend: StateBackend;
   idempotency: IdempotencyStore;
   /** The oldest retained window of each kind: older ones are not loaded. */
   oldest: Record<WindowKind, number>;
@@ -234,9 +234,9 @@ class Recovery {
 
   /** Hands a chunk to its shard as it is, or re-partitions it when the shard count changed. */
   #loadChunk({ window, index, shard, shards, part }: WindowChunk): Promise<void> {
-    const pool = this.#o.pool;
-    if (shards === pool.size) return pool.shards[shard].load(window, index, part);
-    const loads = repartition([part], pool.size).map((p, s) => p && pool.shards[s].load(window, index, p));
+    const backend = this.#o.backend;
+    if (shards === backend.partitions) return backend.load(window, index, shard, part);
+    const loads = repartition([part], backend.partitions).map((p, s) => p && backend.load(window, index, s, p));
     return Promise.all(loads).then(() => undefined);
   }
 
@@ -302,9 +302,9 @@ class Recovery {
       this.#o.idempotency.remember({ key, fingerprint, atMs: record.atMs, accepted: counters, counters: entries });
     }
     this.#report.records++;
-    const pool = this.#o.pool;
-    const parts = record.shards === pool.size ? record.parts : repartition(record.parts, pool.size);
-    return pool.ingest({ counters, entries, parts, minutes });
+    const backend = this.#o.backend;
+    const parts = record.shards === backend.partitions ? record.parts : repartition(record.parts, backend.partitions);
+    return backend.replay({ counters, entries, parts, minutes }, { lsn: record.lsn, minutes });
   }
 
   async #cutTornTail(file: string, torn: { offset: number; bytes: number; reason: string }): Promise<void> {
