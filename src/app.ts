@@ -27,6 +27,8 @@ import { oldestRetained, type Retention } from './retention.ts';
 import type { ShardHandle } from './shards/shard-handle.ts';
 import { ShardPool } from './shards/shard-pool.ts';
 import { LocalBackend } from './backend/local-backend.ts';
+import type { StateBackend } from './backend/state-backend.ts';
+import { openCluster } from './cluster/cluster-mode.ts';
 
 /** How long a stop waits for requests in flight. */
 const STOP_GRACE_MS = 10_000;
@@ -76,7 +78,13 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     else log.error({ shard, recovered }, 'shard worker restarted EMPTY: the counts it held are lost (--durability off)');
   });
   pool.on('restartFailed', (shard, err) => log.error({ shard, err: err.message }, 'shard worker restart failed; trying again'));
-  const backend = new LocalBackend(pool);
+  const local = new LocalBackend(pool);
+  // Cluster mode (--redis): the shared windows live in Redis, behind the same backend interface.
+  const cluster = config.redis.length === 0 ? null : await openCluster(config, { local, clock, retention, log, metrics }).catch(async (err: Error) => {
+    await pool.stop();
+    throw err;
+  });
+  const backend: StateBackend = cluster?.backend ?? local;
   metrics.watchShards(backend);
   readiness.check('shards', () => {
     const down = backend.unavailable();
@@ -100,8 +108,12 @@ export async function startToptally(config: Config, options: StartOptions = {}):
   try {
     durability = await recovering;
   } catch (err) {
-    await pool.stop();
+    await backend.stop();
     throw err;
+  }
+  if (cluster) {
+    readiness.after('redis', cluster.start(durability));
+    readiness.check('cluster', () => cluster.notReady());
   }
   const decoders = new DecodePool(config.decodeThreads);
   const offload = new OffloadPolicy(config.offload, config.offloadBytes);
@@ -164,6 +176,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     clock,
     tickers: { minute: ticker, hour: hourTicker },
     liveIntervalMs: config.liveInterval,
+    whenFinal: cluster?.whenFinal,
     onError: (err) => log.warn({ err }, 'computing a top-N push failed'),
   });
   ws = new WsEndpoint(app, { ingestor, publisher, metrics, log, access, admit: () => admit(1) }, config);
@@ -178,7 +191,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     hourTicker.stop();
     publisher.stop();
     await durability.close();
-    await Promise.all([pool.stop(), decoders.close()]);
+    await Promise.all([backend.stop(), decoders.close()]);
     throw err;
   });
   const port = uWS.us_socket_local_port(listenSocket);
@@ -192,7 +205,8 @@ export async function startToptally(config: Config, options: StartOptions = {}):
         ? `; recovered ${recovery.windows} windows (${recovery.entries} entries) and ${recovery.records} journal records ` +
           `(${recovery.snapshotBytes + recovery.journalBytes} bytes) from ${config.dataDir} in ${recovery.ms} ms`
         : '; durability off') +
-      `; ${openTo ?? 'ingest and read need a token'}`,
+      `; ${openTo ?? 'ingest and read need a token'}` +
+      (cluster ? `; ${cluster.summary}` : ''),
   );
 
   let stopping: Promise<void> | null = null;
@@ -210,7 +224,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
         clearTimeout(grace);
       }
       const journal = await durability.close();
-      await Promise.all([pool.stop(), decoders.close()]);
+      await Promise.all([backend.stop(), decoders.close()]);
       log.info({ journal }, 'toptally stopped');
     })());
 

@@ -77,6 +77,8 @@ export interface FlusherOptions {
   onError?: (err: Error) => void;
   onFlush?: (entries: number, seconds: number) => void;
   onGap?: (partition: number, from: number, to: number) => void;
+  /** The minutes a batch just applied in Redis touched (their hours follow). */
+  onApplied?: (minutes: number[]) => void;
 }
 
 interface Waiter {
@@ -288,6 +290,7 @@ export class Flusher {
         this.stats.flushes++;
         this.stats.entries += chunk.entries;
         this.#o.onFlush?.(chunk.entries, (performance.now() - started) / 1000);
+        if (kind === 'ok') this.#o.onApplied?.(minutesOf(chunk));
         p.chunks.shift();
         p.mark = Math.max(mark, chunk.hi);
         if (this.#o.waitReplicas && (await this.#replicated(p, hwm))) this.#verified(p, p.mark);
@@ -514,6 +517,12 @@ export class Flusher {
   get sinceLastOkMs(): number {
     return this.#lastOkAt === 0 ? 0 : Date.now() - this.#lastOkAt;
   }
+}
+
+function minutesOf(chunk: Chunk): number[] {
+  const minutes: number[] = [];
+  for (const window of chunk.windows.keys()) if (window.startsWith('minute:')) minutes.push(Number(window.slice(7)));
+  return minutes;
 }
 
 function openChunk(p: Partition, lsn: number): Chunk {

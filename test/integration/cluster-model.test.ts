@@ -1,0 +1,157 @@
+// Model-based, cluster mode: seeded random traffic spread over two toptally nodes sharing one Redis
+// Cluster, and the same traffic to one local-mode node (the oracle). Every stats answer of every
+// retained window, on both nodes, must be byte for byte the oracle's: the same top, totals, domain
+// counts and tie order. The traffic has ties, non-ASCII and astral names, late counters, counters
+// ahead of the clock and windows at the retention's edge. Also: a node refuses another partition
+// count, a single non-cluster Redis works, and an Idempotency-Key retried on the other node counts once.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { mulberry32, pick } from '../helpers/random.ts';
+import { startRedis, startRedisCluster, type RedisCluster, type RedisNode } from '../helpers/redis-cluster.ts';
+import { startServer, T0, type TestServer } from '../helpers/server.ts';
+import type { Config } from '../../src/config.ts';
+
+const cleanups: (() => Promise<void>)[] = [];
+const hooks = { after: (fn: () => Promise<void>) => void cleanups.push(fn) };
+let cluster: RedisCluster;
+let single: RedisNode;
+before(async () => {
+  [cluster, single] = await Promise.all([startRedisCluster(hooks), startRedis(hooks)]);
+});
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+const NAMES = ['A', 'B', 'a', 'b', 'ab', '__proto__', 'constructor', 'é.example', '\uff01.example', '😀.io', '😀😀', '\u{10000}', '\ue000', 'x'.repeat(200)];
+const POOL = [...NAMES, ...Array.from({ length: 30 }, (_, i) => `d${i}.example`)];
+type Counter = Record<string, number> & { timestamp: number };
+
+/** The raw bytes of a GET (the comparison is byte for byte). */
+async function raw(s: TestServer, path: string): Promise<{ status: number; text: string }> {
+  const res = await fetch(s.url + path);
+  return { status: res.status, text: await res.text() };
+}
+
+function clusterNode(t: Parameters<typeof startServer>[0], seeds: string[], extra: Partial<Config> = {}): Promise<TestServer> {
+  return startServer(t, { redis: seeds, partitions: 8, flushInterval: 20, ...extra }, START);
+}
+
+/** Three hours before T0, so minutes and hours roll over many times and old ones leave the retention. */
+const START = T0 - 3 * 3600;
+
+async function eventually(what: string, check: () => Promise<string | null>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: string | null = null;
+  while (Date.now() < deadline) {
+    last = await check();
+    if (last === null) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  assert.fail(`${what}: ${last}`);
+}
+
+async function modelRun(t: Parameters<typeof startServer>[0], seeds: string[], seed: number): Promise<void> {
+  const rand = mulberry32(seed);
+  const [a, b, oracle] = await Promise.all([clusterNode(t, seeds), clusterNode(t, seeds), startServer(t, {}, START)]);
+  const nodes = [a, b];
+  const clocks = [a.clock, b.clock, oracle.clock];
+  let now = START;
+  for (let request = 0; request < 80; request++) {
+    now += Math.floor(rand() * 300);
+    for (const clock of clocks) clock.set(now * 1000 + 500);
+    const batch: Counter[] = [];
+    for (let i = 1 + Math.floor(rand() * 6); i > 0; i--) {
+      // Mostly recent, some late (up to the retention's edge and past it), a few ahead of the clock.
+      const r = rand();
+      const age = r < 0.6 ? Math.floor(rand() * 120) : r < 0.9 ? Math.floor(rand() * 2.2 * 3600) : -Math.floor(rand() * 200);
+      const counter = { timestamp: now - age } as Counter;
+      for (let d = Math.floor(rand() * 5); d >= 0; d--) counter[pick(rand, POOL)] = 1 + Math.floor(rand() * 3); // small counts: many ties
+      batch.push(counter);
+    }
+    const node = pick(rand, nodes);
+    const [got, want] = await Promise.all([node.post(batch), oracle.post(batch)]);
+    assert.equal(got.status, want.status, `seed ${seed}, request ${request}: ${JSON.stringify(got.body)} vs ${JSON.stringify(want.body)}`);
+    assert.deepEqual(got.body, want.body);
+    if (request % 10 === 0) {
+      // Midway, on the other node: the other node's counters appear within a flush interval or so.
+      const other = nodes[1 - nodes.indexOf(node)];
+      await eventually(`seed ${seed}, request ${request}, the other node`, async () => {
+        for (const path of ['/api/stats?window=minute&open=true&limit=1000', '/api/stats?window=minute&limit=1000', '/api/stats?window=hour&open=true&limit=1000']) {
+          const [mine, oracles] = await Promise.all([raw(other, path), raw(oracle, path)]);
+          if (mine.text !== oracles.text) return `${path}: ${mine.text.slice(0, 200)} vs ${oracles.text.slice(0, 200)}`;
+        }
+        return null;
+      });
+    }
+  }
+  const paths: string[] = [];
+  for (let minute = Math.floor(now / 60) - 125; minute <= Math.floor(now / 60); minute++) {
+    paths.push(`/api/stats?window=minute&limit=${pick(rand, [1, 3, 10, 1000])}&at=${(minute + 1) * 60}`);
+  }
+  for (let hour = Math.floor(now / 3600) - 4; hour < Math.floor(now / 3600); hour++) {
+    paths.push(`/api/stats?window=hour&limit=10&at=${(hour + 1) * 3600}`, `/api/stats?window=hour&limit=1000&at=${(hour + 1) * 3600}`);
+  }
+  paths.push('/api/stats/minutes', '/api/stats/hours', '/api/stats?window=hour&open=true&limit=1000');
+  let compared = 0;
+  for (const s of nodes) {
+    await eventually(`seed ${seed}: every window on ${s.url} as the oracle answers`, async () => {
+      for (const path of paths) {
+        const [mine, oracles] = await Promise.all([raw(s, path), raw(oracle, path)]);
+        if (mine.status !== oracles.status || mine.text !== oracles.text) return `${path}: ${mine.status} ${mine.text.slice(0, 300)} vs ${oracles.status} ${oracles.text.slice(0, 300)}`;
+      }
+      return null;
+    });
+    compared += paths.length;
+  }
+  assert.equal(compared, 2 * paths.length);
+  // The comparison covered windows that hold counters (the oracle is not empty everywhere).
+  const busy = await Promise.all(paths.map((path) => raw(oracle, path)));
+  assert.ok(busy.filter((r) => r.status === 200 && !r.text.includes('"total":0')).length > 20);
+}
+
+test('two nodes on a Redis Cluster answer every window byte for byte as one local node does', (t) => modelRun(t, cluster.urls.slice(0, 3), 0xc1));
+
+test('two nodes on a single (non-cluster) Redis answer as one local node does', (t) => modelRun(t, [single.url], 0x51));
+
+test('a query to the node that acknowledged a counter sees it at once, long before the next flush', async (t) => {
+  const [a, b] = await Promise.all([clusterNode(t, cluster.urls, { flushInterval: 60_000 }), clusterNode(t, cluster.urls, { flushInterval: 60_000 })]);
+  const minute = Math.floor((START + 5 * 3600) / 60);
+  for (const s of [a, b]) s.clock.set(minute * 60_000 + 5000);
+  for (let i = 1; i <= 5; i++) {
+    const domain = `ryw-${i}.example`;
+    assert.equal((await a.post([{ timestamp: minute * 60 + 1, [domain]: 1000 + i }])).status, 200);
+    const seen = await a.get('/api/stats?window=minute&open=true&limit=1');
+    assert.deepEqual(seen.body.top, [{ domain, count: 1000 + i }], `after post ${i}`);
+  }
+  // b flushes what it acknowledged itself before answering too (here: nothing), and reads a's.
+  const fromB = await b.get('/api/stats?window=minute&open=true&limit=1');
+  assert.deepEqual(fromB.body.top, [{ domain: 'ryw-5.example', count: 1005 }]);
+});
+
+test('a node started with another --partitions than the cluster was set up with refuses to start, naming both', async (t) => {
+  await clusterNode(t, [cluster.urls[0]]); // records 8, if the model test has not already
+  await assert.rejects(clusterNode(t, [cluster.urls[0]], { partitions: 16 }), /--partitions 8.*--partitions 16/);
+});
+
+test('the same Idempotency-Key sent to two nodes is counted once, and both answer the same', async (t) => {
+  const [a, b] = await Promise.all([clusterNode(t, cluster.urls), clusterNode(t, cluster.urls)]);
+  const minute = Math.floor((START + 7 * 3600) / 60);
+  for (const s of [a, b]) s.clock.set(minute * 60_000 + 5000);
+  const body = [{ timestamp: minute * 60 + 1, 'idem.example': 5 }];
+  const key = { 'idempotency-key': `k-${Math.random()}` };
+  const [first, second] = await Promise.all([a.post(body, key), b.post(body, key)]);
+  assert.equal(first.status, 200);
+  assert.deepEqual(second, { ...second, status: 200, body: first.body });
+  const third = await b.post(body, key);
+  assert.deepEqual(third.body, first.body);
+  const reused = await a.post([{ timestamp: minute * 60 + 1, 'idem.example': 6 }], key);
+  assert.equal(reused.status, 422);
+  assert.equal(reused.body.code, 'TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED');
+  for (const s of [a, b]) s.clock.set((minute + 1) * 60_000 + 5000);
+  await eventually('counted once', async () => {
+    const stats = await b.get('/api/stats?window=minute&limit=10');
+    const top = stats.body.top as { domain: string; count: number }[];
+    return top?.[0]?.count === 5 ? null : JSON.stringify(stats.body);
+  });
+});
