@@ -124,6 +124,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     limits: { counters: config.maxCounters, domains: config.maxDomains, domainBytes: config.maxDomainBytes },
     onApplied: (result) => metrics.ingested(result.accepted, result.counters),
     durability,
+    sharedKeys: cluster?.sharedKeys,
   });
   const ticker = new WindowTicker(clock, 'minute');
   ticker.on('close', () => {

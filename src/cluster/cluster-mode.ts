@@ -17,6 +17,7 @@ import { Flusher } from './flusher.ts';
 import { ClusterReader } from './reader.ts';
 import { connectRedis } from './redis-link.ts';
 import { checkPartitions, nodeId as loadNodeId, Registry } from './registry.ts';
+import { sharedKeys, type SharedKeys } from './shared-keys.ts';
 import { partitionTags } from './slots.ts';
 
 /** Unflushed counters older than this make /readyz say the node is behind. */
@@ -31,6 +32,8 @@ export interface ClusterMode {
   notReady(): string | null;
   /** Resolves once a closed window's answer is final: every live node flushed past its end. */
   whenFinal(kind: WindowKind, index: number): Promise<void>;
+  /** Idempotency keys in Redis, for the ingestor. */
+  sharedKeys: SharedKeys;
   /** For the start line. */
   summary: string;
 }
@@ -121,6 +124,7 @@ export async function openCluster(config: Config, deps: ClusterDeps): Promise<Cl
     async whenFinal(kind, index) {
       await registry.whenFinal(span(kind, index).to * 1000);
     },
+    sharedKeys: sharedKeys(link, id),
     summary: `cluster mode: node ${id}, ${config.partitions} partitions on ${link.cluster ? 'Redis Cluster' : 'a single Redis'} at ${config.redis.join(',')}, ack ${config.clusterAck}`,
   };
 }

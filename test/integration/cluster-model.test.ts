@@ -147,7 +147,7 @@ test('the same Idempotency-Key sent to two nodes is counted once, and both answe
   assert.deepEqual(third.body, first.body);
   const reused = await a.post([{ timestamp: minute * 60 + 1, 'idem.example': 6 }], key);
   assert.equal(reused.status, 422);
-  assert.equal(reused.body.code, 'TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED');
+  assert.equal(reused.body.error.code, 'TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED');
   for (const s of [a, b]) s.clock.set((minute + 1) * 60_000 + 5000);
   await eventually('counted once', async () => {
     const stats = await b.get('/api/stats?window=minute&limit=10');
