@@ -114,6 +114,8 @@ export class Registry extends EventEmitter<{ changed: [minutes: number[]]; reset
   /** Resolves once final(endMs), or after `timeoutMs` (a node that stopped beating stops counting by then). */
   async whenFinal(endMs: number, timeoutMs = DEAD_AFTER_MS + 2 * HEARTBEAT_MS): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
+    // Fresh heartbeats first: the ones at hand may predate the window's end.
+    await this.#heartbeat();
     while (!this.#stopped) {
       if (this.final(endMs)) return true;
       if (Date.now() >= deadline) return false;

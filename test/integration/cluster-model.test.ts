@@ -3,13 +3,16 @@
 // retained window, on both nodes, must be byte for byte the oracle's: the same top, totals, domain
 // counts and tie order. The traffic has ties, non-ASCII and astral names, late counters, counters
 // ahead of the clock and windows at the retention's edge. Also: a node refuses another partition
-// count, a single non-cluster Redis works, and an Idempotency-Key retried on the other node counts once.
+// count, a single non-cluster Redis works, an Idempotency-Key retried on the other node counts once,
+// and pushes on one node cover the other's counters (a close push waits for a lagging node; a late
+// counter through one node is pushed again to a subscriber on the other).
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { mulberry32, pick } from '../helpers/random.ts';
 import { startRedis, startRedisCluster, type RedisCluster, type RedisNode } from '../helpers/redis-cluster.ts';
 import { startServer, T0, type TestServer } from '../helpers/server.ts';
+import { TestSocket } from '../helpers/ws-client.ts';
 import type { Config } from '../../src/config.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -33,8 +36,14 @@ async function raw(s: TestServer, path: string): Promise<{ status: number; text:
   return { status: res.status, text: await res.text() };
 }
 
-function clusterNode(t: Parameters<typeof startServer>[0], seeds: string[], extra: Partial<Config> = {}): Promise<TestServer> {
-  return startServer(t, { redis: seeds, partitions: 8, flushInterval: 20, ...extra }, START);
+/** A cluster node on a manual clock, once ready: it has reached Redis and announced itself. */
+async function clusterNode(t: Parameters<typeof startServer>[0], seeds: string[], extra: Partial<Config> = {}): Promise<TestServer> {
+  const s = await startServer(t, { redis: seeds, partitions: 8, flushInterval: 20, ...extra }, START);
+  await eventually('ready', async () => {
+    const ready = await s.get('/readyz');
+    return ready.status === 200 ? null : JSON.stringify(ready.body);
+  });
+  return s;
 }
 
 /** Three hours before T0, so minutes and hours roll over many times and old ones leave the retention. */
@@ -154,4 +163,51 @@ test('the same Idempotency-Key sent to two nodes is counted once, and both answe
     const top = stats.body.top as { domain: string; count: number }[];
     return top?.[0]?.count === 5 ? null : JSON.stringify(stats.body);
   });
+});
+
+/** The next frame's body, or a failure after `ms`. */
+async function nextBody(ws: TestSocket, ms = 10_000): Promise<any> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no frame within ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([ws.body(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+test('the window-close push waits for a node that lags behind, and includes its counters', async (t) => {
+  const [a, b] = await Promise.all([clusterNode(t, cluster.urls), clusterNode(t, cluster.urls, { flushInterval: 1500 })]);
+  const minute = Math.floor((START + 9 * 3600) / 60);
+  for (const s of [a, b]) s.clock.set(minute * 60_000 + 1000);
+  const ws = await TestSocket.open(t, a.url);
+  ws.send({ type: 'subscribe', window: 'minute', limit: 3 });
+  assert.deepEqual((await nextBody(ws)).top, []);
+  assert.equal((await a.post([{ timestamp: minute * 60 + 2, 'a.example': 2 }])).status, 200);
+  assert.equal((await b.post([{ timestamp: minute * 60 + 3, 'b.example': 5 }])).status, 200); // b flushes 1.5 s from now
+  for (const s of [a, b]) s.clock.set((minute + 1) * 60_000 + 10);
+  const pushed = await nextBody(ws);
+  assert.deepEqual(
+    { from: pushed.from, top: pushed.top, final: pushed.final },
+    { from: minute * 60, top: [{ domain: 'b.example', count: 5 }, { domain: 'a.example', count: 2 }], final: true },
+  );
+});
+
+test('a late counter taken by node A is pushed again to a subscriber on node B', async (t) => {
+  const [a, b] = await Promise.all([clusterNode(t, cluster.urls), clusterNode(t, cluster.urls)]);
+  const minute = Math.floor((START + 11 * 3600) / 60);
+  for (const s of [a, b]) s.clock.set(minute * 60_000 + 1000);
+  assert.equal((await b.post([{ timestamp: minute * 60 + 2, 'first.example': 3 }])).status, 200);
+  const ws = await TestSocket.open(t, b.url);
+  ws.send({ type: 'subscribe', window: 'minute', limit: 2 });
+  assert.deepEqual((await nextBody(ws)).top, []);
+  for (const s of [a, b]) s.clock.set((minute + 1) * 60_000 + 10);
+  assert.deepEqual((await nextBody(ws)).top, [{ domain: 'first.example', count: 3 }]);
+  // Late: for the minute that just closed, through the other node.
+  assert.equal((await a.post([{ timestamp: minute * 60 + 30, 'late.example': 9 }])).status, 200);
+  const again = await nextBody(ws);
+  assert.deepEqual(
+    { from: again.from, top: again.top, final: again.final },
+    { from: minute * 60, top: [{ domain: 'late.example', count: 9 }, { domain: 'first.example', count: 3 }], final: true },
+  );
 });
