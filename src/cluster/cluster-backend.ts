@@ -108,6 +108,11 @@ export class ClusterBackend extends EventEmitter<BackendEvents> implements State
     return this.#o.local.replay(batch, at);
   }
 
+  /** A journal record is kept until every partition it touched holds it in Redis, verified. */
+  journalDroppable(): number {
+    return this.#o.flusher.journalKeepFrom();
+  }
+
   unavailable(): number[] {
     return this.#o.local.unavailable();
   }
