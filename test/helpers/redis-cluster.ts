@@ -105,9 +105,17 @@ function serverArgs(port: number, dir: string, cluster: boolean): string[] {
   return args;
 }
 
+/** Every server started here and still running: killed when this process exits, however it ends. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 /** Spawns redis-server and waits for PING; rejects with its log when it exits first. */
 async function spawnServer(port: number, dir: string, cluster: boolean): Promise<ChildProcess> {
   const child = spawn('redis-server', serverArgs(port, dir, cluster), { stdio: 'ignore' });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   const exited = once(child, 'exit');
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {

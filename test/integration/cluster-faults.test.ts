@@ -117,6 +117,8 @@ test('kill -9 of nodes while they flush and while they hold unflushed counters, 
   // acknowledged before the kill is in its journal only.
   let a = await node(t, dirA, cluster.urls, ['--flush-interval', '20ms']);
   let b = await node(t, dirB, cluster.urls, ['--flush-interval', '10s']);
+  const started = JSON.parse(b.lines.find((line) => line.includes('"address"'))!) as { msg: string };
+  assert.match(started.msg, /; cluster mode: node node-[0-9a-f]{12}, 16 partitions on Redis Cluster at redis:\/\/127\.0\.0\.1:\d+,.*, ack journal$/);
   let live = [a, b];
   const load = new Load(1, () => live);
   load.start();

@@ -245,3 +245,15 @@ test('the journal keeps what Redis has not taken through checkpoints, so a resta
     return JSON.stringify(stats.body.top) === JSON.stringify(want) && stats.body.total === 9 ? null : JSON.stringify(stats.body);
   });
 });
+
+test('--cluster-ack cluster acknowledges once the counters are in Redis: another node sees them at once', async (t) => {
+  const [a, b] = await Promise.all([
+    clusterNode(t, cluster.urls, { clusterAck: 'cluster', flushInterval: 60_000 }),
+    clusterNode(t, cluster.urls, { flushInterval: 60_000 }),
+  ]);
+  const minute = Math.floor((START + 15 * 3600) / 60);
+  for (const s of [a, b]) s.clock.set(minute * 60_000 + 1000);
+  assert.equal((await a.post([{ timestamp: minute * 60 + 1, 'acked.example': 12 }])).status, 200);
+  // b reads Redis without waiting for a (whose next flush is a minute away).
+  assert.deepEqual((await b.get('/api/stats?window=minute&open=true&limit=3')).body.top, [{ domain: 'acked.example', count: 12 }]);
+});
