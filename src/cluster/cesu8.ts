@@ -4,7 +4,7 @@
 // With plain UTF-8 they differ: U+FF01 sorts before U+1F600 in UTF-8 and after it in UTF-16.
 
 /** CESU-8 of the UTF-8 bytes `utf8[start..end)`, as a latin1 string (one char per byte): a cheap map key. */
-export function cesu8Key(utf8: Uint8Array, start: number, end: number): string {
+export function cesu8Key(utf8: Buffer, start: number, end: number): string {
   let plain = true;
   for (let i = start; i < end; i++) {
     if (utf8[i] >= 0xf0) {
@@ -12,7 +12,7 @@ export function cesu8Key(utf8: Uint8Array, start: number, end: number): string {
       break;
     }
   }
-  const buffer = Buffer.from(utf8.buffer, utf8.byteOffset, utf8.byteLength);
+  const buffer = utf8;
   if (plain) return buffer.toString('latin1', start, end);
   let out = '';
   for (let i = start; i < end; ) {

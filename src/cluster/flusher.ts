@@ -21,10 +21,11 @@ import { viewPart } from '../protocol/shard-part.ts';
 import { WINDOW_SECONDS, minuteToHour, type WindowKind } from '../window.ts';
 import type { Retention } from '../retention.ts';
 import { cesu8Key } from './cesu8.ts';
+import { RecordQueue, Touches } from './touches.ts';
 import { totalKey, watermarkKey, windowKey } from './keys.ts';
 import { functionMissing, type Arg, type RedisLink } from './redis-link.ts';
 
-/** Distinct (window, domain) entries after which a chunk takes no more records: bounds one call's time in Redis. */
+/** Distinct (minute, domain) entries after which a chunk takes no more records (its call updates about twice as many, with the hours): bounds one call's time in Redis. */
 const CHUNK_ENTRIES = 2000;
 /** Seconds a window's keys outlive the retention: a node whose clock is a little behind still finds them. */
 const EXPIRY_MARGIN_SECONDS = 120;
@@ -34,8 +35,8 @@ const WAIT_TIMEOUT_MS = 100;
 
 interface Chunk {
   hi: number;
-  /** `${kind}:${index}` → member (CESU-8 as latin1) → delta. */
-  windows: Map<string, Map<string, number>>;
+  /** Minute index → member (CESU-8 as latin1) → delta; the hours are summed from them when sent. */
+  minutes: Map<number, Map<string, number>>;
   entries: number;
   sealed: boolean;
 }
@@ -51,16 +52,10 @@ interface Partition {
   inFlight: boolean;
   /** Rebuilding from the journal: nothing is sent meanwhile. */
   replaying: boolean;
-  /** LSNs of records that touched this partition and are not yet verified, ascending. */
-  lsns: number[];
+  /** LSNs of records that touched this partition and are not yet verified. */
+  lsns: Touches;
   /** The highest LSN added for this partition. */
   lastLsn: number;
-}
-
-interface RecordInfo {
-  lsn: number;
-  atMs: number;
-  bytes: number;
 }
 
 export interface FlusherOptions {
@@ -93,7 +88,7 @@ export class Flusher {
   readonly #o: FlusherOptions;
   readonly #partitions: Partition[];
   /** Records not yet confirmed everywhere they went, in LSN order (for unflushed bytes and the flushed-through time). */
-  #records: RecordInfo[] = [];
+  readonly #records = new RecordQueue();
   #waiters: Waiter[] = [];
   #timer: NodeJS.Timeout | null = null;
   #verifyTimer: NodeJS.Timeout | null = null;
@@ -102,6 +97,8 @@ export class Flusher {
   #lastError: Error | null = null;
   #lastOkAt = 0;
   #lastAdded = 0;
+  /** Whether every record added so far is confirmed (then the next one added moves the cursor). */
+  #allConfirmed = true;
   /** Partitions waiting for a replay: from (exclusive) → to (inclusive). */
   #rewinds = new Map<number, { from: number; to: number }>();
   #replaying: Promise<void> | null = null;
@@ -118,7 +115,7 @@ export class Flusher {
       chunks: [],
       inFlight: false,
       replaying: false,
-      lsns: [],
+      lsns: new Touches(),
       lastLsn: 0,
     }));
   }
@@ -135,17 +132,12 @@ export class Flusher {
 
   /** Bytes of journal records that some partition has not confirmed yet. */
   get unflushedBytes(): number {
-    const from = this.#lowestUnconfirmed();
-    let bytes = 0;
-    for (const r of this.#records) if (r.lsn >= from) bytes += r.bytes;
-    return bytes;
+    return this.#records.unconfirmedBytes;
   }
 
   /** Every record acknowledged before this time (toptally's clock, ms) is in Redis. */
   flushedThrough(): number {
-    const from = this.#lowestUnconfirmed();
-    const first = this.#records.find((r) => r.lsn >= from);
-    return first ? first.atMs : this.#o.clock.now();
+    return this.#records.firstUnconfirmedAtMs ?? this.#o.clock.now();
   }
 
   /** Journal records at or below this LSN may be dropped. */
@@ -154,7 +146,7 @@ export class Flusher {
     let lowest = Infinity;
     for (const p of this.#partitions) {
       // A partition being rewound needs everything after its verified mark read again.
-      const next = p.replaying ? p.verified + 1 : p.lsns.find((lsn) => lsn > p.verified);
+      const next = p.replaying ? p.verified + 1 : p.lsns.firstUnverified();
       if (next !== undefined && next < lowest) lowest = next;
     }
     return lowest === Infinity ? this.#lastAdded : lowest - 1;
@@ -199,6 +191,8 @@ export class Flusher {
     let bytes = 0;
     for (const part of record.parts) bytes += part?.buffer.byteLength ?? 0;
     if (touched.size > 0) this.#records.push({ lsn: record.lsn, atMs: record.atMs, bytes });
+    // A record added while every earlier one is confirmed is the first unconfirmed one.
+    if (this.#allConfirmed) this.#progress();
   }
 
   /**
@@ -238,6 +232,7 @@ export class Flusher {
     for (const part of record.parts) {
       if (!part) continue;
       const view = viewPart(part);
+      const names = Buffer.from(view.names.buffer, view.names.byteOffset, view.names.byteLength);
       let start = 0;
       for (let i = 0; i < view.entries; i++) {
         const end = view.nameEnds[i];
@@ -254,10 +249,9 @@ export class Flusher {
           }
         }
         const chunk = openChunk(p, record.lsn);
-        const member = cesu8Key(view.names, start, end);
+        const member = cesu8Key(names, start, end);
         const minute = view.minutes[i];
-        chunk.entries += addTo(chunk, `minute:${minute}`, member, view.counts[i]);
-        chunk.entries += addTo(chunk, `hour:${minuteToHour(minute)}`, member, view.counts[i]);
+        chunk.entries += addTo(chunk.minutes, minute, member, view.counts[i]);
         start = end;
       }
     }
@@ -293,6 +287,7 @@ export class Flusher {
         if (kind === 'ok') this.#o.onApplied?.(minutesOf(chunk));
         p.chunks.shift();
         p.mark = Math.max(mark, chunk.hi);
+        p.lsns.confirm(p.mark);
         if (this.#o.waitReplicas && (await this.#replicated(p, hwm))) this.#verified(p, p.mark);
         this.#progress();
         if (p.chunks.length > 0 && (p.chunks[0].sealed || p.chunks.length > 1)) this.#send(p);
@@ -309,16 +304,21 @@ export class Flusher {
     const keys: Arg[] = [watermarkKey(p.tag)];
     const args: Arg[] = [this.#o.nodeId, String(lo), String(chunk.hi)];
     const now = Math.floor(this.#o.clock.now() / 1000);
-    for (const [window, members] of chunk.windows) {
-      const [kind, index] = window.split(':') as [WindowKind, string];
-      keys.push(windowKey(p.tag, kind, Number(index)), totalKey(p.tag, kind, Number(index)));
-      let sum = 0;
-      const pairs: Arg[] = [];
-      for (const [member, delta] of members) {
-        sum += delta;
-        pairs.push(Buffer.from(member, 'latin1'), String(delta));
+    const hours = new Map<number, Map<string, number>>();
+    for (const [minute, members] of chunk.minutes) {
+      for (const [member, delta] of members) addTo(hours, minuteToHour(minute), member, delta);
+    }
+    for (const [kind, windows] of [['minute', chunk.minutes], ['hour', hours]] as const) {
+      for (const [index, members] of windows) {
+        keys.push(windowKey(p.tag, kind, index), totalKey(p.tag, kind, index));
+        let sum = 0;
+        const pairs: Arg[] = [];
+        for (const [member, delta] of members) {
+          sum += delta;
+          pairs.push(Buffer.from(member, 'latin1'), String(delta));
+        }
+        args.push(String(this.#ttl(kind, index, now)), String(sum), String(members.size), ...pairs);
       }
-      args.push(String(this.#ttl(kind, Number(index), now)), String(sum), String(members.size), ...pairs);
     }
     const reply = (await this.#o.link.call(keys[0] as string, ['FCALL', 'tt_apply', String(keys.length), ...keys, ...args])) as Buffer[];
     return [String(reply[0]) as 'ok' | 'dup' | 'gap', Number(String(reply[1]))];
@@ -378,14 +378,13 @@ export class Flusher {
   #verified(p: Partition, mark: number): void {
     if (mark <= p.verified) return;
     p.verified = mark;
-    let n = 0;
-    while (n < p.lsns.length && p.lsns[n] <= mark) n++;
-    if (n > 0) p.lsns.splice(0, n);
+    p.lsns.verify(mark);
     this.#progress();
   }
 
   /** Drops chunks and in-memory state after `from`, and rebuilds them from the journal up to `to`. */
   #rewind(p: Partition, from: number, to: number): void {
+    p.lastLsn = Math.max(p.lastLsn, to);
     p.mark = from;
     p.verified = Math.min(p.verified, from);
     p.chunks = [];
@@ -442,15 +441,15 @@ export class Flusher {
         const r = rewinds.get(p.index)!;
         // The last replayed chunk covers the whole range, so the mark moves to its end even when
         // the partition's last records in it were elsewhere.
-        if (into.chunks.length === 0) into.chunks.push({ hi: r.to, windows: new Map(), entries: 0, sealed: true });
+        if (into.chunks.length === 0) into.chunks.push(emptyChunk(r.to, true));
         into.chunks[into.chunks.length - 1].hi = r.to;
         for (const chunk of into.chunks) chunk.sealed = true;
         p.chunks = [...into.chunks, ...p.chunks];
-        p.lsns = [...p.lsns.filter((lsn) => lsn <= r.from), ...into.lsns, ...p.lsns.filter((lsn) => lsn > r.to)];
+        const kept = p.lsns.unverified();
+        p.lsns.reset([...kept.filter((lsn) => lsn <= r.from), ...into.lsns, ...kept.filter((lsn) => lsn > r.to)], p.mark, p.verified);
         p.lastLsn = Math.max(p.lastLsn, r.to);
         p.replaying = false;
       }
-      this.#records.sort((a, b) => a.lsn - b.lsn);
       this.#progress();
       this.#tick();
     }
@@ -458,26 +457,17 @@ export class Flusher {
 
   /** Puts a replayed record back into the unconfirmed list (it may have been pruned). */
   #insertRecord(record: CounterRecord): void {
-    if (this.#records.some((r) => r.lsn === record.lsn)) return;
     let bytes = 0;
     for (const part of record.parts) bytes += part?.buffer.byteLength ?? 0;
-    this.#records.push({ lsn: record.lsn, atMs: record.atMs, bytes });
+    this.#records.restore({ lsn: record.lsn, atMs: record.atMs, bytes });
   }
 
-  /** The lowest LSN some partition has not confirmed, Infinity when none. */
+  /** The lowest LSN some partition has not confirmed; past the last one added when none. */
   #lowestUnconfirmed(): number {
-    let lowest = Infinity;
+    let lowest = this.#lastAdded + 1;
     for (const p of this.#partitions) {
-      if (p.replaying) {
-        lowest = Math.min(lowest, p.mark + 1);
-        continue;
-      }
-      for (const lsn of p.lsns) {
-        if (lsn > p.mark) {
-          if (lsn < lowest) lowest = lsn;
-          break;
-        }
-      }
+      const first = p.replaying ? p.mark + 1 : p.lsns.firstUnconfirmed();
+      if (first !== undefined && first < lowest) lowest = first;
     }
     return lowest;
   }
@@ -489,10 +479,10 @@ export class Flusher {
   }
 
   #progress(): void {
-    const keep = Math.min(this.#lowestUnconfirmed(), this.journalKeepFrom() + 1);
-    let n = 0;
-    while (n < this.#records.length && this.#records[n].lsn < keep) n++;
-    if (n > 0) this.#records.splice(0, n);
+    const lowest = this.#lowestUnconfirmed();
+    this.#allConfirmed = lowest > this.#lastAdded;
+    this.#records.moveTo(lowest);
+    this.#records.prune(Math.min(lowest, this.journalKeepFrom() + 1));
     if (this.#waiters.length === 0) return;
     this.#waiters = this.#waiters.filter((w) => {
       if (!this.#reached(w.lsn, w.verified)) return true;
@@ -520,15 +510,17 @@ export class Flusher {
 }
 
 function minutesOf(chunk: Chunk): number[] {
-  const minutes: number[] = [];
-  for (const window of chunk.windows.keys()) if (window.startsWith('minute:')) minutes.push(Number(window.slice(7)));
-  return minutes;
+  return [...chunk.minutes.keys()];
+}
+
+function emptyChunk(hi: number, sealed: boolean): Chunk {
+  return { hi, minutes: new Map(), entries: 0, sealed };
 }
 
 function openChunk(p: Partition, lsn: number): Chunk {
   let chunk = p.chunks[p.chunks.length - 1];
   if (!chunk || chunk.sealed || chunk.entries >= CHUNK_ENTRIES) {
-    chunk = { hi: lsn, windows: new Map(), entries: 0, sealed: false };
+    chunk = emptyChunk(lsn, false);
     p.chunks.push(chunk);
   }
   chunk.hi = lsn;
@@ -536,9 +528,9 @@ function openChunk(p: Partition, lsn: number): Chunk {
 }
 
 /** Adds a delta; 1 when the (window, member) is new to the chunk. */
-function addTo(chunk: Chunk, window: string, member: string, delta: number): number {
-  let members = chunk.windows.get(window);
-  if (!members) chunk.windows.set(window, (members = new Map()));
+function addTo(windows: Map<number, Map<string, number>>, index: number, member: string, delta: number): number {
+  let members = windows.get(index);
+  if (!members) windows.set(index, (members = new Map()));
   const had = members.get(member);
   members.set(member, (had ?? 0) + delta);
   return had === undefined ? 1 : 0;
