@@ -102,7 +102,7 @@ export class Flusher {
   /** Partitions waiting for a replay: from (exclusive) → to (inclusive). */
   #rewinds = new Map<number, { from: number; to: number }>();
   #replaying: Promise<void> | null = null;
-  #replicas = new Map<number, boolean>();
+  #verifying = false;
   readonly stats = { flushes: 0, entries: 0, gaps: 0, errors: 0, lost: 0 };
 
   constructor(options: FlusherOptions) {
@@ -288,7 +288,7 @@ export class Flusher {
         p.chunks.shift();
         p.mark = Math.max(mark, chunk.hi);
         p.lsns.confirm(p.mark);
-        if (this.#o.waitReplicas && (await this.#replicated(p, hwm))) this.#verified(p, p.mark);
+        if (this.#o.waitReplicas && (await this.#replicated(hwm))) this.#verified(p, p.mark);
         this.#progress();
         if (p.chunks.length > 0 && (p.chunks[0].sealed || p.chunks.length > 1)) this.#send(p);
       },
@@ -336,43 +336,56 @@ export class Flusher {
     return mark == null ? 0 : Number(String(mark));
   }
 
-  /** Whether this connection's writes to the partition's master reached a replica (or it has none). */
-  async #replicated(p: Partition, key: string): Promise<boolean> {
+  /**
+   * Whether this connection's writes to the master of `key` reached a replica, or it has none (then
+   * Redis's own persistence is all there is). WAIT blocks the connection it is sent on, so it is
+   * sent once per master and only where there is a replica to wait for.
+   */
+  async #replicated(key: string): Promise<boolean> {
+    if (this.#o.link.masterOf(key).replicas === 0) return true;
     try {
-      const acked = Number(await this.#o.link.call(key, ['WAIT', '1', String(WAIT_TIMEOUT_MS)]));
-      if (acked >= 1) return true;
-      const info = String(await this.#o.link.call(key, ['INFO', 'replication']));
-      const none = /connected_slaves:0/.test(info);
-      this.#replicas.set(p.index, !none);
-      return none;
+      return Number(await this.#o.link.call(key, ['WAIT', '1', String(WAIT_TIMEOUT_MS)])) >= 1;
     } catch (err) {
       this.#failed(err as Error);
       return false;
     }
   }
 
-  /** Reads every idle partition's watermark back: a lower one means Redis lost the last batches. */
+  /**
+   * Reads the watermarks of the idle partitions back (a lower one means Redis lost the last batches:
+   * rewind), then, master by master, waits for a replica to hold them and marks them verified.
+   */
   async #verify(): Promise<void> {
-    if (!this.#synced || this.#stopped) return;
-    await Promise.all(
-      this.#partitions.map(async (p) => {
-        if (p.inFlight || p.replaying || p.mark <= p.verified) return;
-        const before = p.mark;
-        try {
+    if (!this.#synced || this.#stopped || this.#verifying) return;
+    this.#verifying = true;
+    try {
+      const byMaster = new Map<string, { p: Partition; mark: number }[]>();
+      await Promise.all(
+        this.#partitions.map(async (p) => {
+          if (p.inFlight || p.replaying || p.mark <= p.verified) return;
+          const before = p.mark;
           const mark = await this.#readMark(p);
           if (p.inFlight || p.replaying || p.mark !== before) return;
           if (mark < before) {
             this.stats.gaps++;
             this.#o.onGap?.(p.index, mark, before);
             this.#rewind(p, mark, Math.max(p.lastLsn, before));
-          } else if (await this.#replicated(p, watermarkKey(p.tag))) {
-            this.#verified(p, before);
+            return;
           }
-        } catch (err) {
-          this.#failed(err as Error);
-        }
-      }),
-    );
+          const { address } = this.#o.link.masterOf(watermarkKey(p.tag));
+          byMaster.set(address, [...(byMaster.get(address) ?? []), { p, mark: before }]);
+        }),
+      );
+      await Promise.all(
+        [...byMaster.values()].map(async (group) => {
+          if (await this.#replicated(watermarkKey(group[0].p.tag))) for (const { p, mark } of group) this.#verified(p, mark);
+        }),
+      );
+    } catch (err) {
+      this.#failed(err as Error);
+    } finally {
+      this.#verifying = false;
+    }
   }
 
   #verified(p: Partition, mark: number): void {

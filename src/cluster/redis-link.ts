@@ -6,6 +6,7 @@
 import { createClient, createCluster, RESP_TYPES } from 'redis';
 import type { RedisClientType, RedisClusterType } from 'redis';
 import { LIBRARY } from './library.ts';
+import { keySlot } from './slots.ts';
 
 /** A command that gets no reply in this long fails (and a batch is retried): a stopped master must not hold a partition. */
 const COMMAND_TIMEOUT_MS = 2000;
@@ -19,6 +20,8 @@ export interface RedisLink {
   readonly cluster: boolean;
   /** Sends `args` to the master that owns `key`'s slot. */
   call(key: string, args: Arg[]): Promise<unknown>;
+  /** The master that owns `key`'s slot now ("host:port"), and how many replicas it has. */
+  masterOf(key: string): { address: string; replicas: number };
   /** Sends `args` to every master (each answer, in no particular order). */
   eachMaster(args: Arg[]): Promise<unknown[]>;
   /** Loads (or replaces) the function library on every master. */
@@ -70,9 +73,11 @@ async function singleLink(url: URL, onError: (err: Error) => void): Promise<Redi
   client.on('error', onError);
   await client.connect();
   const send = (args: Arg[]) => client.sendCommand(args, { typeMapping: TYPES, timeout: COMMAND_TIMEOUT_MS });
+  const replicas = Number(/connected_slaves:(\d+)/.exec(String(await send(['INFO', 'replication'])))?.[1] ?? 0);
   return {
     cluster: false,
     call: (_key, args) => send(args),
+    masterOf: () => ({ address: `${url.hostname}:${url.port || 6379}`, replicas }),
     eachMaster: async (args) => [await send(args)],
     loadLibrary: async () => void (await send(['FUNCTION', 'LOAD', 'REPLACE', LIBRARY])),
     close: async () => void client.destroy(),
@@ -102,6 +107,10 @@ async function clusterLink(urls: URL[], onError: (err: Error) => void): Promise<
   return {
     cluster: true,
     call: (key, args) => client.sendCommand(key, false, args, options),
+    masterOf: (key) => {
+      const shard = client.slots[keySlot(key)];
+      return { address: shard ? `${shard.master.host}:${shard.master.port}` : 'unknown', replicas: shard?.replicas?.length ?? 0 };
+    },
     eachMaster,
     loadLibrary: async () => void (await eachMaster(['FUNCTION', 'LOAD', 'REPLACE', LIBRARY])),
     close: async () => void client.destroy(),
