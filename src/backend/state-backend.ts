@@ -56,9 +56,9 @@ export interface StateBackend extends Pick<EventEmitter<BackendEvents>, 'on' | '
    */
   admit(batch: Partitioned): Admission;
   /**
-   * After a journaled batch failed with TOPTALLY_ERR_SHARD_UNAVAILABLE for `partition`: resolves
-   * true once that partition is back with every batch it was handed (so the batch counts), false
-   * when it came back empty or the backend stops first.
+   * After Admission.apply failed with TOPTALLY_ERR_SHARD_UNAVAILABLE for `partition`: resolves
+   * true once that partition is back with every batch it was handed (so a journaled batch counts),
+   * false when it came back empty or the backend stops first.
    */
   restored(partition: number): Promise<boolean>;
 

@@ -11,10 +11,10 @@
 // dropped (see journalKeepFrom) only once every partition it touched holds it in Redis, verified:
 // read back and, when the master has replicas, replicated to one (WAIT).
 
-import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../clock.ts';
-import { decodePayload, type CounterRecord } from '../durability/records.ts';
-import { scanFrames } from '../durability/frame.ts';
+import type { CounterRecord } from '../durability/records.ts';
+import { payloads } from '../durability/shard-rebuild.ts';
 import type { Segment } from '../durability/journal.ts';
 import { TopTallyError } from '../errors.ts';
 import { viewPart } from '../protocol/shard-part.ts';
@@ -32,6 +32,7 @@ const EXPIRY_MARGIN_SECONDS = 120;
 /** How often watermarks are read back and replication checked. */
 const VERIFY_INTERVAL_MS = 1000;
 const WAIT_TIMEOUT_MS = 100;
+const REPLAY_RETRY_MS = 1000;
 
 interface Chunk {
   hi: number;
@@ -103,7 +104,7 @@ export class Flusher {
   #rewinds = new Map<number, { from: number; to: number }>();
   #replaying: Promise<void> | null = null;
   #verifying = false;
-  readonly stats = { flushes: 0, entries: 0, gaps: 0, errors: 0, lost: 0 };
+  readonly stats = { flushes: 0, entries: 0, gaps: 0, errors: 0 };
 
   constructor(options: FlusherOptions) {
     this.#o = options;
@@ -419,19 +420,15 @@ export class Flusher {
       // Records added meanwhile stay in p.chunks, to go after the replayed ones.
       const replayed = new Map<Partition, { chunks: Chunk[]; lsns: number[] }>();
       for (const index of rewinds.keys()) replayed.set(this.#partitions[index], { chunks: [], lsns: [] });
-      let first: number | undefined;
       try {
         for (const segment of this.#o.segments()) {
           if (segment.lastLsn <= lowest || segment.firstLsn > highest) continue;
-          const data = await readFile(segment.file).catch((err: NodeJS.ErrnoException) => {
-            if (err.code === 'ENOENT') return null; // dropped: it held only records Redis keeps
+          const records = await payloads(segment.file, 'counters').catch((err: NodeJS.ErrnoException) => {
+            if (err.code === 'ENOENT') return []; // dropped: it held only records Redis keeps
             throw err;
           });
-          if (!data) continue;
-          for (const frame of scanFrames(data).frames) {
-            const record = decodePayload(frame.payload);
-            if (record.type !== 'counters' || record.lsn <= lowest || record.lsn > highest) continue;
-            first ??= record.lsn;
+          for (const record of records) {
+            if (record.lsn <= lowest || record.lsn > highest) continue;
             this.#insertRecord(record);
             for (const [p, into] of replayed) {
               const r = rewinds.get(p.index)!;
@@ -443,12 +440,15 @@ export class Flusher {
             }
           }
         }
-        if (highest > lowest && first !== lowest + 1) {
-          this.stats.lost++;
-          this.#o.onError?.(new Error(`journal records after ${lowest} were dropped before Redis kept them: they cannot be sent again`));
-        }
       } catch (err) {
+        // Nothing is installed from a replay that could not read the journal: it is tried again.
         this.#failed(err as Error);
+        for (const [index, r] of rewinds) {
+          const later = this.#rewinds.get(index);
+          this.#rewinds.set(index, { from: r.from, to: Math.max(r.to, later?.to ?? 0) });
+        }
+        await sleep(REPLAY_RETRY_MS);
+        continue;
       }
       for (const [p, into] of replayed) {
         const r = rewinds.get(p.index)!;

@@ -22,7 +22,7 @@ import { WindowSet } from './window-set.ts';
 
 /**
  * Journal bytes after which a checkpoint runs without waiting for the next minute: this bounds the
- * journal a recovery replays (about 1 s for 128 MiB, see docs/design.md) and the disk it takes.
+ * journal a recovery replays (docs/design.md has the time it takes) and the disk it takes.
  */
 export const CHECKPOINT_BYTES = 128 * 2 ** 20;
 

@@ -1,8 +1,8 @@
 // Prometheus metrics for one toptally instance. Each instance has its own registry, so several
 // servers in one process (the tests) never mix their counts.
 //
-// Hooks for the other layers are the methods under "hooks" below: the WebSocket front end (issue 3)
-// and durability (issue 4) are handed this object and call them; nothing else is needed.
+// Hooks for the other layers are the methods under "hooks" below: the WebSocket front end and
+// durability are handed this object and call them; nothing else is needed.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ErrorCode } from '../errors.ts';
@@ -121,32 +121,32 @@ export class Metrics {
 
   // --- hooks -------------------------------------------------------------------------------------
 
-  /** Input refused with this code: HTTP error replies here, WebSocket error frames (issue 3). */
+  /** Input refused with this code: HTTP error replies here, WebSocket error frames. */
   rejected(code: ErrorCode): void {
     this.#rejected.inc({ code });
   }
 
-  /** Durability (issue 4): one flush of accepted counters to disk took this long. */
+  /** Durability: one flush of accepted counters to disk took this long. */
   durabilityFlushed(seconds: number): void {
     this.#flushSeconds.observe(seconds);
   }
 
-  /** WebSocket (issue 3): a connection opened. */
+  /** WebSocket: a connection opened. */
   wsConnectionOpened(): void {
     this.#wsConnections.inc();
   }
 
-  /** WebSocket (issue 3): a connection closed; call wsUnsubscribed for its subscriptions too. */
+  /** WebSocket: a connection closed; call wsUnsubscribed for its subscriptions too. */
   wsConnectionClosed(): void {
     this.#wsConnections.dec();
   }
 
-  /** WebSocket (issue 3): a connection subscribed to a window's top-N. */
+  /** WebSocket: a connection subscribed to a window's top-N. */
   wsSubscribed(window: WindowKind): void {
     this.#wsSubscribers.inc({ window });
   }
 
-  /** WebSocket (issue 3): a subscription ended (unsubscribe or connection closed). */
+  /** WebSocket: a subscription ended (unsubscribe or connection closed). */
   wsUnsubscribed(window: WindowKind): void {
     this.#wsSubscribers.dec({ window });
   }
