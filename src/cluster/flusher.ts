@@ -36,8 +36,8 @@ const REPLAY_RETRY_MS = 1000;
 
 interface Chunk {
   hi: number;
-  /** Minute index → member (CESU-8 as latin1) → delta; the hours are summed from them when sent. */
-  minutes: Map<number, Map<string, number>>;
+  /** Minute index → domain hash → its deltas; the hours are summed from them when sent. */
+  minutes: Map<number, Map<number, Delta>>;
   entries: number;
   sealed: boolean;
 }
@@ -250,9 +250,10 @@ export class Flusher {
           }
         }
         const chunk = openChunk(p, record.lsn);
-        const member = cesu8Key(names, start, end);
         const minute = view.minutes[i];
-        chunk.entries += addTo(chunk.minutes, minute, member, view.counts[i]);
+        let members = chunk.minutes.get(minute);
+        if (!members) chunk.minutes.set(minute, (members = new Map()));
+        chunk.entries += addDelta(members, view.hashes[i], names, start, end, view.counts[i]);
         start = end;
       }
     }
@@ -305,11 +306,17 @@ export class Flusher {
     const keys: Arg[] = [watermarkKey(p.tag)];
     const args: Arg[] = [this.#o.nodeId, String(lo), String(chunk.hi)];
     const now = Math.floor(this.#o.clock.now() / 1000);
+    const minutes = new Map<number, Map<string, number>>();
     const hours = new Map<number, Map<string, number>>();
     for (const [minute, members] of chunk.minutes) {
-      for (const [member, delta] of members) addTo(hours, minuteToHour(minute), member, delta);
+      for (const first of members.values()) {
+        for (let d: Delta | undefined = first; d; d = d.next) {
+          addTo(minutes, minute, d.member, d.delta);
+          addTo(hours, minuteToHour(minute), d.member, d.delta);
+        }
+      }
     }
-    for (const [kind, windows] of [['minute', chunk.minutes], ['hour', hours]] as const) {
+    for (const [kind, windows] of [['minute', minutes], ['hour', hours]] as const) {
       for (const [index, members] of windows) {
         keys.push(windowKey(p.tag, kind, index), totalKey(p.tag, kind, index));
         let sum = 0;
@@ -538,6 +545,37 @@ function openChunk(p: Partition, lsn: number): Chunk {
   }
   chunk.hi = lsn;
   return chunk;
+}
+
+/** A domain's delta in one minute of a chunk; `next` chains domains whose hashes collide. */
+interface Delta {
+  /** CESU-8 as latin1. */
+  member: string;
+  delta: number;
+  next?: Delta;
+}
+
+/**
+ * Adds the delta of the domain `names[start..end)` (UTF-8) with FNV hash `hash`; 1 when the domain is
+ * new to the minute. Found by hash and compared by bytes, so the member string is built once per
+ * domain and chunk, not once per entry.
+ */
+function addDelta(members: Map<number, Delta>, hash: number, names: Buffer, start: number, end: number, delta: number): number {
+  const first = members.get(hash);
+  for (let d = first; d; d = d.next) {
+    if (sameName(d.member, names, start, end)) {
+      d.delta += delta;
+      return 0;
+    }
+  }
+  members.set(hash, { member: cesu8Key(names, start, end), delta, next: first });
+  return 1;
+}
+
+function sameName(member: string, names: Buffer, start: number, end: number): boolean {
+  if (member.length !== end - start) return member === cesu8Key(names, start, end); // astral characters: CESU-8 is longer
+  for (let i = 0; i < member.length; i++) if (member.charCodeAt(i) !== names[start + i]) return false;
+  return true;
 }
 
 /** Adds a delta; 1 when the (window, member) is new to the chunk. */

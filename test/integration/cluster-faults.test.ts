@@ -1,6 +1,6 @@
 // Faults in cluster mode, with toptally nodes as child processes on the real clock and real Redis
-// servers: kill -9 of a node while it flushes (then a restart on its data directory), kill -9 of a
-// Redis master under load (a failover), a master stopped with SIGSTOP for 5 s, and Redis gone then
+// servers: kill -9 of nodes (then restarts on their data directories), kill -9 of a Redis master
+// under load (a failover) and then another master stopped with SIGSTOP for 5 s, and Redis gone then
 // back. After each, every node answers a total with acknowledged <= stored <= acknowledged + in
 // flight (requests whose answer was lost with a killed node), once Redis has settled.
 //
@@ -137,7 +137,7 @@ test('kill -9 of nodes while they flush and while they hold unflushed counters, 
   assert.ok(total >= load.acked);
 });
 
-test('kill -9 of a Redis master under load: the failover loses nothing acknowledged', async (t) => {
+test('a Redis master killed with kill -9 under load (a failover), then another stopped with SIGSTOP for 5 s: nothing acknowledged is lost', async (t) => {
   await cluster.waitHealthy();
   const [dirA, dirB] = await Promise.all([tempDir(t), tempDir(t)]);
   const a = await node(t, dirA, cluster.urls);
@@ -145,31 +145,18 @@ test('kill -9 of a Redis master under load: the failover loses nothing acknowled
   const load = new Load(3, () => [a, b]);
   load.start();
   await sleep(500);
-  const [master] = await cluster.masters();
-  await master.kill();
+  const [killed] = await cluster.masters();
+  await killed.kill();
   await sleep(4000); // the replica takes over after about 3 s; ingest goes on meanwhile
-  await master.restart();
-  await load.stop();
-  assert.equal(load.unknown, 0, 'no node died: every request was answered');
-  await settled(load, [a, b]);
+  await killed.restart(); // it rejoins as a replica
   await cluster.waitHealthy();
-});
-
-test('a master stopped with SIGSTOP for 5 s, then SIGCONT: exact once it settles', async (t) => {
-  await cluster.waitHealthy();
-  const [dirA, dirB] = await Promise.all([tempDir(t), tempDir(t)]);
-  const a = await node(t, dirA, cluster.urls);
-  const b = await node(t, dirB, cluster.urls);
-  const load = new Load(5, () => [a, b]);
-  load.start();
-  await sleep(300);
-  const [master] = await cluster.masters();
-  master.pause();
+  const [stopped] = await cluster.masters();
+  stopped.pause();
   await sleep(5000);
-  master.resume();
+  stopped.resume();
   await sleep(500);
   await load.stop();
-  assert.equal(load.unknown, 0);
+  assert.equal(load.unknown, 0, 'no node died: every request was answered');
   await settled(load, [a, b]);
   await cluster.waitHealthy();
 });
@@ -178,7 +165,7 @@ test('Redis unreachable, then back: ingest is journaled up to --max-unflushed, s
   const redis = await startRedis(t);
   const dir = await tempDir(t);
   const a = await node(t, dir, [redis.url], ['--max-unflushed', '16KiB']);
-  const load = new Load(7, () => [a]);
+  const load = new Load(5, () => [a]);
   load.start(2);
   await sleep(300);
   await redis.kill();

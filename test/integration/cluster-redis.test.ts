@@ -125,13 +125,14 @@ async function journalOf(dir: string, records: CounterRecord[]): Promise<Segment
   return [{ file, firstLsn: records[0].lsn, lastLsn: records.at(-1)!.lsn }];
 }
 
-test('the flusher counts every record once and replays what Redis lost from the journal', async (t) => {
+test('the flusher counts every record once (domains with colliding hashes apart) and replays what Redis lost from the journal', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'toptally-flusher-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const tags = partitionTags(8).map((tag) => `${tag}-f`);
   const reader = new ClusterReader(link, tags);
   const rand = mulberry32(0xf105);
-  const domains = Array.from({ length: 25 }, (_, i) => `f${i}.example`);
+  // Two pairs whose FNV-1a hashes collide: the aggregation must still keep them apart.
+  const domains = [...Array.from({ length: 25 }, (_, i) => `f${i}.example`), 'costarring', 'liquid', 'declinate', 'macallums'];
   const records: CounterRecord[] = [];
   const expected = new Map<string, number>();
   for (let lsn = 1; lsn <= 40; lsn++) {
@@ -151,6 +152,7 @@ test('the flusher counts every record once and replays what Redis lost from the 
   for (const r of records.slice(20)) flusher.add(r);
   await flusher.settled({ timeoutMs: 5000 });
   const want = [...expected].map(([domain, count]) => ({ domain, count })).sort(compareRanked);
+  assert.ok(['costarring', 'liquid', 'declinate', 'macallums'].every((d) => expected.has(d)));
   const read = async () => merge(await reader.top('minute', MINUTE, 100), 100);
   assert.deepEqual((await read()).top, want);
 
