@@ -17,7 +17,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { startRedisCluster, type RedisCluster } from '../test/helpers/redis-cluster.ts';
+import { fileScope, startRedisCluster, type RedisCluster } from '../test/helpers/redis-cluster.ts';
 import { runGenerator, type Measurement } from './lib/generator.js';
 import { numberEnv } from './lib/load-protocol.js';
 import { clockTicksPerSecond, statFields, STIME, UTIME } from './lib/proc.js';
@@ -148,9 +148,9 @@ async function runSetup(setup: Setup, repeat: number, cluster: RedisCluster): Pr
 
 const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(digits)) : '—');
 
-const cleanups: (() => Promise<void>)[] = [];
+const scope = fileScope();
 try {
-  const cluster = await startRedisCluster({ after: (fn: () => Promise<void>) => void cleanups.push(fn) }, { masters: 3, replicas: 0 });
+  const cluster = await startRedisCluster(scope, { masters: 3, replicas: 0 });
   const rows: Row[] = [];
   for (let repeat = 0; repeat < repeats; repeat++) {
     // Alternated, so drift in the machine's load hits every setup alike.
@@ -173,5 +173,5 @@ try {
   }
   process.stdout.write(lines.join('\n') + '\n\n' + JSON.stringify(rows) + '\n');
 } finally {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+  await scope.close();
 }

@@ -8,24 +8,21 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startRedisCluster } from '../test/helpers/redis-cluster.ts';
+import { fileScope, startRedisCluster } from '../test/helpers/redis-cluster.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const cleanups: (() => Promise<void>)[] = [];
-const stop = async (): Promise<void> => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
-};
+const scope = fileScope();
 
 try {
-  const cluster = await startRedisCluster({ after: (fn: () => Promise<void>) => void cleanups.push(fn) });
+  const cluster = await startRedisCluster(scope);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'toptally-demo-'));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  scope.after(() => rm(dir, { recursive: true, force: true }));
   const nodes: ChildProcess[] = [];
   for (const port of [5001, 5002]) {
     const args = ['bin/toptally.js', '--port', String(port), '--data-dir', path.join(dir, `node-${port}`), '--redis', cluster.urls.join(',')];
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
     nodes.push(child);
-    cleanups.push(async () => {
+    scope.after(async () => {
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');
       await once(child, 'exit');
@@ -44,5 +41,5 @@ try {
     for (const node of nodes) node.once('exit', () => resolve());
   });
 } finally {
-  await stop();
+  await scope.close();
 }

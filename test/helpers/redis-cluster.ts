@@ -183,6 +183,20 @@ async function tempBase(t: Pick<TestContext, 'after'>, nodes: RedisNode[]): Prom
   return base;
 }
 
+/**
+ * For servers one test file shares: node:test runs an after() registered inside before() at once, so
+ * the cleanups are collected here; register `after(scope.close)` at the top level.
+ */
+export function fileScope(): { after(fn: () => Promise<void>): void; close(): Promise<void> } {
+  const cleanups: (() => Promise<void>)[] = [];
+  return {
+    after: (fn) => void cleanups.push(fn),
+    close: async () => {
+      for (const cleanup of cleanups.reverse()) await cleanup();
+    },
+  };
+}
+
 /** One non-cluster redis-server. */
 export async function startRedis(t: Pick<TestContext, 'after'>): Promise<RedisNode> {
   const nodes: RedisNode[] = [];

@@ -11,18 +11,15 @@ import assert from 'node:assert/strict';
 import { after, before, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnToptally, type Child } from '../helpers/child.ts';
-import { startRedis, startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.ts';
+import { fileScope, startRedis, startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.ts';
 import { tempDir } from '../helpers/server.ts';
 
-const cleanups: (() => Promise<void>)[] = [];
-const hooks = { after: (fn: () => Promise<void>) => void cleanups.push(fn) };
+const hooks = fileScope();
 let cluster: RedisCluster;
 before(async () => {
   cluster = await startRedisCluster(hooks);
 });
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
+after(hooks.close);
 
 const DOMAINS = ['a.example', 'b.example', 'é.example', '😀.io', '__proto__'];
 

@@ -15,21 +15,18 @@ import http from 'node:http';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { mulberry32, pick } from '../helpers/random.ts';
-import { startRedis, startRedisCluster, type RedisCluster, type RedisNode } from '../helpers/redis-cluster.ts';
+import { fileScope, startRedis, startRedisCluster, type RedisCluster, type RedisNode } from '../helpers/redis-cluster.ts';
 import { startServer, T0, tempDir, type TestServer } from '../helpers/server.ts';
 import { TestSocket } from '../helpers/ws-client.ts';
 import type { Config } from '../../src/config.ts';
 
-const cleanups: (() => Promise<void>)[] = [];
-const hooks = { after: (fn: () => Promise<void>) => void cleanups.push(fn) };
+const hooks = fileScope();
 let cluster: RedisCluster;
 let single: RedisNode;
 before(async () => {
   [cluster, single] = await Promise.all([startRedisCluster(hooks), startRedis(hooks)]);
 });
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
+after(hooks.close);
 
 const NAMES = ['costarring', 'liquid', 'A', 'B', 'a', 'b', 'ab', '__proto__', 'constructor', 'é.example', '\uff01.example', '😀.io', '😀😀', '\u{10000}', '\ue000', 'x'.repeat(200)];
 const POOL = [...NAMES, ...Array.from({ length: 30 }, (_, i) => `d${i}.example`)];

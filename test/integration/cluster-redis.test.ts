@@ -19,12 +19,10 @@ import { compareRanked, merge } from '../../src/query/merge.ts';
 import { hashDomain } from '../../src/routing/hash.ts';
 import { Partitioner } from '../../src/routing/partition.ts';
 import type { Segment } from '../../src/durability/journal.ts';
-import { startRedis, startRedisCluster, type RedisCluster, type RedisNode } from '../helpers/redis-cluster.ts';
+import { fileScope, startRedis, startRedisCluster, type RedisCluster, type RedisNode } from '../helpers/redis-cluster.ts';
 import { mulberry32, pick } from '../helpers/random.ts';
 
-// One cluster for the file: stopped after the last test (an after() inside before() would run at once).
-const cleanups: (() => Promise<void>)[] = [];
-const hooks = { after: (fn: () => Promise<void>) => void cleanups.push(fn) };
+const hooks = fileScope();
 let cluster: RedisCluster;
 let single: RedisNode;
 let link: RedisLink;
@@ -39,7 +37,7 @@ before(async () => {
 after(async () => {
   await link?.close();
   await singleLink?.close();
-  for (const cleanup of cleanups.reverse()) await cleanup();
+  await hooks.close();
 });
 
 const MINUTE = 26801710; // 2020-12-16T07:10Z
