@@ -169,7 +169,10 @@ export class Flusher {
           if (marks[i] > journalLsn) {
             throw new Error(`Redis holds LSN ${marks[i]} of node ${this.#o.nodeId} for partition ${i}, past this journal's end (${journalLsn}): is another node using this node id?`);
           }
-          if (marks[i] < journalLsn) this.#rewind(p, marks[i], journalLsn);
+          p.lsns.confirm(marks[i]);
+          p.lsns.verify(marks[i]);
+          // Counters taken since start-up (before the marks were read) are replayed with the rest.
+          if (marks[i] < journalLsn) this.#rewind(p, marks[i], Math.max(journalLsn, p.lastLsn));
         });
         break;
       } catch (err) {
