@@ -18,29 +18,19 @@ import { payloads } from '../durability/shard-rebuild.ts';
 import type { Segment } from '../durability/journal.ts';
 import { TopTallyError } from '../errors.ts';
 import { viewPart } from '../protocol/shard-part.ts';
-import { WINDOW_SECONDS, minuteToHour, type WindowKind } from '../window.ts';
+import { WINDOW_SECONDS, type WindowKind } from '../window.ts';
 import type { Retention } from '../retention.ts';
-import { cesu8Key } from './cesu8.ts';
+import { addDelta, applyArgs, emptyChunk, minutesOf, openChunk, type Chunk } from './chunk.ts';
 import { RecordQueue, Touches } from './touches.ts';
-import { totalKey, watermarkKey, windowKey } from './keys.ts';
-import { functionMissing, type Arg, type RedisLink } from './redis-link.ts';
+import { watermarkKey } from './keys.ts';
+import { functionMissing, type RedisLink } from './redis-link.ts';
 
-/** Distinct (minute, domain) entries after which a chunk takes no more records (its call updates about twice as many, with the hours): bounds one call's time in Redis. */
-const CHUNK_ENTRIES = 2000;
 /** Seconds a window's keys outlive the retention: a node whose clock is a little behind still finds them. */
 const EXPIRY_MARGIN_SECONDS = 120;
 /** How often watermarks are read back and replication checked. */
 const VERIFY_INTERVAL_MS = 1000;
 const WAIT_TIMEOUT_MS = 100;
 const REPLAY_RETRY_MS = 1000;
-
-interface Chunk {
-  hi: number;
-  /** Minute index → domain hash → its deltas; the hours are summed from them when sent. */
-  minutes: Map<number, Map<number, Delta>>;
-  entries: number;
-  sealed: boolean;
-}
 
 interface Partition {
   index: number;
@@ -252,7 +242,7 @@ export class Flusher {
             p.lastLsn = record.lsn;
           }
         }
-        const chunk = openChunk(p, record.lsn);
+        const chunk = openChunk(p.chunks, record.lsn);
         const minute = view.minutes[i];
         let members = chunk.minutes.get(minute);
         if (!members) chunk.minutes.set(minute, (members = new Map()));
@@ -306,32 +296,9 @@ export class Flusher {
   }
 
   async #apply(p: Partition, lo: number, chunk: Chunk): Promise<['ok' | 'dup' | 'gap', number]> {
-    const keys: Arg[] = [watermarkKey(p.tag)];
-    const args: Arg[] = [this.#o.nodeId, String(lo), String(chunk.hi)];
     const now = Math.floor(this.#o.clock.now() / 1000);
-    const minutes = new Map<number, Map<string, number>>();
-    const hours = new Map<number, Map<string, number>>();
-    for (const [minute, members] of chunk.minutes) {
-      for (const first of members.values()) {
-        for (let d: Delta | undefined = first; d; d = d.next) {
-          addTo(minutes, minute, d.member, d.delta);
-          addTo(hours, minuteToHour(minute), d.member, d.delta);
-        }
-      }
-    }
-    for (const [kind, windows] of [['minute', minutes], ['hour', hours]] as const) {
-      for (const [index, members] of windows) {
-        keys.push(windowKey(p.tag, kind, index), totalKey(p.tag, kind, index));
-        let sum = 0;
-        const pairs: Arg[] = [];
-        for (const [member, delta] of members) {
-          sum += delta;
-          pairs.push(Buffer.from(member, 'latin1'), String(delta));
-        }
-        args.push(String(this.#ttl(kind, index, now)), String(sum), String(members.size), ...pairs);
-      }
-    }
-    const reply = (await this.#o.link.call(keys[0] as string, ['FCALL', 'tt_apply', String(keys.length), ...keys, ...args])) as Buffer[];
+    const args = applyArgs(chunk, p.tag, this.#o.nodeId, lo, (kind, index) => this.#ttl(kind, index, now));
+    const reply = (await this.#o.link.call(watermarkKey(p.tag), args)) as Buffer[];
     return [String(reply[0]) as 'ok' | 'dup' | 'gap', Number(String(reply[1]))];
   }
 
@@ -530,64 +497,6 @@ export class Flusher {
   get sinceLastOkMs(): number {
     return this.#lastOkAt === 0 ? 0 : Date.now() - this.#lastOkAt;
   }
-}
-
-function minutesOf(chunk: Chunk): number[] {
-  return [...chunk.minutes.keys()];
-}
-
-function emptyChunk(hi: number, sealed: boolean): Chunk {
-  return { hi, minutes: new Map(), entries: 0, sealed };
-}
-
-function openChunk(p: Partition, lsn: number): Chunk {
-  let chunk = p.chunks[p.chunks.length - 1];
-  if (!chunk || chunk.sealed || chunk.entries >= CHUNK_ENTRIES) {
-    chunk = emptyChunk(lsn, false);
-    p.chunks.push(chunk);
-  }
-  chunk.hi = lsn;
-  return chunk;
-}
-
-/** A domain's delta in one minute of a chunk; `next` chains domains whose hashes collide. */
-interface Delta {
-  /** CESU-8 as latin1. */
-  member: string;
-  delta: number;
-  next?: Delta;
-}
-
-/**
- * Adds the delta of the domain `names[start..end)` (UTF-8) with FNV hash `hash`; 1 when the domain is
- * new to the minute. Found by hash and compared by bytes, so the member string is built once per
- * domain and chunk, not once per entry.
- */
-function addDelta(members: Map<number, Delta>, hash: number, names: Buffer, start: number, end: number, delta: number): number {
-  const first = members.get(hash);
-  for (let d = first; d; d = d.next) {
-    if (sameName(d.member, names, start, end)) {
-      d.delta += delta;
-      return 0;
-    }
-  }
-  members.set(hash, { member: cesu8Key(names, start, end), delta, next: first });
-  return 1;
-}
-
-function sameName(member: string, names: Buffer, start: number, end: number): boolean {
-  if (member.length !== end - start) return member === cesu8Key(names, start, end); // astral characters: CESU-8 is longer
-  for (let i = 0; i < member.length; i++) if (member.charCodeAt(i) !== names[start + i]) return false;
-  return true;
-}
-
-/** Adds a delta; 1 when the (window, member) is new to the chunk. */
-function addTo(windows: Map<number, Map<string, number>>, index: number, member: string, delta: number): number {
-  let members = windows.get(index);
-  if (!members) windows.set(index, (members = new Map()));
-  const had = members.get(member);
-  members.set(member, (had ?? 0) + delta);
-  return had === undefined ? 1 : 0;
 }
 
 export function unavailable(cause: Error | null): TopTallyError {
