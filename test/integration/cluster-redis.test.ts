@@ -123,7 +123,7 @@ async function journalOf(dir: string, records: CounterRecord[]): Promise<Segment
   return [{ file, firstLsn: records[0].lsn, lastLsn: records.at(-1)!.lsn }];
 }
 
-test('the flusher counts every record once (domains with colliding hashes apart) and replays what Redis lost from the journal', async (t) => {
+test('the flusher counts every record once (domains with colliding hashes apart), sets expiry by toptally's clock, and replays what Redis lost from the journal', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'toptally-flusher-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const tags = partitionTags(8).map((tag) => `${tag}-f`);
@@ -153,6 +153,16 @@ test('the flusher counts every record once (domains with colliding hashes apart)
   assert.ok(['costarring', 'liquid', 'declinate', 'macallums'].every((d) => expected.has(d)));
   const read = async () => merge(await reader.top('minute', MINUTE, 100), 100);
   assert.deepEqual((await read()).top, want);
+  // Windows expire with the retention, counted on toptally's clock (MINUTE:30 here), not Redis's:
+  // the minute 10 retained minutes after it closes, the hour 2 retained hours after, plus 120 s.
+  const someTag = tags[hashDomain(want[0].domain) % tags.length];
+  const ttlOf = async (key: string) => Number(await link.call(key, ['TTL', key]));
+  const minuteTtl = await ttlOf(windowKey(someTag, 'minute', MINUTE));
+  assert.ok(minuteTtl <= 11 * 60 - 30 + 120 && minuteTtl > 11 * 60 - 30 + 110, `minute ttl ${minuteTtl}`);
+  const hour = Math.floor(MINUTE / 60);
+  const hourTtl = await ttlOf(windowKey(someTag, 'hour', hour));
+  const hourLeft = (hour + 3) * 3600 - (MINUTE * 60 + 30) + 120;
+  assert.ok(hourTtl <= hourLeft && hourTtl > hourLeft - 10, `hour ttl ${hourTtl}, expected about ${hourLeft}`);
 
   // Redis loses one partition's keys (a failover that dropped acknowledged writes): the verify pass
   // sees the lower watermark and the journal puts the counts back, once.
