@@ -31,6 +31,7 @@ const EXPIRY_MARGIN_SECONDS = 120;
 const VERIFY_INTERVAL_MS = 1000;
 const WAIT_TIMEOUT_MS = 100;
 const REPLAY_RETRY_MS = 1000;
+const RETRY_MAX_MS = 2000;
 
 interface Partition {
   index: number;
@@ -43,6 +44,9 @@ interface Partition {
   inFlight: boolean;
   /** Rebuilding from the journal: nothing is sent meanwhile. */
   replaying: boolean;
+  /** After failed calls, no new one before this (Date.now() ms), so a stopped master is not flooded. */
+  retryAt: number;
+  failures: number;
   /** LSNs of records that touched this partition and are not yet verified. */
   lsns: Touches;
   /** The highest LSN added for this partition. */
@@ -106,6 +110,8 @@ export class Flusher {
       chunks: [],
       inFlight: false,
       replaying: false,
+      retryAt: 0,
+      failures: 0,
       lsns: new Touches(),
       lastLsn: 0,
     }));
@@ -259,7 +265,7 @@ export class Flusher {
   }
 
   #send(p: Partition): void {
-    if (p.inFlight || p.replaying || p.chunks.length === 0 || this.#stopped) return;
+    if (p.inFlight || p.replaying || p.chunks.length === 0 || this.#stopped || Date.now() < p.retryAt) return;
     const chunk = p.chunks[0];
     chunk.sealed = true;
     p.inFlight = true;
@@ -269,6 +275,7 @@ export class Flusher {
     this.#apply(p, lo, chunk).then(
       async ([kind, mark]) => {
         p.inFlight = false;
+        p.failures = 0;
         this.#succeeded();
         if (kind === 'gap') {
           this.stats.gaps++;
@@ -289,6 +296,7 @@ export class Flusher {
       },
       (err: Error) => {
         p.inFlight = false;
+        p.retryAt = Date.now() + Math.min(RETRY_MAX_MS, this.#o.flushIntervalMs * 2 ** p.failures++);
         this.#failed(err);
         if (functionMissing(err)) void this.#o.link.loadLibrary().catch((e: Error) => this.#failed(e));
       },

@@ -8,8 +8,21 @@ import type { RedisClientType, RedisClusterType } from 'redis';
 import { LIBRARY } from './library.ts';
 import { keySlot } from './slots.ts';
 
-/** A command that gets no reply in this long fails (and a batch is retried): a stopped master must not hold a partition. */
+/**
+ * A command that gets no reply in this long fails (a batch is retried, a query answers 503): a
+ * stopped master must not hold a partition or a request. node-redis's own timeout only covers the
+ * wait before a command is written, so the reply is timed here.
+ */
 const COMMAND_TIMEOUT_MS = 2000;
+
+function timed<T>(reply: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${COMMAND_TIMEOUT_MS} ms`)), COMMAND_TIMEOUT_MS);
+  });
+  reply.catch(() => {}); // a reply that fails after the timeout is nobody's business
+  return Promise.race([reply, late]).finally(() => clearTimeout(timer));
+}
 const CONNECT_TIMEOUT_MS = 2000;
 const RECONNECT_MAX_MS = 1000;
 
@@ -72,7 +85,7 @@ async function singleLink(url: URL, onError: (err: Error) => void): Promise<Redi
   }) as unknown as RedisClientType;
   client.on('error', onError);
   await client.connect();
-  const send = (args: Arg[]) => client.sendCommand(args, { typeMapping: TYPES, timeout: COMMAND_TIMEOUT_MS });
+  const send = (args: Arg[]) => timed(client.sendCommand(args, { typeMapping: TYPES, timeout: COMMAND_TIMEOUT_MS }));
   const replicas = Number(/connected_slaves:(\d+)/.exec(String(await send(['INFO', 'replication'])))?.[1] ?? 0);
   return {
     cluster: false,
@@ -101,12 +114,12 @@ async function clusterLink(urls: URL[], onError: (err: Error) => void): Promise<
     Promise.all(
       client.masters.map(async (master) => {
         const node = await client.nodeClient(master);
-        return node.sendCommand(args, options);
+        return timed(node.sendCommand(args, options));
       }),
     );
   return {
     cluster: true,
-    call: (key, args) => client.sendCommand(key, false, args, options),
+    call: (key, args) => timed(client.sendCommand(key, false, args, options)),
     masterOf: (key) => {
       const shard = client.slots[keySlot(key)];
       return { address: shard ? `${shard.master.host}:${shard.master.port}` : 'unknown', replicas: shard?.replicas?.length ?? 0 };

@@ -123,7 +123,7 @@ async function journalOf(dir: string, records: CounterRecord[]): Promise<Segment
   return [{ file, firstLsn: records[0].lsn, lastLsn: records.at(-1)!.lsn }];
 }
 
-test('the flusher counts every record once (domains with colliding hashes apart), sets expiry by toptally's clock, and replays what Redis lost from the journal', async (t) => {
+test('the flusher counts every record once (domains with colliding hashes apart), sets expiry by the toptally clock, and replays what Redis lost from the journal', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'toptally-flusher-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const tags = partitionTags(8).map((tag) => `${tag}-f`);
