@@ -12,6 +12,7 @@ import type { ExportedWindow } from '../protocol/messages.ts';
 import type { ShardHandle } from '../shards/shard-handle.ts';
 import type { WindowKind, WindowRef } from '../window.ts';
 import { removeCheckpointsBut, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
+import { DataDirLock } from './data-dir-lock.ts';
 import { CHECKPOINTS_DIR, JOURNAL_DIR } from './files.ts';
 import { IdempotencyStore } from './idempotency.ts';
 import { Journal, type DurabilityMode, type JournalStats, type Segment } from './journal.ts';
@@ -53,6 +54,8 @@ export class Durability {
   #chain: Promise<void> = Promise.resolve();
   #queued = false;
   #closing = false;
+  /** Held from open to close: one process per data directory. */
+  #lock: DataDirLock | null = null;
 
   private constructor(
     config: DurabilityConfig,
@@ -89,6 +92,19 @@ export class Durability {
   static async open(config: DurabilityConfig, deps: DurabilityDeps): Promise<Durability> {
     const idempotency = new IdempotencyStore(deps.clock);
     if (config.mode === 'off') return new Durability(config, deps, idempotency, null, null);
+    await mkdir(config.dataDir, { recursive: true });
+    const lock = await DataDirLock.acquire(config.dataDir);
+    try {
+      const durability = await Durability.#openLocked({ ...config, mode: config.mode }, deps, idempotency);
+      durability.#lock = lock;
+      return durability;
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+  }
+
+  static async #openLocked(config: DurabilityConfig & { mode: 'fsync' | 'interval' }, deps: DurabilityDeps, idempotency: IdempotencyStore): Promise<Durability> {
     await mkdir(path.join(config.dataDir, JOURNAL_DIR), { recursive: true });
     await mkdir(path.join(config.dataDir, CHECKPOINTS_DIR), { recursive: true });
     const recovered = await recover({
@@ -190,6 +206,7 @@ export class Durability {
     this.#closing = true;
     await this.#chain;
     await this.#journal?.close();
+    await this.#lock?.release();
     return this.#journal?.stats ?? null;
   }
 
