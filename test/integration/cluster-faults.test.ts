@@ -176,7 +176,7 @@ test('Redis unreachable, then back: ingest is journaled up to --max-unflushed, s
   const deadline = Date.now() + 20_000;
   while (!load.refused.has('TOPTALLY_ERR_UNFLUSHED_LIMIT') && Date.now() < deadline) await sleep(50);
   assert.ok(load.refused.has('TOPTALLY_ERR_UNFLUSHED_LIMIT'), `refused: ${JSON.stringify([...load.refused])}`);
-  const limited = await fetch(`${a.url}/api/events`, { method: 'POST', body: JSON.stringify({ timestamp: load.minute * 60, x: 1 }) });
+  const limited = await fetch(`${a.url}/api/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ timestamp: load.minute * 60, x: 1 }) });
   assert.equal(limited.status, 503);
   assert.equal(limited.headers.get('retry-after'), '1');
   assert.equal(((await limited.json()) as { error: { code: string } }).error.code, 'TOPTALLY_ERR_UNFLUSHED_LIMIT');
