@@ -9,7 +9,7 @@ import { TopTallyError } from '../errors.ts';
 import type { ExportedWindow, TopEntries } from '../protocol/messages.ts';
 import type { Partitioned } from '../routing/partition.ts';
 import type { WindowKind } from '../window.ts';
-import { ShardHandle } from './shard-handle.ts';
+import { ShardHandle, type ShardWorkerOptions } from './shard-handle.ts';
 
 /** Restarts after the first are spaced out, so a worker that cannot start does not spin a core. */
 const RESTART_DELAY_MS = 100;
@@ -25,6 +25,7 @@ export interface PoolOptions {
   recover?: (shard: number, handle: ShardHandle) => Promise<boolean>;
   /** Counter bytes a shard may owe before ingest for it is refused with 503 (default: no bound). */
   maxBacklogBytes?: number;
+  worker?: ShardWorkerOptions;
 }
 
 /**
@@ -70,7 +71,7 @@ export class ShardPool extends EventEmitter<{
   }
 
   static async start(count: number, options: PoolOptions = {}): Promise<ShardPool> {
-    const started = await Promise.allSettled(Array.from({ length: count }, (_, i) => ShardHandle.start(i)));
+    const started = await Promise.allSettled(Array.from({ length: count }, (_, i) => ShardHandle.start(i, options.worker)));
     const failed = started.find((r) => r.status === 'rejected');
     const shards = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     if (failed) {
@@ -176,7 +177,8 @@ export class ShardPool extends EventEmitter<{
     this.#notePeak();
     const all = Promise.all(applied).then(() => undefined);
     if (wait) return all;
-    // A worker that dies with it is rebuilt from the journal, this batch included.
+    // A worker that dies with it, or fails to apply it (it is then ended), is rebuilt from the
+    // journal, this batch included.
     all.catch(() => {});
     return Promise.resolve();
   }
@@ -251,7 +253,7 @@ export class ShardPool extends EventEmitter<{
       let handle: ShardHandle | undefined;
       let recovered = false;
       try {
-        handle = await ShardHandle.start(index);
+        handle = await ShardHandle.start(index, this.#options.worker);
         await this.#settled(index);
         recovered = (await this.#options.recover?.(index, handle)) ?? false;
       } catch (err) {
