@@ -5,7 +5,7 @@ import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { AccessControl, bearerToken, routeScope } from './frontend/access.ts';
 import { BodyBuffers } from './frontend/body-buffers.ts';
-import { Durability } from './durability/durability.ts';
+import { Durability, type CheckpointBudget } from './durability/durability.ts';
 import { addDashboardRoutes } from './frontend/dashboard-routes.ts';
 import { Exchange } from './frontend/http.ts';
 import { addOpsRoutes } from './frontend/ops-routes.ts';
@@ -53,6 +53,8 @@ export interface StartOptions {
    * (tests hold a restart with it); resolves true when the shard's state was rebuilt.
    */
   recoverShard?: (shard: number, handle: ShardHandle) => Promise<boolean>;
+  /** When checkpoints run besides each minute (tests make it small). */
+  checkpointEvery?: CheckpointBudget;
 }
 
 export async function startToptally(config: Config, options: StartOptions = {}): Promise<Toptally> {
@@ -90,7 +92,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
   applyRetention();
   // Recovery fills the shards before the port opens, so no request sees a half-loaded state.
   const recovering = Durability.open(
-    { dataDir: config.dataDir, mode: config.durability, repair: config.repair },
+    { dataDir: config.dataDir, mode: config.durability, repair: config.repair, checkpointEvery: options.checkpointEvery },
     { pool, clock, retention, log, flushed: (seconds) => metrics.durabilityFlushed(seconds) },
   );
   readiness.after('recovery', recovering);
@@ -101,6 +103,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     await pool.stop();
     throw err;
   }
+  readiness.check('journal', () => durability.journalProblem);
   const decoders = new DecodePool(config.decodeThreads);
   const offload = new OffloadPolicy(config.offload, config.offloadBytes);
   const ingestor = new Ingestor(pool, decoders, stats, clock, {
