@@ -16,6 +16,7 @@ import { WsEndpoint } from './frontend/ws.ts';
 import { DecodePool } from './ingest/decode-pool.ts';
 import { Ingestor } from './ingest/ingest.ts';
 import { OffloadPolicy } from './ingest/offload-policy.ts';
+import { WindowTotals } from './ingest/window-totals.ts';
 import { TopTallyError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics } from './ops/metrics.ts';
@@ -113,6 +114,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
     limits: { counters: config.maxCounters, domains: config.maxDomains, domainBytes: config.maxDomainBytes },
     onApplied: (result) => metrics.ingested(result.accepted, result.counters),
     durability,
+    totals: WindowTotals.from(await pool.totals()),
   });
   const ticker = new WindowTicker(clock, 'minute');
   ticker.on('close', () => {

@@ -304,7 +304,7 @@ class Recovery {
     this.#report.records++;
     const pool = this.#o.pool;
     const parts = record.shards === pool.size ? record.parts : repartition(record.parts, pool.size);
-    return pool.ingest({ counters, entries, parts, minutes });
+    return pool.ingest({ parts });
   }
 
   async #cutTornTail(file: string, torn: { offset: number; bytes: number; reason: string }): Promise<void> {

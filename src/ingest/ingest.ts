@@ -17,6 +17,7 @@ import { decodeParts, type DecodeOutcome } from './decode-parts.ts';
 import type { DecodePool } from './decode-pool.ts';
 import type { OffloadPolicy } from './offload-policy.ts';
 import { validate, type InputLimits, type TimeBounds } from './validate.ts';
+import type { WindowTotals } from './window-totals.ts';
 
 export interface IngestResult {
   /** Counter objects taken. */
@@ -36,6 +37,8 @@ export interface IngestOptions {
   onApplied?: (result: IngestResult) => void;
   /** The journal every ingest goes through before it is applied, and the idempotency keys. */
   durability: Durability;
+  /** Every window's total as admitted so far (filled from the shards after recovery). */
+  totals: WindowTotals;
 }
 
 export interface IngestCall {
@@ -53,6 +56,7 @@ export class Ingestor {
   readonly #stats: StatsService;
   readonly #clock: Clock;
   readonly #options: IngestOptions;
+  #retainedMinute = -Infinity;
 
   constructor(pool: ShardPool, decoders: DecodePool, stats: StatsService, clock: Clock, options: IngestOptions) {
     this.#pool = pool;
@@ -60,6 +64,18 @@ export class Ingestor {
     this.#stats = stats;
     this.#clock = clock;
     this.#options = options;
+  }
+
+  /** The window totals, without the windows that left the retention. */
+  #totals(): WindowTotals {
+    const { retention, totals } = this.#options;
+    const now = Math.floor(this.#clock.now() / 1000);
+    const oldestMinute = oldestRetained(retention, 'minute', now);
+    if (oldestMinute !== this.#retainedMinute) {
+      this.#retainedMinute = oldestMinute;
+      totals.retain(oldestMinute, oldestRetained(retention, 'hour', now));
+    }
+    return totals;
   }
 
   #bounds(): TimeBounds {
@@ -102,10 +118,17 @@ export class Ingestor {
   }
 
   async #commit(partitioned: Partitioned, key?: { key: string; fingerprint: string }): Promise<IngestResult> {
-    const { counters, entries, parts, minutes } = partitioned;
-    // A shard that is down (it would refuse its part once the record is on disk) or behind: refuse
-    // first, so that this 503 counted nothing.
-    const admission = this.#pool.admit(partitioned);
+    const { counters, entries, parts, minutes, sums } = partitioned;
+    // A window that would pass 2^53 - 1, a shard that is down (it would refuse its part once the
+    // record is on disk) or behind: refuse first, so that the error counted nothing.
+    const untally = this.#totals().add(minutes, sums);
+    let admission: ReturnType<ShardPool['admit']>;
+    try {
+      admission = this.#pool.admit(partitioned);
+    } catch (err) {
+      untally();
+      throw err;
+    }
     const record = { atMs: this.#clock.now(), counters, entries, key, shards: this.#pool.size, parts, minutes };
     // Log, then apply: the cache is invalidated only as the shards are told, never earlier, so an
     // answer computed while the record is being written cannot be kept as current.
@@ -116,6 +139,7 @@ export class Ingestor {
         return (applying = admission.apply(this.#options.durability.journaled));
       });
     } catch (err) {
+      if (!applying) untally(); // it reached no shard
       // A shard that died while applying a journaled batch is rebuilt from the journal, this batch
       // included: once it is, the batch is counted, and the answer is the one it would have had.
       if (!applying || !(err instanceof TopTallyError) || err.code !== 'TOPTALLY_ERR_SHARD_UNAVAILABLE') throw err;

@@ -12,7 +12,7 @@ import { EventEmitter, once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { TopTallyError, fromErrorBody } from '../errors.ts';
-import { assertNever, send, type Census, type ExportedWindow, type FromShard, type ToShard, type TopEntries } from '../protocol/messages.ts';
+import { assertNever, send, type Census, type ExportedWindow, type FromShard, type ToShard, type TopEntries, type WindowTotal } from '../protocol/messages.ts';
 import type { ShardPart } from '../protocol/shard-part.ts';
 import type { WindowKind } from '../window.ts';
 
@@ -165,6 +165,14 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     return { domains, entries, bytes };
   }
 
+  /** Every window's total, queued ingest included. */
+  async totals(): Promise<WindowTotal[]> {
+    this.#flush();
+    const reply = await this.#request({ kind: 'totals', id: this.#nextId++ });
+    if (reply.kind !== 'totals') throw new Error(`shard ${this.index} answered totals with ${reply.kind}`);
+    return reply.windows;
+  }
+
   retain(oldestMinute: number, oldestHour: number): void {
     if (!this.#failure) send(this.#worker, { kind: 'retain', oldestMinute, oldestHour });
   }
@@ -234,6 +242,7 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
       case 'applied':
       case 'top':
       case 'census':
+      case 'totals':
       case 'exported':
       case 'stopped':
       case 'error': {

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TopTallyError } from '../errors.ts';
-import type { ExportedWindow, TopEntries } from '../protocol/messages.ts';
+import type { ExportedWindow, TopEntries, WindowTotal } from '../protocol/messages.ts';
 import type { Partitioned } from '../routing/partition.ts';
 import type { WindowKind } from '../window.ts';
 import { ShardHandle, type ShardWorkerOptions } from './shard-handle.ts';
@@ -166,7 +166,7 @@ export class ShardPool extends EventEmitter<{
    * batch is journaled, so a rebuild would replay it), at once, unless a shard owes more than its
    * share of the backlog bound.
    */
-  ingest({ parts }: Partitioned, early = false): Promise<void> {
+  ingest({ parts }: Pick<Partitioned, 'parts'>, early = false): Promise<void> {
     const ahead = this.#options.maxBacklogBytes === undefined ? Infinity : this.#options.maxBacklogBytes * EARLY_ACK_SHARE;
     const wait = !early || parts.some((part, s) => part && this.#shards[s].backlogBytes > ahead);
     const applied: Promise<void>[] = [];
@@ -190,6 +190,11 @@ export class ShardPool extends EventEmitter<{
   /** Every shard's part of these windows; see ShardHandle.export for what it covers. */
   async export(windows: { window: WindowKind; index: number }[]): Promise<ExportedWindow[][]> {
     return Promise.all(this.#shards.map((shard) => shard.export(windows)));
+  }
+
+  /** Every shard's window totals, each shard's answers in one list. */
+  totals(): Promise<WindowTotal[][]> {
+    return Promise.all(this.#shards.map((shard) => shard.totals()));
   }
 
   retain(oldestMinute: number, oldestHour: number): void {

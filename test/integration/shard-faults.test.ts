@@ -35,7 +35,7 @@ test('a shard that answers an early-acknowledged ingest with an error is logged,
 
   // A part whose entry count does not fit its buffer: the worker's apply throws and it replies with an error.
   const restarted = once(app.pool, 'restarted');
-  await app.pool.ingest({ counters: 1, entries: 1000, parts: [{ entries: 1000, buffer: new ArrayBuffer(8) }, undefined], minutes: [] }, true);
+  await app.pool.ingest({ parts: [{ entries: 1000, buffer: new ArrayBuffer(8) }, undefined] }, true);
   assert.deepEqual(await within(20_000, 'restart', restarted), [0, true]);
 
   const died = lines.find((l) => l.level === 50 && l.shard === 0);
