@@ -12,23 +12,16 @@
  * gives the records replayed, the recovery time and the start-up time (process start to listening).
  * Environment: BENCH_SEED, BENCH_UNIVERSE (10,000), BENCH_CONNECTIONS (64).
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { writeCheckpoint } from '../src/durability/checkpoint.ts';
 import { CHECKPOINT_RECORDS } from '../src/durability/durability.ts';
-import { JOURNAL_DIR, segmentName } from '../src/durability/files.ts';
-import { encodeCounters } from '../src/durability/records.ts';
-import type { ExportedWindow } from '../src/protocol/messages.ts';
-import { PartBuilder, type ShardPart } from '../src/protocol/shard-part.ts';
-import { hashDomain, shardOf } from '../src/routing/hash.ts';
-import type { WindowRef } from '../src/window.ts';
 import { runGenerator } from './lib/generator.js';
 import { numberEnv } from './lib/load-protocol.js';
-import { domainName, mulberry32, Zipf } from './lib/prng.js';
+import { DataDirWriter } from './lib/data-dir.js';
+import { mulberry32 } from './lib/prng.js';
 import { freePort, pinning, ServerProcess, type ProcessSpec } from './lib/server-process.js';
 
 const { values: flags } = parseArgs({
@@ -76,39 +69,17 @@ async function start(dataDir: string, label: string): Promise<{ server: ServerPr
 
 /** The open minute and hour with every domain, and CHECKPOINT_RECORDS S records after the cut. */
 async function writeWorstCase(dataDir: string, nowSeconds: number): Promise<void> {
-  const random = mulberry32(seed);
-  const zipf = new Zipf(universe);
-  const names = Array.from({ length: universe }, (_, i) => domainName(i));
-  const hashes = names.map(hashDomain);
+  const writer = new DataDirWriter(dataDir, { seed, universe, shards: SHARDS });
   const minute = Math.floor(nowSeconds / 60);
   const hour = Math.floor(nowSeconds / 3600);
-  const changed: WindowRef[] = [
-    { kind: 'minute', index: minute },
-    { kind: 'hour', index: hour },
-  ];
-  const exported: ExportedWindow[][] = Array.from({ length: SHARDS }, () => []);
-  for (const { kind, index } of changed) {
-    const builders = exported.map(() => new PartBuilder());
-    for (let i = 0; i < universe; i++) builders[shardOf(hashes[i]!, SHARDS)]!.add(names[i]!, hashes[i]!, 1 + Math.floor(1000 / (i + 1)), index);
-    builders.forEach((builder, shard) => exported[shard]!.push({ window: kind, index, parts: [builder.finish()] }));
-  }
-  await writeCheckpoint(dataDir, null, { cut: 0, changed, exported, answers: [], oldest: { minute: minute - 120, hour: hour - 24 } });
-
-  mkdirSync(path.join(dataDir, JOURNAL_DIR), { recursive: true });
-  const segment = await open(path.join(dataDir, JOURNAL_DIR, segmentName(1)), 'w');
-  const pending: Buffer[] = [];
-  for (let lsn = 1; lsn <= CHECKPOINT_RECORDS; lsn++) {
-    const builders: (PartBuilder | undefined)[] = new Array(SHARDS);
-    for (let e = 0; e < 3; e++) {
-      const i = zipf.sample(random);
-      (builders[shardOf(hashes[i]!, SHARDS)] ??= new PartBuilder()).add(names[i]!, hashes[i]!, 1 + Math.floor(random() * 10), minute);
-    }
-    const parts: (ShardPart | undefined)[] = Array.from(builders, (b) => b?.finish());
-    pending.push(encodeCounters({ lsn, atMs: nowSeconds * 1000, counters: 1, entries: 3, shards: SHARDS, parts, minutes: [minute] }));
-    if (pending.length === 10_000) await segment.writev(pending.splice(0));
-  }
-  await segment.writev(pending);
-  await segment.close();
+  await writer.checkpoint(
+    [
+      { kind: 'minute', index: minute },
+      { kind: 'hour', index: hour },
+    ],
+    { minute: minute - 120, hour: hour - 24 },
+  );
+  await writer.journal({ records: CHECKPOINT_RECORDS, counters: 1, entries: 3, minute, atMs: nowSeconds * 1000 });
 }
 
 async function worst(run: number): Promise<Recovered> {
