@@ -97,7 +97,8 @@ export class Durability {
   /** Why ingest is refused because of the journal (for /readyz), or null. */
   get journalProblem(): string | null {
     const failure = this.#journal?.failure;
-    return failure ? `${failure.lost ? 'segment lost, checkpointing' : 'cannot write'}: ${failure.error.message}` : null;
+    if (!failure) return null;
+    return failure.lost ? `segment lost (${failure.reason}); checkpointing into a new one` : `cannot write (${failure.reason}); retrying every second`;
   }
 
   /** Resolves once the journal takes appends: at once, unless it failed and is not repaired yet. */
@@ -272,10 +273,10 @@ export class Durability {
     );
   }
 
-  #journalFailed({ error, lost }: JournalFailure): void {
+  #journalFailed({ reason, lost }: JournalFailure): void {
     const { log } = this.#deps;
-    if (lost) log.error({ err: error.message }, 'journal segment deleted or replaced: checkpointing what is in memory into a new segment before acknowledging more');
-    else log.error({ err: error.message }, 'journal cannot write: ingest answers 503 with Retry-After and /readyz is not ready until it can; retrying every second');
+    if (lost) log.error({ err: reason }, 'journal segment deleted or replaced: checkpointing what is in memory into a new segment before acknowledging more');
+    else log.error({ err: reason }, 'journal cannot write: ingest answers 503 with Retry-After and /readyz is not ready until it can; retrying every second');
     this.#repairFailure = '';
     this.#scheduleRepair(0);
   }

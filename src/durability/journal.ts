@@ -78,7 +78,10 @@ interface Barrier {
 }
 
 export interface JournalFailure {
+  /** What ingest is answered meanwhile. */
   error: TopTallyError;
+  /** What failed, in a few words (the system error's message). */
+  reason: string;
   /**
    * The segment being written was deleted or replaced: what was applied from it is in memory
    * only, until a checkpoint covers it.
@@ -479,7 +482,7 @@ export class Journal {
         `The journal could not write to disk (${reason}); nothing of this was counted, and ingest resumes once it can write again`,
         { retryAfter: 1 },
       );
-      this.#failure = { error, lost };
+      this.#failure = { error, reason, lost };
       this.#onFailure(this.#failure);
     } else if (lost) {
       this.#failure.lost = true;
