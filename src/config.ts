@@ -4,6 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
 import type { DurabilityMode } from './durability/journal.ts';
 import type { OffloadMode } from './ingest/offload-policy.ts';
 
@@ -173,17 +174,7 @@ export const CONFIG_FILE_OPTION = { flag: 'config', env: 'TOPTALLY_CONFIG' } as 
 
 /** Flags win over environment variables, which win over the config file, which wins over defaults. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Config {
-  // Every value of every flag, in order: a repeatable option takes them all, any other the last.
-  const flags = new Map<string, string[]>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
-    if (!match) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)} (see --help)`);
-    const isSwitch = OPTIONS.some((o) => o.flag === match[1] && 'boolean' in o);
-    const value = match[2] ?? (isSwitch ? 'true' : argv[++i]);
-    if (value === undefined) throw new ConfigError(`--${match[1]} needs a value`);
-    flags.set(match[1], [...(flags.get(match[1]) ?? []), value]);
-  }
+  const flags = parseFlags(argv);
   const filePath = flags.get(CONFIG_FILE_OPTION.flag)?.at(-1) ?? env[CONFIG_FILE_OPTION.env];
   flags.delete(CONFIG_FILE_OPTION.flag);
   const file = filePath === undefined ? new Map<string, string[]>() : readConfigFile(filePath);
@@ -202,9 +193,29 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       throw new ConfigError(`${source}: ${(err as Error).message}`);
     }
   }
-  const unknown = [...flags.keys()];
-  if (unknown.length > 0) throw new ConfigError(`unknown option --${unknown[0]} (see --help)`);
   return config as Config;
+}
+
+/** Every value of every flag, in order: a repeatable option takes them all, any other the last. */
+function parseFlags(argv: readonly string[]): Map<string, string[]> {
+  const known = new Map<string, { type: 'string' | 'boolean'; multiple: true }>(
+    [...OPTIONS, CONFIG_FILE_OPTION].map((o) => [o.flag, { type: 'boolean' in o ? 'boolean' : 'string', multiple: true }]),
+  );
+  const { tokens } = parseArgs({ args: [...argv], options: Object.fromEntries(known), strict: false, allowPositionals: true, tokens: true });
+  const flags = new Map<string, string[]>();
+  for (const token of tokens) {
+    if (token.kind === 'option-terminator') continue;
+    if (token.kind === 'positional' || !token.rawName.startsWith('--')) {
+      const arg = token.kind === 'positional' ? token.value : token.rawName;
+      throw new ConfigError(`unexpected argument ${JSON.stringify(arg)} (see --help)`);
+    }
+    const option = known.get(token.name);
+    if (!option) throw new ConfigError(`unknown option --${token.name} (see --help)`);
+    const value = token.value ?? (option.type === 'boolean' ? 'true' : undefined);
+    if (value === undefined) throw new ConfigError(`--${token.name} needs a value`);
+    flags.set(token.name, [...(flags.get(token.name) ?? []), value]);
+  }
+  return flags;
 }
 
 /** A JSON object whose keys are flag names: {"port": 5000, "max-body": "8MiB"}; a repeatable option may take an array. */
@@ -252,6 +263,7 @@ export function helpText(): string {
     '       toptally send [FILE]    stream NDJSON counters (stdin or FILE) over WebSocket (send --help)',
     '       toptally watch          live view of the top 10 (watch --help)',
     '       toptally --help         show this text',
+    '       toptally --version      print the version',
     '',
     'Options (a flag wins over its environment variable, which wins over the config file):',
     ...rows,

@@ -5,6 +5,7 @@ import { startToptally } from './app.ts';
 import { runCommand } from './cli/index.ts';
 import { ConfigError, helpText, loadConfig } from './config.ts';
 import { createLogger } from './log.ts';
+import { version } from './version.ts';
 
 export async function main(argv: readonly string[]): Promise<void> {
   const exitCode = await runCommand(argv);
@@ -14,6 +15,10 @@ export async function main(argv: readonly string[]): Promise<void> {
   }
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(helpText() + '\n');
+    return;
+  }
+  if (argv.includes('--version')) {
+    process.stdout.write(`${version}\n`);
     return;
   }
   let config;

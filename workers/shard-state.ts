@@ -1,9 +1,8 @@
 // The pure state of one shard: per-minute and per-hour count tables for the domains it owns.
 // No I/O and no clock: the main thread says which windows are still retained.
 
-import type { Census, TopEntries, WindowTotal } from '../src/protocol/messages.ts';
+import type { Census, TopEntries, WindowKind, WindowTotal } from '../src/protocol/messages.ts';
 import { PartBuilder, viewPart, type ShardPart } from '../src/protocol/shard-part.ts';
-import type { WindowKind } from '../src/window.ts';
 import { CountTable } from './count-table.ts';
 import { NameTable } from './name-table.ts';
 import { topK } from './top-k.ts';

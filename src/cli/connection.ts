@@ -3,7 +3,7 @@
 import { once } from 'node:events';
 import { Unpackr } from 'msgpackr';
 import WebSocket from 'ws';
-import { WS_PATH, type ServerMessage } from '../frontend/ws-protocol.ts';
+import { WS_PATH, type ServerMessage } from '../api/ws-protocol.ts';
 
 export const DEFAULT_URL = `ws://127.0.0.1:5000${WS_PATH}`;
 

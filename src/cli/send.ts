@@ -6,7 +6,7 @@ import { createReadStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type WebSocket from 'ws';
 import type { ErrorBody } from '../errors.ts';
-import type { ServerMessage } from '../frontend/ws-protocol.ts';
+import type { ServerMessage } from '../api/ws-protocol.ts';
 import { CliError, connect, DEFAULT_URL, onServerMessage, wsUrl } from './connection.ts';
 import { FrameEncoder, NotJsonError } from './frame-encoder.ts';
 import { lineChunks } from './lines.ts';

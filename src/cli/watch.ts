@@ -3,8 +3,8 @@
 
 import { parseArgs } from 'node:util';
 import type WebSocket from 'ws';
-import { MAX_LIMIT } from '../frontend/params.ts';
-import type { TopFrame } from '../frontend/ws-protocol.ts';
+import { MAX_LIMIT } from '../api/params.ts';
+import type { TopFrame } from '../api/ws-protocol.ts';
 import { CliError, connect, DEFAULT_URL, onServerMessage, wsUrl } from './connection.ts';
 import { parseCommand } from './usage.ts';
 

@@ -59,8 +59,8 @@ export async function writeCheckpoint(dataDir: string, previous: Checkpoint | nu
     for (let shard = 0; shard < shards; shard++) {
       for (const part of content.exported[shard][i].parts) {
         frames.push(encodeWindowChunk({ window: kind, index, shard, shards, part }));
-        // A chunk (up to 65,536 entries) is about a millisecond of copying and checksumming: encoding a
-        // million-domain window at once held up the event loop, and the queries behind it, for 20-50 ms.
+        // Yielding between chunks (up to 65,536 entries each) keeps a large window from holding up the
+        // event loop, and the queries behind it, while it is encoded (docs/performance.md).
         await yieldTurn();
       }
     }

@@ -9,12 +9,12 @@
 
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import type { StateBackend } from '../backend/state-backend.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import { oldestRetained, type Retention } from '../retention.ts';
 import type { ExportedWindow } from '../protocol/messages.ts';
 import type { ShardHandle } from '../shards/shard-handle.ts';
-import type { ShardPool } from '../shards/shard-pool.ts';
 import type { WindowKind, WindowRef } from '../window.ts';
 import { removeCheckpointsBut, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { CHECKPOINTS_DIR, JOURNAL_DIR } from './files.ts';
@@ -51,7 +51,7 @@ export interface DurabilityConfig {
 }
 
 export interface DurabilityDeps {
-  pool: ShardPool;
+  backend: StateBackend;
   clock: Clock;
   retention: Retention;
   log: Logger;
@@ -121,7 +121,7 @@ export class Durability {
     const recovered = await recover({
       dataDir: config.dataDir,
       repair: config.repair,
-      pool: deps.pool,
+      backend: deps.backend,
       idempotency,
       oldest: oldest(deps),
     });
@@ -143,21 +143,22 @@ export class Durability {
   }
 
   /**
-   * Journals the record, then calls `apply` (in journal order) and resolves once what `apply`
-   * returned has: the caller may acknowledge then. Its key, if any, is answered from now on.
+   * Journals the record, then calls `apply` with its LSN (null in mode off), in journal order, and
+   * resolves once what `apply` returned has: the caller may acknowledge then. Its key, if any, is answered from now on.
    */
-  commit(record: Omit<CounterRecord, 'lsn'>, apply: () => Promise<void>): Promise<void> {
+  commit(record: Omit<CounterRecord, 'lsn'>, apply: (lsn: number | null) => Promise<void>): Promise<void> {
     const journal = this.#journal;
     // Without a journal the shards' memory is all there is: a key is answered from once they hold
     // the counters, so a retry after a shard died with them is counted.
-    if (!journal) return apply().then(() => this.#remember(record));
+    if (!journal) return apply(null).then(() => this.#remember(record));
     let applied: Promise<void> | undefined;
+    let recordLsn = 0;
     const written = journal.append(
-      (lsn, into) => writeCounters(into, { ...record, lsn }),
+      (lsn, into) => writeCounters(into, { ...record, lsn: (recordLsn = lsn) }),
       () => {
         this.#dirty.addMinutes(record.minutes);
         this.#remember(record);
-        applied = apply();
+        applied = apply(recordLsn);
       },
     );
     const budget = this.#config.checkpointEvery ?? { bytes: CHECKPOINT_BYTES, records: CHECKPOINT_RECORDS };
@@ -203,8 +204,8 @@ export class Durability {
         upTo = appliedLsn;
         segments = [...journal.segments];
       });
-      const { pool, log } = this.#deps;
-      const rebuilt = await rebuildShard({ shard, shards: pool.size, handle, checkpoint: this.#checkpoint, segments, upTo, oldest: oldest(this.#deps) });
+      const { backend, log } = this.#deps;
+      const rebuilt = await rebuildShard({ shard, shards: backend.partitions, handle, checkpoint: this.#checkpoint, segments, upTo, oldest: oldest(this.#deps) });
       log.info({ shard, ...rebuilt, upTo, ms: Math.round(performance.now() - started) }, `shard ${shard} rebuilt from ${this.#config.dataDir}`);
       return true;
     });
@@ -254,7 +255,7 @@ export class Durability {
       cutAt = { bytes: journal.bytesWritten, records: journal.stats.records };
       changed = this.#dirty.take().filter((ref) => ref.index >= oldestNow[ref.kind]);
       answers = this.idempotency.answers();
-      exporting = this.#deps.pool.export(changed.map(({ kind, index }) => ({ window: kind, index })));
+      exporting = this.#deps.backend.export(changed.map(({ kind, index }) => ({ window: kind, index })));
     });
     try {
       const exported = await exporting!;

@@ -2,21 +2,18 @@
 // length and payload, then the payload. A reader can tell a whole frame from a torn or damaged one,
 // and can find the next whole frame after damage by looking for the magic again.
 //
-// The magic's last byte is the frame version, which names the checksum: version 2 (written now)
-// uses CRC-32 from node:zlib, native and about 3x faster than version 1's CRC-32C in JavaScript,
-// which was a twelfth of the I/O thread's time with batch ingest. Version 1 frames, written by
-// earlier builds, are still read.
+// The magic's last byte is the frame version, which names the checksum: version 2 is CRC-32 from
+// node:zlib (native code). No other version is read.
 
 import { crc32 } from 'node:zlib';
-import { crc32c } from './crc32c.ts';
 
 export const FRAME_HEADER_BYTES = 12;
 const MAGIC = Buffer.from([0xa5, 0x54, 0x54]); // 0xa5 'T' 'T', then the version
 const VERSION = 2;
 
-/** The checksum a frame of `version` carries for `data[start, end)`, continuing from `crc`. */
-function checksum(version: number, data: Uint8Array, start: number, end: number, crc = 0): number {
-  return version === 1 ? crc32c(data, start, end, crc) : crc32(data.subarray(start, end), crc);
+/** The checksum a frame carries for `data[start, end)`, continuing from `crc`. */
+function checksum(data: Uint8Array, start: number, end: number, crc = 0): number {
+  return crc32(data.subarray(start, end), crc);
 }
 
 /** Fills in the header of `buf`, whose first FRAME_HEADER_BYTES were left free for it. */
@@ -30,7 +27,7 @@ export function sealFrameAt(buf: Buffer, start: number, end: number): void {
   MAGIC.copy(buf, start);
   buf[start + 3] = VERSION;
   buf.writeUInt32LE(end - start - FRAME_HEADER_BYTES, start + 4);
-  const crc = checksum(VERSION, buf, start + FRAME_HEADER_BYTES, end, checksum(VERSION, buf, start + 4, start + 8));
+  const crc = checksum(buf, start + FRAME_HEADER_BYTES, end, checksum(buf, start + 4, start + 8));
   buf.writeUInt32LE(crc, start + 8);
 }
 
@@ -71,13 +68,12 @@ const TRUNCATED_FRAME = 'truncated frame';
 /** Why the bytes at `pos` are not a whole frame, or null when they are one. */
 function problemAt(data: Buffer, pos: number): string | null {
   if (data.length - pos < FRAME_HEADER_BYTES) return TRUNCATED_HEADER;
-  const version = data[pos + 3];
-  if (data.compare(MAGIC, 0, MAGIC.length, pos, pos + MAGIC.length) !== 0 || (version !== 1 && version !== 2)) {
+  if (data.compare(MAGIC, 0, MAGIC.length, pos, pos + MAGIC.length) !== 0 || data[pos + 3] !== VERSION) {
     return 'no frame header (bad magic)';
   }
   const end = pos + FRAME_HEADER_BYTES + data.readUInt32LE(pos + 4);
   if (end > data.length) return TRUNCATED_FRAME;
-  const crc = checksum(version, data, pos + FRAME_HEADER_BYTES, end, checksum(version, data, pos + 4, pos + 8));
+  const crc = checksum(data, pos + FRAME_HEADER_BYTES, end, checksum(data, pos + 4, pos + 8));
   return crc === data.readUInt32LE(pos + 8) ? null : 'checksum mismatch';
 }
 

@@ -34,9 +34,9 @@ const WATCH_MS = 1000;
 
 /**
  * Groups up to this size are written from the event loop (as Redis writes its append-only file):
- * a small write() into the page cache costs less than handing it to a pool thread and back, which
- * was a tenth of the I/O thread's time with one small counter per request. Larger groups go to the
- * pool, so a write never holds up the event loop for long.
+ * a small write() into the page cache costs less than handing it to a pool thread and back
+ * (docs/performance.md). Larger groups go to the pool, so a write never holds up the event loop for
+ * long.
  */
 const SYNC_WRITE_BYTES = 64 * 1024;
 

@@ -1,5 +1,5 @@
 // Start-up: rebuild every retained window from the newest complete checkpoint plus the journal
-// records after its cut, replayed into the shard actors through the normal pool ingest.
+// records after its cut, replayed into the state backend.
 //
 // What the bytes may look like, and what is done about it:
 // - a checkpoint directory still named .tmp: a crash while writing it; removed, the previous one counts;
@@ -11,9 +11,9 @@
 
 import { open, readFile, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import type { StateBackend } from '../backend/state-backend.ts';
 import { TopTallyError } from '../errors.ts';
 import { DecodeError } from './bytes.ts';
-import type { ShardPool } from '../shards/shard-pool.ts';
 import type { WindowKind, WindowRef } from '../window.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import {
@@ -28,8 +28,8 @@ import {
 import { scanFrames, type Damage, type Frame } from './frame.ts';
 import type { IdempotencyStore } from './idempotency.ts';
 import type { Segment } from './journal.ts';
-import { decodePayload, type CounterRecord, type Payload, type WindowChunk } from './records.ts';
-import { repartition } from './repartition.ts';
+import { decodePayload, type CounterRecord, type Payload } from './records.ts';
+import { Replayer } from './replay.ts';
 import { WindowSet } from './window-set.ts';
 
 export interface Dropped {
@@ -68,21 +68,18 @@ export interface Recovered {
 export interface RecoverOptions {
   dataDir: string;
   repair: boolean;
-  pool: ShardPool;
+  backend: StateBackend;
   idempotency: IdempotencyStore;
   /** The oldest retained window of each kind: older ones are not loaded. */
   oldest: Record<WindowKind, number>;
 }
-
-/** Bytes handed to the shards before waiting for them to take it, which bounds the memory used. */
-const LOAD_AHEAD_BYTES = 16 * 2 ** 20;
 
 export async function recover(options: RecoverOptions): Promise<Recovered> {
   return new Recovery(options).run();
 }
 
 class Recovery {
-  readonly #o: RecoverOptions;
+  readonly #options: RecoverOptions;
   readonly #dirty = new WindowSet();
   readonly #report: RecoveryReport = {
     checkpoint: null,
@@ -97,11 +94,16 @@ class Recovery {
     dropped: [],
     ms: 0,
   };
-  #loading: Promise<void>[] = [];
-  #loadingBytes = 0;
+  readonly #replayer: Replayer;
 
   constructor(options: RecoverOptions) {
-    this.#o = options;
+    this.#options = options;
+    const { backend } = options;
+    this.#replayer = new Replayer({
+      partitions: backend.partitions,
+      load: (window, index, partition, part) => backend.load(window, index, partition, part),
+      apply: (parts, { counters, entries, minutes, lsn }) => backend.replay({ counters, entries, parts, minutes }, { lsn, minutes }),
+    });
   }
 
   async run(): Promise<Recovered> {
@@ -113,7 +115,7 @@ class Recovery {
       journal = await this.#replayJournal(checkpoint?.cut ?? 0);
     } catch (err) {
       // Let what was handed to the shards land before the caller stops them.
-      await Promise.allSettled(this.#loading);
+      await this.#replayer.settled();
       throw err;
     }
     const cut = checkpoint?.cut ?? 0;
@@ -124,16 +126,16 @@ class Recovery {
   }
 
   #relative(file: string): string {
-    return path.relative(this.#o.dataDir, file);
+    return path.relative(this.#options.dataDir, file);
   }
 
   /** Refuses to start, or under --repair notes what is left out. */
   #damaged(file: string, offset: number, bytes: number, reason: string): void {
     const where = this.#relative(file);
-    if (!this.#o.repair) {
+    if (!this.#options.repair) {
       throw new TopTallyError(
         'TOPTALLY_ERR_DATA_CORRUPT',
-        `${path.join(this.#o.dataDir, where)} at offset ${offset}: ${reason}. ` +
+        `${path.join(this.#options.dataDir, where)} at offset ${offset}: ${reason}. ` +
           'Start with --repair to keep what is intact and drop the damaged part.',
         { file: where, offset },
       );
@@ -154,7 +156,7 @@ class Recovery {
   }
 
   async #loadCheckpoint(): Promise<Checkpoint | null> {
-    const root = path.join(this.#o.dataDir, CHECKPOINTS_DIR);
+    const root = path.join(this.#options.dataDir, CHECKPOINTS_DIR);
     let newest: { name: string; id: number; cut: number } | null = null;
     for (const name of await list(root)) {
       const parsed = parseCheckpointName(name);
@@ -175,11 +177,11 @@ class Recovery {
         continue;
       }
       const ref = parseWindowFileName(name);
-      if (!ref || ref.index < this.#o.oldest[ref.kind]) continue;
+      if (!ref || ref.index < this.#options.oldest[ref.kind]) continue;
       checkpoint.windows.set(name, ref);
       await this.#loadWindow(file, ref);
     }
-    await this.#landed();
+    await this.#replayer.landed();
     return checkpoint;
   }
 
@@ -193,7 +195,7 @@ class Recovery {
       }
       const keys = this.#decode(file, item, 'keys');
       if (keys?.type !== 'keys') continue;
-      for (const answer of keys.answers) this.#o.idempotency.remember(answer);
+      for (const answer of keys.answers) this.#options.idempotency.remember(answer);
       this.#report.keys += keys.answers.length;
     }
   }
@@ -219,29 +221,13 @@ class Recovery {
         continue;
       }
       this.#report.entries += chunk.part.entries;
-      this.#loading.push(this.#loadChunk(chunk));
-      this.#loadingBytes += chunk.part.buffer.byteLength;
+      this.#replayer.window(chunk);
     }
-    if (this.#loadingBytes > LOAD_AHEAD_BYTES) await this.#landed();
-  }
-
-  /** Waits until the shards took everything handed to them so far. */
-  async #landed(): Promise<void> {
-    await Promise.all(this.#loading);
-    this.#loading = [];
-    this.#loadingBytes = 0;
-  }
-
-  /** Hands a chunk to its shard as it is, or re-partitions it when the shard count changed. */
-  #loadChunk({ window, index, shard, shards, part }: WindowChunk): Promise<void> {
-    const pool = this.#o.pool;
-    if (shards === pool.size) return pool.shards[shard].load(window, index, part);
-    const loads = repartition([part], pool.size).map((p, s) => p && pool.shards[s].load(window, index, p));
-    return Promise.all(loads).then(() => undefined);
+    await this.#replayer.pace();
   }
 
   async #replayJournal(cut: number): Promise<{ segments: Segment[]; lastLsn: number }> {
-    const dir = path.join(this.#o.dataDir, JOURNAL_DIR);
+    const dir = path.join(this.#options.dataDir, JOURNAL_DIR);
     const names = (await list(dir))
       .map((name) => ({ file: path.join(dir, name), firstLsn: parseSegmentName(name) }))
       .filter((s): s is { file: string; firstLsn: number } => s.firstLsn !== undefined)
@@ -279,11 +265,10 @@ class Recovery {
         lastLsn = Math.max(lastLsn, record.lsn);
         if (record.lsn <= cut) continue;
         expected = record.lsn + 1;
-        this.#loading.push(this.#replay(record));
-        this.#loadingBytes += item.payload.length;
-        if (this.#loadingBytes > LOAD_AHEAD_BYTES) await this.#landed();
+        this.#replay(record);
+        await this.#replayer.pace();
       }
-      await this.#landed();
+      await this.#replayer.landed();
       if (segment.lastLsn < firstLsn) {
         await unlink(file); // nothing whole in it: created just before a crash
       } else {
@@ -294,17 +279,15 @@ class Recovery {
     return { segments, lastLsn };
   }
 
-  #replay(record: CounterRecord): Promise<void> {
+  #replay(record: CounterRecord): void {
     const { counters, entries, minutes } = record;
     this.#dirty.addMinutes(minutes);
     if (record.key) {
       const { key, fingerprint } = record.key;
-      this.#o.idempotency.remember({ key, fingerprint, atMs: record.atMs, accepted: counters, counters: entries });
+      this.#options.idempotency.remember({ key, fingerprint, atMs: record.atMs, accepted: counters, counters: entries });
     }
     this.#report.records++;
-    const pool = this.#o.pool;
-    const parts = record.shards === pool.size ? record.parts : repartition(record.parts, pool.size);
-    return pool.ingest({ parts });
+    this.#replayer.record(record);
   }
 
   async #cutTornTail(file: string, torn: { offset: number; bytes: number; reason: string }): Promise<void> {

@@ -1,22 +1,19 @@
 // Rebuilding one shard whose worker died, while the other shards serve: the newest checkpoint's
 // chunks for that shard, then its parts of the journal records after the checkpoint's cut, up to the
-// journal cut taken for the rebuild. Unlike start-up recovery it is read-only (the journal is live:
-// nothing is cut off, unlinked or repaired), and damage fails the rebuild; the pool tries again.
+// journal cut taken for the rebuild, through the same replay path as start-up recovery. Unlike
+// start-up recovery it is read-only (the journal is live: nothing is cut off, unlinked or repaired),
+// and damage fails the rebuild; the pool tries again.
 
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TopTallyError } from '../errors.ts';
-import type { ShardPart } from '../protocol/shard-part.ts';
 import type { ShardHandle } from '../shards/shard-handle.ts';
 import type { WindowKind } from '../window.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import { scanFrames } from './frame.ts';
 import type { Segment } from './journal.ts';
 import { decodePayload, type Payload } from './records.ts';
-import { repartition } from './repartition.ts';
-
-/** Bytes handed to the worker before waiting for it to take them, as start-up recovery does. */
-const LOAD_AHEAD_BYTES = 16 * 2 ** 20;
+import { Replayer } from './replay.ts';
 
 export interface ShardRebuild {
   shard: number;
@@ -30,41 +27,34 @@ export interface ShardRebuild {
   oldest: Record<WindowKind, number>;
 }
 
-export async function rebuildShard(o: ShardRebuild): Promise<{ windows: number; records: number }> {
+export async function rebuildShard(rebuild: ShardRebuild): Promise<{ windows: number; records: number }> {
+  const { shard, handle, checkpoint } = rebuild;
   const done = { windows: 0, records: 0 };
-  let landing: Promise<void>[] = [];
-  let bytes = 0;
-  const hand = (part: ShardPart | undefined, send: (part: ShardPart) => Promise<void>): boolean => {
-    if (!part) return false;
-    bytes += part.buffer.byteLength;
-    landing.push(send(part));
-    return true;
-  };
-  const land = async (): Promise<void> => {
-    if (bytes < LOAD_AHEAD_BYTES) return;
-    await Promise.all(landing);
-    [landing, bytes] = [[], 0];
-  };
-
-  const cut = o.checkpoint?.cut ?? 0;
-  for (const [name, ref] of o.checkpoint?.windows ?? []) {
-    if (ref.index < o.oldest[ref.kind]) continue;
-    for (const chunk of await payloads(path.join(o.checkpoint!.dir, name), 'window')) {
-      const part = chunk.shards === o.shards ? (chunk.shard === o.shard ? chunk.part : undefined) : repartition([chunk.part], o.shards)[o.shard];
-      if (hand(part, (p) => o.handle.load(chunk.window, chunk.index, p))) done.windows++;
-      await land();
+  const replayer = new Replayer(
+    {
+      partitions: rebuild.shards,
+      load: (window, index, _partition, part) => handle.load(window, index, part),
+      apply: (parts) => handle.ingest(parts[shard]!),
+    },
+    shard,
+  );
+  const cut = checkpoint?.cut ?? 0;
+  for (const [name, ref] of checkpoint?.windows ?? []) {
+    if (ref.index < rebuild.oldest[ref.kind]) continue;
+    for (const chunk of await payloads(path.join(checkpoint!.dir, name), 'window')) {
+      if (replayer.window(chunk)) done.windows++;
+      await replayer.pace();
     }
   }
-  for (const segment of o.segments) {
-    if (segment.lastLsn <= cut || segment.firstLsn > o.upTo) continue;
+  for (const segment of rebuild.segments) {
+    if (segment.lastLsn <= cut || segment.firstLsn > rebuild.upTo) continue;
     for (const record of await payloads(segment.file, 'counters')) {
-      if (record.lsn <= cut || record.lsn > o.upTo) continue;
-      const part = record.shards === o.shards ? record.parts[o.shard] : repartition(record.parts, o.shards)[o.shard];
-      if (hand(part, (p) => o.handle.ingest(p))) done.records++;
-      await land();
+      if (record.lsn <= cut || record.lsn > rebuild.upTo) continue;
+      if (replayer.record(record)) done.records++;
+      await replayer.pace();
     }
   }
-  await Promise.all(landing);
+  await replayer.landed();
   return done;
 }
 

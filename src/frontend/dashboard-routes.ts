@@ -5,18 +5,19 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DASHBOARD_ASSET_NAMES } from '../api/routes.ts';
 import type { Router } from './router.ts';
 
 const PAGE_DIR = fileURLToPath(new URL('../dashboard/', import.meta.url));
 const UPLOT_DIR = dirname(createRequire(import.meta.url).resolve('uplot'));
 
-/** What the page loads from /dashboard/{name}, and where each file is read from. */
-export const DASHBOARD_ASSETS: ReadonlyMap<string, string> = new Map([
-  ['app.js', join(PAGE_DIR, 'app.js')],
-  ['style.css', join(PAGE_DIR, 'style.css')],
-  ['uPlot.iife.min.js', join(UPLOT_DIR, 'uPlot.iife.min.js')],
-  ['uPlot.min.css', join(UPLOT_DIR, 'uPlot.min.css')],
-]);
+/** Where each asset the page loads from /dashboard/{name} is read from. */
+const DASHBOARD_ASSETS: Record<(typeof DASHBOARD_ASSET_NAMES)[number], string> = {
+  'app.js': join(PAGE_DIR, 'app.js'),
+  'style.css': join(PAGE_DIR, 'style.css'),
+  'uPlot.iife.min.js': join(UPLOT_DIR, 'uPlot.iife.min.js'),
+  'uPlot.min.css': join(UPLOT_DIR, 'uPlot.min.css'),
+};
 
 const CONTENT_TYPES = new Map([
   ['.html', 'text/html; charset=utf-8'],
@@ -33,7 +34,7 @@ const PAGE_HEADERS = {
 
 export function addDashboardRoutes(router: Router): void {
   serve(router, '/', join(PAGE_DIR, 'index.html'));
-  for (const [name, file] of DASHBOARD_ASSETS) serve(router, `/dashboard/${name}`, file);
+  for (const name of DASHBOARD_ASSET_NAMES) serve(router, `/dashboard/${name}`, DASHBOARD_ASSETS[name]);
 }
 
 function serve(router: Router, path: string, file: string): void {

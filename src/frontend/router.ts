@@ -2,7 +2,7 @@
 // other path a 404, both with the usual JSON error body.
 
 import { TopTallyError } from '../errors.ts';
-import { challenge } from './access.ts';
+import { challenge } from '../access/access.ts';
 import { Exchange } from './http.ts';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.ts';
 

@@ -5,7 +5,8 @@ import { formatOf } from '../ingest/decode.ts';
 import type { Ingestor } from '../ingest/ingest.ts';
 import type { StatsService, WindowStats } from '../query/stats.ts';
 import { windowIndex, type WindowKind } from '../window.ts';
-import { parseStatsParams } from './params.ts';
+import { parseStatsParams } from '../api/params.ts';
+import { SEED_STATS_PATHS } from '../api/routes.ts';
 import type { Router } from './router.ts';
 
 export interface RouteDeps {
@@ -14,12 +15,6 @@ export interface RouteDeps {
   maxBody: number;
   nowSeconds: () => number;
 }
-
-/** The seed's paths, with the aliases its README shows. */
-export const SEED_STATS_PATHS: Record<WindowKind, readonly string[]> = {
-  minute: ['/api/stats/minutes', '/stats/minutes', '/stats/api/minutes'],
-  hour: ['/api/stats/hours', '/stats/hours', '/stats/api/hours'],
-};
 
 export function addRoutes(router: Router, deps: RouteDeps): void {
   router.add('POST', ['/api/events'], (exchange, req) => {

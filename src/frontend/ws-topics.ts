@@ -7,7 +7,7 @@
 // its backlog drains below half the limit; then it rejoins and is sent the newest running top. No
 // backlog grows past the limit by more than one round of pushes.
 
-import type { TopFrame } from './ws-protocol.ts';
+import type { TopFrame } from '../api/ws-protocol.ts';
 import { encodeFrame } from './ws-codec.ts';
 import type { TemplatedApp, WebSocket } from './uws.ts';
 import type { WindowKind } from '../window.ts';

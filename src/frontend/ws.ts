@@ -6,14 +6,15 @@
 import { EventEmitter } from 'node:events';
 import { TopTallyError, toTopTallyError } from '../errors.ts';
 import type { Ingestor } from '../ingest/ingest.ts';
+import { InFlight } from '../lifecycle/in-flight.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { Publisher } from '../push/publisher.ts';
 import type { WindowKind } from '../window.ts';
-import { AccessControl, bearerToken, challenge, type Grant } from './access.ts';
+import { AccessControl, bearerToken, challenge, type Grant } from '../access/access.ts';
 import { Exchange } from './http.ts';
 import { decodeFrame, encodeFrame } from './ws-codec.ts';
-import { idOf, parseClientMessage, WS_PATH, type ClientMessage, type MessageId, type ServerMessage } from './ws-protocol.ts';
+import { idOf, parseClientMessage, WS_PATH, type ClientMessage, type MessageId, type ServerMessage } from '../api/ws-protocol.ts';
 import { WsTopics, type Subscriber, type Subscription } from './ws-topics.ts';
 import { uWS, type HttpResponse, type TemplatedApp, type WebSocket } from './uws.ts';
 
@@ -36,8 +37,11 @@ export interface WsDeps {
   metrics: Pick<Metrics, 'wsConnectionOpened' | 'wsConnectionClosed' | 'wsSubscribed' | 'wsUnsubscribed' | 'rejected'>;
   log: Logger;
   access: AccessControl;
-  /** The server-wide connection limit: null when one more connection may open, else the error. */
-  admit: () => TopTallyError | null;
+  /**
+   * The server-wide connection limit, given the WebSockets open now: null when one more may open,
+   * else the error.
+   */
+  admit: (sockets: number) => TopTallyError | null;
 }
 
 interface Connection extends Subscriber {
@@ -64,13 +68,12 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
   readonly #options: WsOptions;
   readonly #log: Logger;
   readonly #access: AccessControl;
-  readonly #admit: () => TopTallyError | null;
+  readonly #admit: WsDeps['admit'];
   readonly #sweep: NodeJS.Timeout | undefined;
   readonly #topics: WsTopics<Connection>;
   readonly #sockets = new Set<Socket>();
-  #inFlight = 0;
+  readonly #inFlight = new InFlight();
   #stopping = false;
-  #drained: (() => void) | null = null;
 
   constructor(app: TemplatedApp, { ingestor, publisher, metrics, log, access, admit }: WsDeps, options: WsOptions) {
     super();
@@ -104,7 +107,7 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
         let grant: Grant;
         try {
           if (this.#stopping) throw new TopTallyError('TOPTALLY_ERR_SHUTTING_DOWN');
-          const refused = this.#admit();
+          const refused = this.#admit(this.#sockets.size);
           if (refused) throw refused;
           // Browsers cannot set headers on a WebSocket: they send the token as ?token=.
           grant = this.#access.grant(bearerToken(req.getHeader('authorization')) ?? (req.getQuery('token') || undefined));
@@ -165,11 +168,19 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
     return this.#sockets.size;
   }
 
-  /** Refuses new events, waits for those in flight to be answered, then closes every connection. */
-  async stop(): Promise<void> {
+  /** From now on, new connections and events messages are refused with TOPTALLY_ERR_SHUTTING_DOWN. */
+  stopAccepting(): void {
     this.#stopping = true;
     clearInterval(this.#sweep);
-    if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
+  }
+
+  /** Resolves once every events message taken has been answered. */
+  drained(): Promise<void> {
+    return this.#inFlight.drained();
+  }
+
+  /** Closes every connection with 1001 (going away). */
+  closeAll(): void {
     for (const ws of this.#sockets) ws.end(CLOSE_GOING_AWAY, 'server shutting down');
   }
 
@@ -233,7 +244,7 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
       return this.#sendError(ws, err, id, binary);
     }
     connection.inFlight++;
-    this.#inFlight++;
+    this.#inFlight.enter();
     this.#ingestor
       .ingestDecoded({ items: events, where: (index) => ({ index }) }, { key })
       .then(
@@ -242,7 +253,7 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
       )
       .finally(() => {
         connection.inFlight--;
-        if (--this.#inFlight === 0) this.#drained?.();
+        this.#inFlight.leave();
       });
   }
 

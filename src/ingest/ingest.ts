@@ -1,16 +1,16 @@
 // One request's counters, from bytes to acknowledged: decode and validate against the clock (in
-// place, or on the decode pool for large bodies), journal, invalidate cached answers, and hand each
-// owning shard its part. The acknowledgement waits for what makes the counters safe: the journal
-// when there is one (a shard that dies is rebuilt from it), else the shards' own memory.
+// place, or on the decode pool for large bodies), journal, and hand the state backend the batch
+// (which invalidates cached answers as it applies). The acknowledgement waits for what makes the
+// counters safe: the journal when there is one (a shard that dies is rebuilt from it), else the
+// backend's own memory.
 
+import type { Admission, StateBackend } from '../backend/state-backend.ts';
 import type { Clock } from '../clock.ts';
 import type { Durability } from '../durability/durability.ts';
 import { checkKey, fingerprint } from '../durability/idempotency.ts';
 import { fromErrorBody, TopTallyError } from '../errors.ts';
 import { oldestRetained, type Retention } from '../retention.ts';
 import type { Partitioned } from '../routing/partition.ts';
-import type { ShardPool } from '../shards/shard-pool.ts';
-import type { StatsService } from '../query/stats.ts';
 import { WINDOW_SECONDS } from '../window.ts';
 import type { BodyFormat, Decoded } from './decode.ts';
 import { decodeParts, type DecodeOutcome } from './decode-parts.ts';
@@ -51,17 +51,15 @@ export interface IngestCall {
 }
 
 export class Ingestor {
-  readonly #pool: ShardPool;
+  readonly #backend: StateBackend;
   readonly #decoders: DecodePool;
-  readonly #stats: StatsService;
   readonly #clock: Clock;
   readonly #options: IngestOptions;
   #retainedMinute = -Infinity;
 
-  constructor(pool: ShardPool, decoders: DecodePool, stats: StatsService, clock: Clock, options: IngestOptions) {
-    this.#pool = pool;
+  constructor(backend: StateBackend, decoders: DecodePool, clock: Clock, options: IngestOptions) {
+    this.#backend = backend;
     this.#decoders = decoders;
-    this.#stats = stats;
     this.#clock = clock;
     this.#options = options;
   }
@@ -96,11 +94,11 @@ export class Ingestor {
   ingestDecoded(decoded: Decoded, call: IngestCall = {}): Promise<IngestResult> {
     // MessagePack counters are Maps, which JSON.stringify would make all alike.
     const print = () => fingerprint('events', JSON.stringify(decoded.items, (_, v) => (v instanceof Map ? Object.fromEntries(v) : v)));
-    return this.#once(call.key, print, async () => validate(decoded, this.#bounds(), this.#pool.size, this.#options.limits));
+    return this.#once(call.key, print, async () => validate(decoded, this.#bounds(), this.#backend.partitions, this.#options.limits));
   }
 
   async #decode(body: Uint8Array, format: BodyFormat): Promise<Partitioned> {
-    const task = { body, format, bounds: this.#bounds(), shards: this.#pool.size, limits: this.#options.limits };
+    const task = { body, format, bounds: this.#bounds(), shards: this.#backend.partitions, limits: this.#options.limits };
     const { offload } = this.#options;
     let outcome: DecodeOutcome;
     if (offload.offload(body.length)) outcome = await this.#decoders.run(task);
@@ -119,31 +117,28 @@ export class Ingestor {
 
   async #commit(partitioned: Partitioned, key?: { key: string; fingerprint: string }): Promise<IngestResult> {
     const { counters, entries, parts, minutes, sums } = partitioned;
-    // A window that would pass 2^53 - 1, a shard that is down (it would refuse its part once the
+    // A window that would pass 2^53 - 1, a partition that is down (it would refuse its part once the
     // record is on disk) or behind: refuse first, so that the error counted nothing.
     const untally = this.#totals().add(minutes, sums);
-    let admission: ReturnType<ShardPool['admit']>;
+    let admission: Admission;
     try {
-      admission = this.#pool.admit(partitioned);
+      admission = this.#backend.admit(partitioned);
     } catch (err) {
       untally();
       throw err;
     }
-    const record = { atMs: this.#clock.now(), counters, entries, key, shards: this.#pool.size, parts, minutes };
-    // Log, then apply: the cache is invalidated only as the shards are told, never earlier, so an
-    // answer computed while the record is being written cannot be kept as current.
+    const record = { atMs: this.#clock.now(), counters, entries, key, shards: this.#backend.partitions, parts, minutes };
+    // Log, then apply: the backend invalidates cached answers only as it applies, never earlier, so
+    // an answer computed while the record is being written cannot be kept as current.
     let applying: Promise<void> | undefined;
     try {
-      await this.#options.durability.commit(record, () => {
-        this.#stats.touched(minutes);
-        return (applying = admission.apply(this.#options.durability.journaled));
-      });
+      await this.#options.durability.commit(record, (lsn) => (applying = admission.apply(lsn === null ? null : { lsn, minutes })));
     } catch (err) {
       if (!applying) untally(); // it reached no shard
       // A shard that died while applying a journaled batch is rebuilt from the journal, this batch
       // included: once it is, the batch is counted, and the answer is the one it would have had.
       if (!applying || !(err instanceof TopTallyError) || err.code !== 'TOPTALLY_ERR_SHARD_UNAVAILABLE') throw err;
-      if (!(await this.#pool.restored(err.details.shard as number))) throw err;
+      if (!(await this.#backend.restored(err.details.shard as number))) throw err;
     } finally {
       admission.release();
     }

@@ -1,9 +1,8 @@
 // Where a body is decoded: in place on the I/O thread, or on the decode pool. A pool task costs
-// about 60 µs more CPU (the hop, and data crossing cores), and on a 2-core machine the pool shares
-// its cores with the shards: measured with `npm run bench -- --only B`, decoding 6 KB bodies in
-// place gave 4,900 req/s at 0.25 ms CPU each, spilling them to the pool when the I/O thread was busy
-// 3,700 at 0.37 ms (docs/performance.md). So `auto` sends only large bodies to the pool, where the
-// hop is cheap next to the decoding and keeping the event loop free is what matters.
+// more CPU than decoding in place (the hop, and data crossing cores), and on a small machine the
+// pool shares its cores with the shards (docs/performance.md has the figures). So `auto` sends only
+// large bodies to the pool, where the hop is cheap next to the decoding and keeping the event loop
+// free is what matters.
 
 export type OffloadMode = 'auto' | 'always' | 'never';
 

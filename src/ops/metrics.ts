@@ -1,13 +1,13 @@
 // Prometheus metrics for one toptally instance. Each instance has its own registry, so several
 // servers in one process (the tests) never mix their counts.
 //
-// Hooks for the other layers are the methods under "hooks" below: the WebSocket front end (issue 3)
-// and durability (issue 4) are handed this object and call them; nothing else is needed.
+// Hooks for the other layers are the methods under "hooks" below: the WebSocket front end and
+// durability are handed this object and call them; nothing else is needed.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ErrorCode } from '../errors.ts';
 import type { Census } from '../protocol/messages.ts';
-import type { ShardPool } from '../shards/shard-pool.ts';
+import type { StateBackend } from '../backend/state-backend.ts';
 import type { WindowKind } from '../window.ts';
 
 export class Metrics {
@@ -62,15 +62,15 @@ export class Metrics {
     for (const window of ['minute', 'hour'] as const) this.#wsSubscribers.set({ window }, 0);
   }
 
-  /** Per-shard gauges, read from the pool at each scrape. */
-  watchShards(pool: ShardPool): void {
+  /** Per-shard gauges, read from the backend's partitions at each scrape. */
+  watchShards(backend: StateBackend): void {
     new Gauge({
       name: 'toptally_shard_queue_depth',
       help: 'Requests sent to a shard worker and not yet answered',
       labelNames: ['shard'],
       registers: [this.registry],
       collect() {
-        for (const shard of pool.shards) this.set({ shard: shard.index }, shard.pending);
+        for (const { partition, pending } of backend.owed()) this.set({ shard: partition }, pending);
       },
     });
     new Gauge({
@@ -79,15 +79,13 @@ export class Metrics {
       labelNames: ['shard'],
       registers: [this.registry],
       collect() {
-        for (const shard of pool.shards) this.set({ shard: shard.index }, shard.backlogBytes);
+        for (const { partition, backlogBytes } of backend.owed()) this.set({ shard: partition }, backlogBytes);
       },
     });
     // One census per scrape feeds the three gauges: the first collect asks, the others share it.
-    let census: Promise<PromiseSettledResult<Census>[]> | null = null;
-    const sharedCensus = (): Promise<PromiseSettledResult<Census>[]> => {
-      census ??= Promise.allSettled(pool.shards.map((shard) => shard.census())).finally(() =>
-        setImmediate(() => (census = null)),
-      );
+    let census: Promise<(Census | null)[]> | null = null;
+    const sharedCensus = (): Promise<(Census | null)[]> => {
+      census ??= backend.census().finally(() => setImmediate(() => (census = null)));
       return census;
     };
     const shardGauge = (name: string, help: string, field: keyof Census): void => {
@@ -99,8 +97,8 @@ export class Metrics {
         async collect() {
           const held = await sharedCensus();
           this.reset();
-          held.forEach((result, i) => {
-            if (result.status === 'fulfilled') this.set({ shard: pool.shards[i].index }, result.value[field]);
+          held.forEach((result, partition) => {
+            if (result) this.set({ shard: partition }, result[field]);
           });
         },
       });
@@ -123,32 +121,32 @@ export class Metrics {
 
   // --- hooks -------------------------------------------------------------------------------------
 
-  /** Input refused with this code: HTTP error replies here, WebSocket error frames (issue 3). */
+  /** Input refused with this code: HTTP error replies here, WebSocket error frames. */
   rejected(code: ErrorCode): void {
     this.#rejected.inc({ code });
   }
 
-  /** Durability (issue 4): one flush of accepted counters to disk took this long. */
+  /** Durability: one flush of accepted counters to disk took this long. */
   durabilityFlushed(seconds: number): void {
     this.#flushSeconds.observe(seconds);
   }
 
-  /** WebSocket (issue 3): a connection opened. */
+  /** WebSocket: a connection opened. */
   wsConnectionOpened(): void {
     this.#wsConnections.inc();
   }
 
-  /** WebSocket (issue 3): a connection closed; call wsUnsubscribed for its subscriptions too. */
+  /** WebSocket: a connection closed; call wsUnsubscribed for its subscriptions too. */
   wsConnectionClosed(): void {
     this.#wsConnections.dec();
   }
 
-  /** WebSocket (issue 3): a connection subscribed to a window's top-N. */
+  /** WebSocket: a connection subscribed to a window's top-N. */
   wsSubscribed(window: WindowKind): void {
     this.#wsSubscribers.inc({ window });
   }
 
-  /** WebSocket (issue 3): a subscription ended (unsubscribe or connection closed). */
+  /** WebSocket: a subscription ended (unsubscribe or connection closed). */
   wsUnsubscribed(window: WindowKind): void {
     this.#wsSubscribers.dec({ window });
   }

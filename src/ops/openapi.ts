@@ -1,16 +1,13 @@
 // The OpenAPI 3 description of the HTTP API, served at /openapi.json. A test compares its paths and
 // methods with the routes the server really has, so the two cannot drift apart.
 
-import { readFileSync } from 'node:fs';
 import { ERRORS } from '../errors.ts';
-import { routeScope } from '../frontend/access.ts';
-import { DASHBOARD_ASSETS } from '../frontend/dashboard-routes.ts';
-import { MAX_LIMIT } from '../frontend/params.ts';
-import { SEED_STATS_PATHS } from '../frontend/routes.ts';
+import { version } from '../version.ts';
+import { routeScope } from '../access/access.ts';
+import { MAX_LIMIT } from '../api/params.ts';
+import { DASHBOARD_ASSET_NAMES, SEED_STATS_PATHS } from '../api/routes.ts';
 
 type Json = { [key: string]: unknown };
-
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: Json): Json => ({ 'application/json': { schema } });
@@ -141,7 +138,7 @@ export function openApiDocument(): Json {
       get: {
         summary: "The dashboard's scripts and styles",
         tags: ['dashboard'],
-        parameters: [{ name: 'asset', in: 'path', required: true, schema: { type: 'string', enum: [...DASHBOARD_ASSETS.keys()] } }],
+        parameters: [{ name: 'asset', in: 'path', required: true, schema: { type: 'string', enum: [...DASHBOARD_ASSET_NAMES] } }],
         responses: {
           200: {
             description: 'JavaScript or CSS',
@@ -154,7 +151,7 @@ export function openApiDocument(): Json {
   for (const kind of ['minute', 'hour'] as const) {
     for (const path of SEED_STATS_PATHS[kind]) paths[path] = seedStats(kind);
   }
-  // The same table the server enforces (src/frontend/access.ts) says which operations need a token.
+  // The same table the server enforces (src/access/access.ts) says which operations need a token.
   for (const [path, operations] of Object.entries(paths)) {
     for (const [method, operation] of Object.entries(operations as Record<string, Json>)) {
       const scope = routeScope(method.toUpperCase(), path);

@@ -6,6 +6,9 @@ import type { ErrorBody } from '../errors.ts';
 import type { WindowKind } from '../window.ts';
 import type { ShardPart } from './shard-part.ts';
 
+/** Re-exported so that workers/ imports nothing from src/ but the protocol. */
+export type { WindowKind };
+
 export interface TopEntries {
   /** Sorted by count descending, then domain ascending. */
   domains: string[];

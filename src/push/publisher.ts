@@ -5,7 +5,7 @@
 
 import { EventEmitter } from 'node:events';
 import type { Clock, Timer } from '../clock.ts';
-import type { TopFrame } from '../frontend/ws-protocol.ts';
+import type { TopFrame } from '../api/ws-protocol.ts';
 import type { StatsService, WindowStats } from '../query/stats.ts';
 import { windowIndex, type WindowKind } from '../window.ts';
 import type { WindowTicker } from './window-ticker.ts';

@@ -1,11 +1,11 @@
-// Answers "top N of a window": asks every shard, merges, and keeps a closed window's answer until an
+// Answers "top N of a window": asks the backend's partitions, merges, and keeps a closed window's answer until an
 // ingest touches that window again, so reading stats costs the same at 10 or 1,000,000 domains.
 
 import { EventEmitter } from 'node:events';
+import type { StateBackend } from '../backend/state-backend.ts';
 import type { Clock } from '../clock.ts';
 import { TopTallyError } from '../errors.ts';
 import { oldestRetained, type Retention } from '../retention.ts';
-import type { ShardPool } from '../shards/shard-pool.ts';
 import { minuteToHour, span, type WindowKind, type WindowSpan } from '../window.ts';
 import { merge, type MergedTop } from './merge.ts';
 
@@ -21,23 +21,29 @@ interface Cached {
 
 const key = (kind: WindowKind, index: number): string => `${kind}:${index}`;
 
-/** 'touched' fires for every window an ingest is about to change (the push publisher listens). */
+/**
+ * 'touched' fires for every window the backend is about to change or says changed elsewhere (the
+ * push publisher listens).
+ */
 export class StatsService extends EventEmitter<{ touched: [kind: WindowKind, index: number] }> {
-  readonly #pool: ShardPool;
+  readonly #backend: StateBackend;
   readonly #clock: Clock;
   readonly #retention: Retention;
   /** Bumped whenever an ingest touches the window, so an answer computed before is not kept. */
   readonly #versions = new Map<string, number>();
   readonly #cache = new Map<string, Cached>();
 
-  constructor(pool: ShardPool, clock: Clock, retention: Retention) {
+  constructor(backend: StateBackend, clock: Clock, retention: Retention) {
     super();
-    this.#pool = pool;
+    this.#backend = backend;
     this.#clock = clock;
     this.#retention = retention;
+    const touched = (minutes: readonly number[]): void => this.touched(minutes);
+    backend.on('touched', touched);
+    backend.on('changedElsewhere', touched);
   }
 
-  /** Called before an ingest touching these minutes is sent to the shards. */
+  /** Forgets answers for these minutes' windows (and their hours): they are about to change. */
   touched(minutes: Iterable<number>): void {
     for (const minute of minutes) {
       const hour = minuteToHour(minute);
@@ -74,7 +80,7 @@ export class StatsService extends EventEmitter<{ touched: [kind: WindowKind, ind
     if (cached && cached.version === version && cached.limit >= limit) {
       return { window, ...slice(cached.merged, limit) };
     }
-    const merged = merge(await this.#pool.top(kind, index, limit), limit);
+    const merged = merge(await this.#backend.top(kind, index, limit), limit);
     if (closed && (this.#versions.get(k) ?? 0) === version) this.#cache.set(k, { version, limit, merged });
     return { window, ...merged };
   }

@@ -3,7 +3,7 @@
 //
 // Coalescing: while one ingest message is on its way the next parts wait for its answer, so under
 // load each message carries everything that arrived meanwhile. Each message costs both threads a
-// wake-up (postMessage was a sixth of the I/O thread's time in S). A part someone waits for (an
+// wake-up (docs/performance.md). A part someone waits for (an
 // acknowledgement that needs it applied) goes at the end of its event-loop turn; a part nobody waits
 // for (its request was acknowledged once journaled) waits up to COALESCE_MS for company, which keeps
 // the messages near a thousand a second per shard whatever the request rate.

@@ -50,6 +50,7 @@ export class ShardPool extends EventEmitter<{
 }> {
   readonly #shards: ShardHandle[];
   readonly #options: PoolOptions;
+  #recover: PoolOptions['recover'];
   readonly #restarts = new Set<Promise<void>>();
   /** Bytes admitted for each shard and not yet handed to it (they wait on the journal). */
   readonly #reserved: number[];
@@ -65,6 +66,7 @@ export class ShardPool extends EventEmitter<{
     super();
     this.#shards = shards;
     this.#options = options;
+    this.#recover = options.recover;
     this.#reserved = shards.map(() => 0);
     this.#recovered = shards.map(() => true);
     for (const shard of shards) this.#watch(shard);
@@ -79,6 +81,11 @@ export class ShardPool extends EventEmitter<{
       throw failed.reason;
     }
     return new ShardPool(shards, options);
+  }
+
+  /** Replaces the recover step (set once what it rebuilds from is open). */
+  recoverWith(recover: NonNullable<PoolOptions['recover']>): void {
+    this.#recover = recover;
   }
 
   /** The current handle of each shard (a restart replaces one). */
@@ -260,7 +267,7 @@ export class ShardPool extends EventEmitter<{
       try {
         handle = await ShardHandle.start(index, this.#options.worker);
         await this.#settled(index);
-        recovered = (await this.#options.recover?.(index, handle)) ?? false;
+        recovered = (await this.#recover?.(index, handle)) ?? false;
       } catch (err) {
         await handle?.terminate();
         this.emit('restartFailed', index, err instanceof Error ? err : new Error(String(err)));

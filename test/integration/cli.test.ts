@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -56,6 +56,19 @@ test('an invalid setting stops start-up with one clear line and exit code 2', as
   const missing = await run(['--config', '/nonexistent/toptally.json']);
   assert.equal(missing.code, 2);
   assert.equal(missing.stderr, 'toptally: config file /nonexistent/toptally.json: cannot be read as JSON: ENOENT\n');
+});
+
+test('an unknown flag, even one with no value after it, says "unknown option" and exits 2', async () => {
+  const bogus = await run(['--bogus']);
+  assert.deepEqual([bogus.code, bogus.stdout, bogus.stderr], [2, '', 'toptally: unknown option --bogus (see --help)\n']);
+  const afterKnown = await run(['--port', '0', '--bogus', 'x']);
+  assert.deepEqual([afterKnown.code, afterKnown.stderr], [2, 'toptally: unknown option --bogus (see --help)\n']);
+});
+
+test('--version prints the package version and exits 0', async () => {
+  const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  assert.match(version, /^\d+\.\d+\.\d+/);
+  assert.deepEqual(await run(['--version']), { code: 0, stdout: `${version}\n`, stderr: '' });
 });
 
 test('an address it cannot listen on stops start-up with one line and exit code 1', async () => {

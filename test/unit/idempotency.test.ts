@@ -5,7 +5,7 @@ import { checkKey, fingerprint, IDEMPOTENCY_TTL_MS, IdempotencyStore } from '../
 import { Durability } from '../../src/durability/durability.ts';
 import { TopTallyError } from '../../src/errors.ts';
 import { createLogger } from '../../src/log.ts';
-import type { ShardPool } from '../../src/shards/shard-pool.ts';
+import type { StateBackend } from '../../src/backend/state-backend.ts';
 
 const T = 1608102630_000;
 
@@ -88,10 +88,10 @@ test('keys are 1 to 255 printable ASCII characters', () => {
 
 test('with --durability off a key is answered from only once the shards applied its counters: a retry after a shard death is counted', async () => {
   const clock = new ManualClock(T);
-  // Mode off touches neither the pool nor the disk on open.
+  // Mode off touches neither the backend nor the disk on open.
   const durability = await Durability.open(
     { dataDir: '/nonexistent', mode: 'off', repair: false },
-    { pool: {} as ShardPool, clock, retention: { minutes: 120, hours: 24 }, log: createLogger('silent') },
+    { backend: {} as StateBackend, clock, retention: { minutes: 120, hours: 24 }, log: createLogger('silent') },
   );
   const key = { key: 'k-1', fingerprint: 'f' };
   const record = { atMs: T, counters: 1, entries: 2, key, shards: 2, parts: [], minutes: [] };

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { Packr } from 'msgpackr';
 import { TopTallyError } from '../../src/errors.ts';
 import { decodeFrame, encodeFrame } from '../../src/frontend/ws-codec.ts';
-import { idOf, parseClientMessage } from '../../src/frontend/ws-protocol.ts';
+import { idOf, parseClientMessage } from '../../src/api/ws-protocol.ts';
 import { validate } from '../../src/ingest/validate.ts';
 import { viewPart } from '../../src/protocol/shard-part.ts';
 
