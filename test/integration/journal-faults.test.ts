@@ -176,3 +176,17 @@ test('the checkpoint-by-size budget counts from the last checkpoint, not from th
   await s.app.stop(); // waits for a checkpoint under way
   assert.equal(readdirSync(path.join(dir, 'checkpoints')).length, 1, 'five records written when the sixth came passed the budget of four and a half');
 });
+
+test('a checkpoint also runs once enough records were journaled since the last one, however small they are', async (t) => {
+  const dir = await tempDir(t);
+  const s = await startServer(t, { dataDir: dir }, T0, { checkpointEvery: { bytes: 2 ** 40, records: 5 } });
+  for (let i = 1; i <= 5; i++) assert.equal((await s.post({ timestamp: lastMinute, [`d${i}`]: 1 })).status, 200);
+  assert.deepEqual(readdirSync(path.join(dir, 'checkpoints')), [], 'five records are not past the budget yet');
+  assert.equal((await s.post({ timestamp: lastMinute, d6: 1 })).status, 200);
+  await s.app.stop(); // waits for a checkpoint under way
+  assert.equal(readdirSync(path.join(dir, 'checkpoints')).length, 1);
+  const s2 = await startServer(t, { dataDir: dir });
+  assert.equal(s2.app.durability.recovery!.checkpoint, 5, 'the checkpoint covers the first five; the sixth is replayed');
+  assert.equal(s2.app.durability.recovery!.records, 1);
+  assert.deepEqual(await minute(s2), { d1: 1, d2: 1, d3: 1, d4: 1, d5: 1, d6: 1 });
+});
