@@ -37,9 +37,11 @@ export class Replayer {
   readonly #only: number | undefined;
   #handed: Promise<void>[] = [];
   #bytes = 0;
-  /** Small records not handed over yet: their parts by partition, and their sum. */
+  /** Small records not handed over yet: their parts by partition, the last of them, and their sums. */
   #joining: ShardPart[][] = [];
-  #joined: CounterRecord | null = null;
+  #lastJoined: CounterRecord | null = null;
+  #joinedCounters = 0;
+  #joinedEntries = 0;
   #joinedMinutes = new Set<number>();
   #joiningBytes = 0;
 
@@ -74,11 +76,13 @@ export class Replayer {
       this.#handed.push(this.#target.apply(parts, record));
       return true;
     }
-    parts.forEach((p, partition) => p && (this.#joining[partition] ??= []).push(p));
-    const joined = this.#joined;
-    this.#joined = joined
-      ? { ...record, counters: joined.counters + record.counters, entries: joined.entries + record.entries, key: undefined }
-      : { ...record, key: undefined };
+    for (let partition = 0; partition < parts.length; partition++) {
+      const part = parts[partition];
+      if (part) (this.#joining[partition] ??= []).push(part);
+    }
+    this.#lastJoined = record;
+    this.#joinedCounters += record.counters;
+    this.#joinedEntries += record.entries;
     for (const minute of record.minutes) this.#joinedMinutes.add(minute);
     this.#joiningBytes += bytes;
     if (this.#joiningBytes >= JOINED_BYTES) this.#handJoined();
@@ -87,15 +91,17 @@ export class Replayer {
 
   /** Hands the small records joined so far over as one. */
   #handJoined(): void {
-    const joined = this.#joined;
-    if (!joined) return;
+    const last = this.#lastJoined;
+    if (!last) return;
     // map() keeps the holes: a partition none of them had a part for gets none.
     const parts = this.#joining.map((list) => concatParts(list));
-    this.#handed.push(this.#target.apply(parts, { ...joined, parts, minutes: [...this.#joinedMinutes] }));
+    const minutes = [...this.#joinedMinutes];
+    const sum: CounterRecord = { lsn: last.lsn, atMs: last.atMs, counters: this.#joinedCounters, entries: this.#joinedEntries, shards: last.shards, parts, minutes };
+    this.#handed.push(this.#target.apply(parts, sum));
     this.#joining = [];
-    this.#joined = null;
+    this.#lastJoined = null;
+    this.#joinedCounters = this.#joinedEntries = this.#joiningBytes = 0;
     this.#joinedMinutes = new Set();
-    this.#joiningBytes = 0;
   }
 
   /** Waits for what was handed out once more than the load-ahead bound is. */
