@@ -8,18 +8,12 @@ import { mkdirSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, write
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../../src/log.ts';
 import { spawnToptally, type Child } from '../helpers/child.ts';
 import { request, startServer, T0, tempDir, type Reply, type TestServer } from '../helpers/server.ts';
+import { within } from '../helpers/within.ts';
 
 const lastMinute = Math.floor(T0 / 60) * 60 - 60;
-
-/** `promise`, or a rejection naming `what` after `ms`: every wait in these tests is bounded. */
-async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  const timer = sleep(ms, undefined, { ref: false }).then(() => Promise.reject(new Error(`no ${what} within ${ms} ms`)));
-  return Promise.race([promise, timer]);
-}
 
 async function minute(s: TestServer): Promise<Record<string, number>> {
   const reply = await s.get(`/api/stats?window=minute&limit=1000&at=${lastMinute + 60}`);

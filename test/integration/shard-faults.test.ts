@@ -6,21 +6,15 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { startToptally } from '../../src/app.ts';
 import { ManualClock } from '../../src/clock.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
 import { ShardHandle } from '../../src/shards/shard-handle.ts';
 import { request, T0, tempDir } from '../helpers/server.ts';
+import { within } from '../helpers/within.ts';
 
 const fixture = (name: string): string => new URL(`../helpers/workers/${name}`, import.meta.url).href;
-
-/** `promise`, or a rejection naming `what` after `ms`: every wait in these tests is bounded. */
-async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  const timer = sleep(ms, undefined, { ref: false }).then(() => Promise.reject(new Error(`no ${what} within ${ms} ms`)));
-  return Promise.race([promise, timer]);
-}
 
 test('a shard that answers an early-acknowledged ingest with an error is logged, restarted and rebuilt from the journal', async (t) => {
   const logs = new PassThrough();
