@@ -28,9 +28,11 @@ import { fsyncDir, segmentName } from './files.ts';
 
 export type DurabilityMode = 'fsync' | 'interval' | 'off';
 
-const INTERVAL_SYNC_MS = 1000;
-/** How often the segment being written is checked for still being linked at its path, besides each group. */
-const WATCH_MS = 1000;
+/**
+ * Every second: the fsync of interval mode, and in every mode a check that the segment being
+ * written is still the file at its path (it is also checked before each group is applied).
+ */
+const TICK_MS = 1000;
 
 /**
  * Groups up to this size are written from the event loop (as Redis writes its append-only file):
@@ -155,7 +157,7 @@ export class Journal {
     this.#timer = setInterval(() => {
       if (!this.#failure && !this.#linked()) this.#fail(this.#unlinked(), [], true);
       if (mode === 'interval') this.#syncInBackground();
-    }, Math.min(WATCH_MS, INTERVAL_SYNC_MS)).unref();
+    }, TICK_MS).unref();
   }
 
   /** Why appends are refused, or null while they are taken. */
