@@ -119,12 +119,13 @@ export class Ingestor {
     const { counters, entries, parts, minutes, sums } = partitioned;
     // A window that would pass 2^53 - 1, a partition that is down (it would refuse its part once the
     // record is on disk) or behind: refuse first, so that the error counted nothing.
-    const untally = this.#totals().add(minutes, sums);
+    const totals = this.#totals();
+    totals.add(minutes, sums);
     let admission: Admission;
     try {
       admission = this.#backend.admit(partitioned);
     } catch (err) {
-      untally();
+      totals.remove(minutes, sums);
       throw err;
     }
     const record = { atMs: this.#clock.now(), counters, entries, key, shards: this.#backend.partitions, parts, minutes };
@@ -134,7 +135,7 @@ export class Ingestor {
     try {
       await this.#options.durability.commit(record, (lsn) => (applying = admission.apply(lsn === null ? null : { lsn, minutes })));
     } catch (err) {
-      if (!applying) untally(); // it reached no shard
+      if (!applying) totals.remove(minutes, sums); // it reached no shard
       // A shard that died while applying a journaled batch is rebuilt from the journal, this batch
       // included: once it is, the batch is counted, and the answer is the one it would have had.
       if (!applying || !(err instanceof TopTallyError) || err.code !== 'TOPTALLY_ERR_SHARD_UNAVAILABLE') throw err;

@@ -12,6 +12,8 @@ const LIMIT = Number.MAX_SAFE_INTEGER;
 export class WindowTotals {
   readonly #totals: Record<WindowKind, Map<number, number>> = { minute: new Map(), hour: new Map() };
   #oldest: Record<WindowKind, number> = { minute: -Infinity, hour: -Infinity };
+  /** A batch's sums per hour, reused from call to call (this runs for every request). */
+  readonly #hours = new Map<number, number>();
 
   /** The totals the shards hold (each shard's answers in one list), as after a recovery. */
   static from(shards: WindowTotal[][]): WindowTotals {
@@ -22,23 +24,29 @@ export class WindowTotals {
 
   /**
    * Adds a batch's sums per minute (and so to their hours), or throws TOPTALLY_ERR_COUNT_OVERFLOW
-   * and adds nothing. Returns how to take them back, for a batch that was then not applied.
-   * Sums are exact: every value added is at most 2^53 - 1 and so is every total kept.
+   * and adds nothing. Sums are exact: every value added is at most 2^53 - 1 and so is every total.
    */
-  add(minutes: readonly number[], sums: readonly number[]): () => void {
-    const hours = new Map<number, number>();
+  add(minutes: readonly number[], sums: readonly number[]): void {
+    const hours = this.#hours;
+    hours.clear();
     for (let i = 0; i < minutes.length; i++) {
       this.#check('minute', minutes[i], sums[i]);
       const hour = Math.floor(minutes[i] / 60);
       hours.set(hour, (hours.get(hour) ?? 0) + sums[i]);
     }
     for (const [hour, sum] of hours) this.#check('hour', hour, sum);
-    for (let i = 0; i < minutes.length; i++) this.#add('minute', minutes[i], sums[i]);
-    for (const [hour, sum] of hours) this.#add('hour', hour, sum);
-    return () => {
-      for (let i = 0; i < minutes.length; i++) this.#add('minute', minutes[i], -sums[i]);
-      for (const [hour, sum] of hours) this.#add('hour', hour, -sum);
-    };
+    for (let i = 0; i < minutes.length; i++) {
+      this.#add('minute', minutes[i], sums[i]);
+      this.#add('hour', Math.floor(minutes[i] / 60), sums[i]);
+    }
+  }
+
+  /** Takes back what add() added, for a batch that was then not applied. */
+  remove(minutes: readonly number[], sums: readonly number[]): void {
+    for (let i = 0; i < minutes.length; i++) {
+      this.#add('minute', minutes[i], -sums[i]);
+      this.#add('hour', Math.floor(minutes[i] / 60), -sums[i]);
+    }
   }
 
   /** Forgets the windows older than these, as the shards do. */
