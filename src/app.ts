@@ -9,11 +9,13 @@ import type { Config } from './config.ts';
 import { Durability, type CheckpointBudget } from './durability/durability.ts';
 import type { JournalStats } from './durability/journal.ts';
 import { TopTallyError } from './errors.ts';
-import { BodyBuffers } from './frontend/body-buffers.ts';
+import { bodyReading } from './frontend/body-reading.ts';
 import { AccessControl, bearerToken, routeScope } from './access/access.ts';
 import { addDashboardRoutes } from './frontend/dashboard-routes.ts';
 import { Exchange } from './frontend/http.ts';
-import { addOpsRoutes } from './frontend/ops-routes.ts';
+import { checkPortFree, listenExclusive } from './frontend/listen.ts';
+import { addOpsRoutes, opsReserve } from './frontend/ops-routes.ts';
+import { requestScreen } from './frontend/request-screen.ts';
 import { Router } from './frontend/router.ts';
 import { addRoutes } from './frontend/routes.ts';
 import { uWS, uwsImplementation, type TemplatedApp, type us_listen_socket } from './frontend/uws.ts';
@@ -77,6 +79,7 @@ interface Context {
 
 export async function startToptally(config: Config, options: StartOptions = {}): Promise<Toptally> {
   const started = performance.now();
+  await checkPortFree(config.host, config.port);
   const clock = options.clock ?? systemClock;
   const ctx: Context = {
     config,
@@ -253,7 +256,8 @@ interface FrontEnd {
 
 function buildFrontEnd({ config, log, nowSeconds }: Context, ops: Operations, core: Core, ingest: Ingest, push: Push): FrontEnd {
   const { metrics } = ops;
-  const bodyBuffers = new BodyBuffers();
+  const bodies = bodyReading(config);
+  metrics.watchBodies(bodies.budget);
   const http = new InFlight();
   const track = (res: ConstructorParameters<typeof Exchange>[0], route: string): Exchange => {
     http.enter();
@@ -262,13 +266,13 @@ function buildFrontEnd({ config, log, nowSeconds }: Context, ops: Operations, co
       if (exchange.errorCode) metrics.rejected(exchange.errorCode);
       http.leave();
     };
-    return new Exchange(res, onFinish, config.bodyTimeout, bodyBuffers);
+    return new Exchange(res, onFinish, bodies);
   };
 
   // uWS.js has no hook for accepted sockets: what is counted is what holds state here, open
   // WebSockets and HTTP requests in progress (idle keep-alive sockets are closed by uWS after 10 s).
-  const overLimit = (open: number): TopTallyError | null =>
-    open > config.maxConnections
+  const overLimit = (open: number, path?: string): TopTallyError | null =>
+    open > config.maxConnections + opsReserve(path)
       ? new TopTallyError('TOPTALLY_ERR_TOO_MANY_CONNECTIONS', `Over ${config.maxConnections} connections (--max-connections)`, {
           limit: config.maxConnections,
           retryAfter: 1,
@@ -276,15 +280,16 @@ function buildFrontEnd({ config, log, nowSeconds }: Context, ops: Operations, co
       : null;
   const access = new AccessControl({ ingest: config.ingestTokens, read: config.readTokens });
   const app = uWS.App();
+  const screen = requestScreen(config);
   const ws = new WsEndpoint(
     app,
-    { ingestor: ingest.ingestor, publisher: push.publisher, metrics, log, access, admit: (sockets) => overLimit(http.count + sockets + 1) },
+    { ingestor: ingest.ingestor, publisher: push.publisher, metrics, log, access, admit: (sockets) => overLimit(http.count + sockets + 1), screen },
     config,
   );
   let stopping = false;
   const router = new Router(track, (method, path, req) => {
     if (stopping) return new TopTallyError('TOPTALLY_ERR_SHUTTING_DOWN');
-    const full = overLimit(http.count + ws.connections); // this request is in flight already
+    const full = overLimit(http.count + ws.connections, path); // this request is in flight already
     const scope = routeScope(method, path);
     if (full || !scope) return full;
     try {
@@ -293,7 +298,7 @@ function buildFrontEnd({ config, log, nowSeconds }: Context, ops: Operations, co
     } catch (err) {
       return err as TopTallyError;
     }
-  });
+  }, { log, screen });
   addRoutes(router, { ingestor: ingest.ingestor, stats: core.stats, maxBody: config.maxBody, nowSeconds });
   addOpsRoutes(router, ops);
   addDashboardRoutes(router);
@@ -312,9 +317,7 @@ function buildFrontEnd({ config, log, nowSeconds }: Context, ops: Operations, co
 }
 
 function listen(app: TemplatedApp, config: Config): Promise<us_listen_socket> {
-  return new Promise((resolve, reject) => {
-    app.listen(config.host, config.port, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on ${config.host}:${config.port}`))));
-  });
+  return listenExclusive(app, config.host, config.port);
 }
 
 /** One line, a warning when anyone may ingest or read: who may do what is part of how it started. */

@@ -30,7 +30,11 @@ export interface Config {
   maxDomains: number;
   maxDomainBytes: number;
   maxConnections: number;
+  maxConnectionsPerAddress: number;
   bodyTimeout: number;
+  maxInflightBytes: number;
+  allowedHosts: string[];
+  allowedOrigins: string[];
   wsIdleTimeout: number;
   maxShardBacklog: number;
   dataDir: string;
@@ -108,6 +112,28 @@ function tokens(raw: string): string[] {
   return list;
 }
 
+/** Host names for --allowed-hosts: `*`, `name`, or `.domain` (it and its subdomains). */
+function hostList(raw: string): string[] {
+  const list = raw.split(/[\s,]+/).filter((host) => host !== '');
+  for (const host of list) {
+    if (host !== '*' && !/^\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(host)) {
+      throw new ConfigError(`expected host names such as toptally.example.com or .example.com (no port), or *, got ${JSON.stringify(host)}`);
+    }
+  }
+  return list;
+}
+
+/** Origins for --allowed-origins: `*`, or scheme://host[:port] as browsers send them. */
+function originList(raw: string): string[] {
+  const list = raw.split(/[\s,]+/).filter((origin) => origin !== '');
+  for (const origin of list) {
+    if (origin !== '*' && !/^https?:\/\/[a-z0-9.-]+(:[0-9]{1,5})?$|^https?:\/\/\[[0-9a-f:.]+\](:[0-9]{1,5})?$/i.test(origin)) {
+      throw new ConfigError(`expected origins such as https://dash.example.com (scheme, host, optional port; no path), or *, got ${JSON.stringify(origin)}`);
+    }
+  }
+  return list;
+}
+
 /** A file of tokens, one a line; blank lines and lines starting with # are skipped. */
 function tokenFile(path: string): string[] {
   let text: string;
@@ -160,7 +186,11 @@ export const OPTIONS = [
   option({ key: 'maxDomains', flag: 'max-domains', env: 'MAX_DOMAINS', help: 'domains in one counter object', default: () => 10_000, parse: integer(1, 10_000_000) }),
   option({ key: 'maxDomainBytes', flag: 'max-domain-bytes', env: 'MAX_DOMAIN_BYTES', help: 'UTF-8 bytes of one domain', default: () => 255, parse: integer(1, 255) }),
   option({ key: 'maxConnections', flag: 'max-connections', env: 'MAX_CONNECTIONS', help: 'open WebSockets plus HTTP requests in progress; more are refused with 503', default: () => 4096, parse: integer(1, 1_000_000) }),
+  option({ key: 'maxConnectionsPerAddress', flag: 'max-connections-per-address', env: 'MAX_CONNECTIONS_PER_ADDRESS', help: 'open WebSockets one client address may hold; more are refused with 503', default: () => 1024, parse: integer(1, 1_000_000) }),
   option({ key: 'bodyTimeout', flag: 'body-timeout', env: 'BODY_TIMEOUT', help: 'longest time to receive a request body (0: no limit but uWS\'s own)', default: () => 30_000, defaultHelp: '30s', parse: parseDuration }),
+  option({ key: 'maxInflightBytes', flag: 'max-inflight-bytes', env: 'MAX_INFLIGHT_BYTES', help: 'bytes of all request bodies being received or decoded together; past it a body gets 503', default: () => 64 * 2 ** 20, defaultHelp: '64MiB', parse: parseSize }),
+  option({ key: 'allowedHosts', flag: 'allowed-hosts', env: 'ALLOWED_HOSTS', help: 'Host names answered besides IP addresses, localhost and --host (DNS-rebinding defence); repeatable or comma-separated, .example.com for a domain, * for any', default: () => [], defaultHelp: 'none', parse: hostList, repeatable: true }),
+  option({ key: 'allowedOrigins', flag: 'allowed-origins', env: 'ALLOWED_ORIGINS', help: 'web origins (https://dash.example.com) whose pages may use the API, with CORS; repeatable or comma-separated, * for any', default: () => [], defaultHelp: 'none', parse: originList, repeatable: true }),
   option({ key: 'wsIdleTimeout', flag: 'ws-idle-timeout', env: 'WS_IDLE_TIMEOUT', help: 'a WebSocket that sends nothing, not even a pong, for this long is closed (0: never)', default: () => 120_000, defaultHelp: '120s', parse: parseDuration }),
   option({ key: 'maxShardBacklog', flag: 'max-shard-backlog', env: 'MAX_SHARD_BACKLOG', help: 'counter bytes a shard may owe before new ingest for it gets 503', default: () => 64 * 2 ** 20, defaultHelp: '64MiB', parse: parseSize }),
   option({ key: 'dataDir', flag: 'data-dir', env: 'DATA_DIR', help: 'where counters are kept across restarts (created on start)', default: () => './data', parse: (raw) => raw }),

@@ -34,6 +34,13 @@ export const ERRORS = {
   TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'The idempotency key was used for a different request' },
   TOPTALLY_ERR_COUNT_OVERFLOW: { status: 422, message: 'The counters would take a window past 2^53 - 1, where counts stop being exact' },
   TOPTALLY_ERR_JOURNAL_FAILED: { status: 503, message: 'The journal cannot write to disk' },
+  TOPTALLY_ERR_BODIES_OVER_BUDGET: { status: 503, message: 'The request bodies in progress hold as many bytes as the server takes' },
+  TOPTALLY_ERR_DATA_DIR_IN_USE: { status: 500, message: 'Another process holds the data directory' },
+  TOPTALLY_ERR_PORT_IN_USE: { status: 500, message: 'The port is in use' },
+  TOPTALLY_ERR_HOST_NOT_ALLOWED: { status: 421, message: 'The server does not answer for this Host' },
+  TOPTALLY_ERR_ORIGIN_NOT_ALLOWED: { status: 403, message: 'Requests from this web origin are refused' },
+  TOPTALLY_ERR_BAD_FRAMING: { status: 400, message: 'The request framing is ambiguous' },
+  TOPTALLY_ERR_INVALID_UTF8: { status: 400, message: 'The text is not valid UTF-8' },
   TOPTALLY_ERR_DATA_CORRUPT: { status: 500, message: 'The data directory is corrupt' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -87,7 +87,7 @@ export async function abortedHttp(traffic: Traffic): Promise<void> {
   while (Date.now() < traffic.deadline) {
     const socket = net.connect(traffic.port, '127.0.0.1');
     await new Promise((resolve) => socket.once('connect', resolve));
-    socket.write(`POST /api/events HTTP/1.1\r\nHost: soak\r\nAuthorization: Bearer ${traffic.ingestToken}\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 20)}`);
+    socket.write(`POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${traffic.ingestToken}\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 20)}`);
     await sleep(5);
     socket.destroy();
     traffic.tally.outcome('aborted mid-body');
@@ -103,7 +103,7 @@ export async function slowLoris(traffic: Traffic): Promise<void> {
     socket.on('data', (chunk) => reply.push(chunk));
     socket.on('error', () => {});
     const closed = new Promise((resolve) => socket.once('close', resolve));
-    socket.write(`POST /api/events HTTP/1.1\r\nHost: soak\r\nAuthorization: Bearer ${traffic.ingestToken}\r\nContent-Length: 100000\r\n\r\n`);
+    socket.write(`POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${traffic.ingestToken}\r\nContent-Length: 100000\r\n\r\n`);
     const trickle = setInterval(() => socket.write(' '), 100);
     await closed;
     clearInterval(trickle);

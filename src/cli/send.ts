@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import type WebSocket from 'ws';
 import type { ErrorBody } from '../errors.ts';
 import type { ServerMessage } from '../api/ws-protocol.ts';
-import { CliError, connect, DEFAULT_URL, onServerMessage, wsUrl } from './connection.ts';
+import { CliError, connect, DEFAULT_URL, onServerMessage, tokenHelp, TOKEN_OPTIONS, tokenFrom, wsUrl } from './connection.ts';
 import { FrameEncoder, NotJsonError } from './frame-encoder.ts';
 import { lineChunks } from './lines.ts';
 import { parseCommand } from './usage.ts';
@@ -24,6 +24,7 @@ Options:
   --batch N        counters per message (default 1000)
   --inflight N     messages awaiting their ack at once (default 16; lowered to the server's limit)
   --quiet          no progress line
+${tokenHelp(19)}
   --help           show this text`;
 
 interface Batch {
@@ -40,7 +41,7 @@ export async function run(argv: string[]): Promise<number> {
   let sender: Sender | undefined;
   const progress = new Progress(options.quiet, () => sender?.accepted ?? 0, started);
   try {
-    sender = new Sender(await connect(options.url), options.inflight);
+    sender = new Sender(await connect(options.url, options.token), options.inflight);
     const input = options.file === '-' ? process.stdin : createReadStream(options.file);
     try {
       await stream(input, sender, options.batch);
@@ -107,6 +108,7 @@ function parseOptions(argv: string[]) {
       inflight: { type: 'string', default: '16' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
+      ...TOKEN_OPTIONS,
     },
   });
   if (values.help) return undefined;
@@ -116,6 +118,7 @@ function parseOptions(argv: string[]) {
     batch: positive('--batch', values.batch),
     inflight: positive('--inflight', values.inflight),
     quiet: values.quiet,
+    token: tokenFrom(values),
     file: positionals[0] ?? '-',
   };
 }

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import type WebSocket from 'ws';
 import { MAX_LIMIT } from '../api/params.ts';
 import type { TopFrame } from '../api/ws-protocol.ts';
-import { CliError, connect, DEFAULT_URL, onServerMessage, wsUrl } from './connection.ts';
+import { CliError, connect, DEFAULT_URL, onServerMessage, TOKEN_OPTIONS, tokenFrom, tokenHelp, wsUrl } from './connection.ts';
 import { parseCommand } from './usage.ts';
 
 const HELP = `Usage: toptally watch [options]
@@ -18,24 +18,69 @@ Options:
   --window W         minute or hour (default minute)
   --limit N          how many domains (default 10)
   --live             also show the open window's running top
-  --help             show this text`;
+${tokenHelp(21)}
+  --help             show this text
+
+When the connection is lost (the server restarts), it reconnects, waiting 0.25 s, then twice as long
+each time, up to 5 s; Ctrl-C ends it.`;
 
 interface View {
   final?: TopFrame;
   live?: TopFrame;
 }
 
+/** Waits between reconnection attempts: doubling from 250 ms, at most 5 s. */
+const RETRY_FIRST_MS = 250;
+const RETRY_MOST_MS = 5000;
+
 export async function run(argv: string[]): Promise<number> {
   const options = parseCommand('watch', HELP, argv, parseOptions);
   if (typeof options === 'number') return options;
+  let interrupt: () => void = () => {};
+  const interrupted = new Promise<null>((resolve) => (interrupt = () => resolve(null)));
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
   let socket: WebSocket;
   try {
-    socket = await connect(options.url);
+    socket = await connect(options.url, options.token);
   } catch (err) {
     process.stderr.write(`toptally watch: ${(err as Error).message}\n`);
     return 1;
   }
   const view: View = {};
+  for (;;) {
+    const closed = watch(socket, view, options);
+    const outcome = await Promise.race([closed, interrupted]);
+    if (outcome === null) {
+      socket.terminate();
+      return 0;
+    }
+    const [code, reason] = outcome;
+    process.stderr.write(`toptally watch: the server closed the connection (${code}${reason ? ` ${reason}` : ''}); reconnecting\n`);
+    // A server restarting refuses connections for a while: try again, waiting longer each time.
+    for (let attempt = 0; ; attempt++) {
+      const wait = Math.min(RETRY_FIRST_MS * 2 ** attempt, RETRY_MOST_MS);
+      let timer: NodeJS.Timeout | undefined;
+      const slept = await Promise.race([new Promise<true>((resolve) => (timer = setTimeout(() => resolve(true), wait))), interrupted]);
+      clearTimeout(timer);
+      if (slept === null) return 0;
+      try {
+        socket = await connect(options.url, options.token);
+        process.stderr.write(`toptally watch: reconnected to ${options.url}\n`);
+        break;
+      } catch (err) {
+        // Refused for its token: waiting will not change that.
+        if (err instanceof CliError && (err.status === 401 || err.status === 403)) {
+          process.stderr.write(`toptally watch: ${err.message}\n`);
+          return 1;
+        }
+      }
+    }
+  }
+}
+
+/** Subscribes on `socket` and redraws `view` at each push; resolves with the close code and reason. */
+function watch(socket: WebSocket, view: View, options: Options): Promise<[number, string]> {
   const tty = process.stdout.isTTY === true;
   onServerMessage(socket, (message) => {
     if (message.type === 'error') {
@@ -54,18 +99,10 @@ export async function run(argv: string[]): Promise<number> {
   });
   socket.send(JSON.stringify({ type: 'subscribe', window: options.window, limit: options.limit, live: options.live }));
   socket.on('error', () => {}); // shows up as the close below
-  const [code, reason] = await new Promise<[number, string]>((resolve) => {
-    socket.on('close', (closeCode, closeReason) => resolve([closeCode, closeReason.toString()]));
-    const interrupted = (): void => resolve([0, '']);
-    process.once('SIGINT', interrupted);
-    process.once('SIGTERM', interrupted);
-  });
-  socket.removeAllListeners('close');
-  socket.terminate();
-  if (code === 0) return 0;
-  process.stderr.write(`toptally watch: the server closed the connection (${code}${reason ? ` ${reason}` : ''})\n`);
-  return 1;
+  return new Promise((resolve) => socket.on('close', (code, reason) => resolve([code, reason.toString()])));
 }
+
+type Options = Exclude<ReturnType<typeof parseOptions>, undefined>;
 
 function parseOptions(argv: string[]) {
   const { values } = parseArgs({
@@ -76,6 +113,7 @@ function parseOptions(argv: string[]) {
       limit: { type: 'string', default: '10' },
       live: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
+      ...TOKEN_OPTIONS,
     },
   });
   if (values.help) return undefined;
@@ -85,10 +123,10 @@ function parseOptions(argv: string[]) {
   if (!/^[0-9]+$/.test(values.limit) || limit < 1 || limit > MAX_LIMIT) {
     throw new CliError(`--limit: expected a whole number from 1 to ${MAX_LIMIT}, got ${values.limit}`);
   }
-  return { url: wsUrl(values.url), window, limit, live: values.live } as const;
+  return { url: wsUrl(values.url), window, limit, live: values.live, token: tokenFrom(values) } as const;
 }
 
-function render(view: View, options: { url: string; window: string; limit: number; live: boolean }): string {
+function render(view: View, options: Options): string {
   const lines = [`toptally watch: top ${options.limit} by ${options.window}, ${options.url}`, ''];
   if (view.final) lines.push(`last round ${options.window} ${span(view.final)}`, ...table(view.final));
   if (options.live) {

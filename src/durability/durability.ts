@@ -17,6 +17,7 @@ import type { ExportedWindow } from '../protocol/messages.ts';
 import type { ShardHandle } from '../shards/shard-handle.ts';
 import type { WindowKind, WindowRef } from '../window.ts';
 import { removeCheckpointsBut, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
+import { DataDirLock } from './data-dir-lock.ts';
 import { CHECKPOINTS_DIR, JOURNAL_DIR } from './files.ts';
 import { IdempotencyStore } from './idempotency.ts';
 import { Journal, type DurabilityMode, type JournalFailure, type JournalStats, type Segment } from './journal.ts';
@@ -77,6 +78,8 @@ export class Durability {
   /** The last reason a repair failed, so that it is logged once, not every second. */
   #repairFailure = '';
   #writable: (() => void)[] = [];
+  /** Held from open to close: one process per data directory. */
+  #lock: DataDirLock | null = null;
 
   private constructor(
     config: DurabilityConfig,
@@ -116,6 +119,19 @@ export class Durability {
   static async open(config: DurabilityConfig, deps: DurabilityDeps): Promise<Durability> {
     const idempotency = new IdempotencyStore(deps.clock);
     if (config.mode === 'off') return new Durability(config, deps, idempotency, null, null);
+    await mkdir(config.dataDir, { recursive: true });
+    const lock = await DataDirLock.acquire(config.dataDir);
+    try {
+      const durability = await Durability.#openLocked({ ...config, mode: config.mode }, deps, idempotency);
+      durability.#lock = lock;
+      return durability;
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+  }
+
+  static async #openLocked(config: DurabilityConfig & { mode: 'fsync' | 'interval' }, deps: DurabilityDeps, idempotency: IdempotencyStore): Promise<Durability> {
     await mkdir(path.join(config.dataDir, JOURNAL_DIR), { recursive: true });
     await mkdir(path.join(config.dataDir, CHECKPOINTS_DIR), { recursive: true });
     const recovered = await recover({
@@ -222,6 +238,7 @@ export class Durability {
     if (this.#repairTimer) clearTimeout(this.#repairTimer);
     await this.#chain;
     await this.#journal?.close();
+    await this.#lock?.release();
     return this.#journal?.stats ?? null;
   }
 

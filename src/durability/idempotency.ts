@@ -3,7 +3,6 @@
 // request is still being written waits for it. Keys are remembered when their record is applied (the
 // journal's order), so a checkpoint holds exactly the keys of the records it covers.
 
-import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { TopTallyError } from '../errors.ts';
 import type { KeyedAnswer } from './records.ts';
@@ -27,13 +26,6 @@ export function checkKey(key: unknown): string {
     );
   }
   return key;
-}
-
-/** 128 bits of SHA-256 of what was sent, so reusing a key for other counters is caught. */
-export function fingerprint(...parts: (string | Uint8Array)[]): string {
-  const hash = createHash('sha256');
-  for (const part of parts) hash.update(part).update('\0');
-  return hash.digest('hex').slice(0, 32);
 }
 
 export class IdempotencyStore {

@@ -2,7 +2,7 @@
 // its own, and V8 counts every ArrayBuffer against a budget whose overrun starts a full collection of
 // the I/O thread, a pause for every request behind it. Smaller bodies come from Node's own pool.
 
-const SLAB_BYTES = 64 * 1024;
+export const SLAB_BYTES = 64 * 1024;
 const POOLED_MIN = 4096;
 /** Enough for every request in flight at the bench's concurrency, about 8 MiB. */
 const KEPT = 128;

@@ -3,11 +3,12 @@
 // cork every write made after an await.
 
 import { TopTallyError, toTopTallyError, type ErrorCode } from '../errors.ts';
-import type { BodyBuffers } from './body-buffers.ts';
+import { IncomingBody, type BodyMemory } from './incoming-body.ts';
 import type { HttpResponse } from './uws.ts';
 
 const STATUS_TEXT: Record<number, string> = {
   200: '200 OK',
+  204: '204 No Content',
   400: '400 Bad Request',
   401: '401 Unauthorized',
   403: '403 Forbidden',
@@ -16,11 +17,25 @@ const STATUS_TEXT: Record<number, string> = {
   408: '408 Request Timeout',
   413: '413 Payload Too Large',
   415: '415 Unsupported Media Type',
+  421: '421 Misdirected Request',
   422: '422 Unprocessable Content',
   429: '429 Too Many Requests',
   500: '500 Internal Server Error',
   503: '503 Service Unavailable',
 };
+
+/** How bodies are read: their memory, and the deadline for a whole one (0: none of ours). */
+export interface BodyReading extends BodyMemory {
+  timeoutMs: number;
+}
+
+/**
+ * uWS drops a connection that receives under 16 KiB of body in 10 s (8 to 12 s: its timer ticks
+ * every 4 s), with no reply. Its counter restarts at each 16 KiB, and so does ours, which is why
+ * the same bytes end our wait first, a second before uWS's could, with a 408 that says why.
+ */
+const PACE_BYTES = 16 * 1024;
+const PACE_MS = 7000;
 
 /** One HTTP exchange: the response plus whether the client went away. */
 export class Exchange {
@@ -31,23 +46,20 @@ export class Exchange {
   status = 0;
   /** The code of the error replied with, if any. */
   errorCode: ErrorCode | null = null;
+  /** Headers every reply of this exchange carries (CORS for a listed origin). */
+  headers: Record<string, string> | null = null;
   readonly #onFinish: (exchange: Exchange) => void;
-  readonly #bodyTimeoutMs: number;
+  readonly #reading: BodyReading | undefined;
   /** Ends a body read in progress when the client goes away. */
   #abortRead: (() => void) | null = null;
-  readonly #buffers: BodyBuffers | undefined;
-  /** The pooled buffer readBody() read into, until releaseBody(). */
-  #pooled: Buffer | null = null;
+  /** What readBody() read into, until releaseBody(). */
+  #body: IncomingBody | null = null;
 
-  /**
-   * `bodyTimeoutMs`: how long readBody waits for the whole body (0: no deadline of ours);
-   * `buffers`: where bodies of a few KiB are read into (see releaseBody).
-   */
-  constructor(res: HttpResponse, onFinish: (exchange: Exchange) => void, bodyTimeoutMs = 0, buffers?: BodyBuffers) {
+  /** `reading`: how bodies are read; an exchange without it never reads one. */
+  constructor(res: HttpResponse, onFinish: (exchange: Exchange) => void, reading?: BodyReading) {
     this.res = res;
-    this.#buffers = buffers;
+    this.#reading = reading;
     this.#onFinish = onFinish;
-    this.#bodyTimeoutMs = bodyTimeoutMs;
     res.onAborted(() => {
       this.aborted = true;
       this.#abortRead?.();
@@ -56,53 +68,60 @@ export class Exchange {
   }
 
   /**
-   * Reads the whole body, refusing more than `limit` bytes or a body still incomplete after the
-   * deadline. uWS drops a client that sends under 16 KiB in 10 s by itself; the deadline also bounds
-   * one that trickles faster than that. A small body with a Content-Length goes in Node's shared
-   * buffer pool (a buffer of its own costs a backing store each), so it may not own its ArrayBuffer.
+   * Reads the whole body, refusing more than `limit` bytes, more than the shared budget has room
+   * for (503), a body still incomplete after the deadline, or one arriving slower than uWS allows
+   * (both 408). The bytes may live in a reused buffer: see `bodyLent`.
    */
   readBody(limit: number, declaredLength: string): Promise<Buffer> {
     const declared = declaredLength === '' ? -1 : Number(declaredLength);
     if (declared > limit) return Promise.reject(tooLarge(limit));
+    const reading = this.#reading;
+    if (!reading) return Promise.reject(new Error('this exchange reads no body'));
     return new Promise((resolve, reject) => {
-      const pooled = declared >= 0 ? this.#buffers?.take(declared) : undefined;
-      if (pooled) this.#pooled = pooled;
-      let body = pooled ?? (declared >= 0 ? Buffer.allocUnsafe(declared) : Buffer.alloc(0));
-      let length = 0;
-      const ms = this.#bodyTimeoutMs;
-      const timer = ms > 0 ? setTimeout(() => reject(tooSlow(ms, length)), ms) : undefined;
-      const stop = (err: Error): void => {
-        clearTimeout(timer);
+      const body = (this.#body = new IncomingBody(reading, declared, limit));
+      const ms = reading.timeoutMs;
+      const deadline = ms > 0 ? setTimeout(() => stop(tooSlow(ms, body.length)), ms) : undefined;
+      let paced = 0;
+      const pace = (): NodeJS.Timeout => setTimeout(() => stop(tooSlowPaced(body.length)), PACE_MS);
+      let pacer = pace();
+      const settle = (): void => {
+        clearTimeout(deadline);
+        clearTimeout(pacer);
         this.#abortRead = null;
+      };
+      const stop = (err: Error): void => {
+        settle();
         this.releaseBody();
         reject(err);
       };
       this.#abortRead = () => stop(new Error('the client went away before the body was complete'));
       this.res.onData((chunk, isLast) => {
-        if (length + chunk.byteLength > limit) {
-          stop(tooLarge(limit));
-          return;
+        if (this.#abortRead === null) return; // refused already: the rest is not read
+        if (body.length + chunk.byteLength > limit) return stop(tooLarge(limit));
+        if (!body.append(chunk)) return stop(overBudget(reading.budget.limit));
+        paced += chunk.byteLength;
+        if (paced >= PACE_BYTES) {
+          paced = 0;
+          clearTimeout(pacer);
+          pacer = pace();
         }
-        if (length + chunk.byteLength > body.length) {
-          const grown = Buffer.allocUnsafeSlow(Math.max(length + chunk.byteLength, body.length * 2));
-          body.copy(grown, 0, 0, length);
-          body = grown;
-        }
-        body.set(new Uint8Array(chunk), length);
-        length += chunk.byteLength;
         if (isLast) {
-          clearTimeout(timer);
-          this.#abortRead = null;
-          resolve(body.subarray(0, length));
+          settle();
+          resolve(body.bytes);
         }
       });
     });
   }
 
-  /** Gives a pooled body buffer back; call once nothing reads the body readBody() gave. */
+  /** Whether the body readBody() gave lives in a reused buffer, to be copied before it is moved. */
+  get bodyLent(): boolean {
+    return this.#body?.lent ?? false;
+  }
+
+  /** Gives the body's memory back; call once nothing reads the body readBody() gave. */
   releaseBody(): void {
-    if (this.#pooled) this.#buffers?.give(this.#pooled);
-    this.#pooled = null;
+    this.#body?.release();
+    this.#body = null;
   }
 
   json(status: number, body: unknown, headers: Record<string, string> = {}, close = false): void {
@@ -115,6 +134,8 @@ export class Exchange {
       this.res.writeStatus(STATUS_TEXT[status] ?? `${status}`);
       this.res.writeHeader('Content-Type', contentType);
       for (const name in headers) this.res.writeHeader(name, headers[name]);
+      const common = this.headers;
+      if (common) for (const name in common) this.res.writeHeader(name, common[name]);
       this.res.end(body, close);
     });
     this.status = status;
@@ -132,6 +153,19 @@ export class Exchange {
     this.json(e.status, { error: e.toJSON() }, typeof retryAfter === 'number' ? { 'Retry-After': String(retryAfter), ...headers } : headers, close);
   }
 
+  /**
+   * The last resort of a request that failed where no error was expected: a 500 and a closed
+   * connection if nothing was answered yet, nothing otherwise. Never throws.
+   */
+  fail(err: unknown): void {
+    try {
+      if (!this.done && !this.aborted) this.error(new TopTallyError('TOPTALLY_ERR_INTERNAL', `Internal error: ${err instanceof Error ? err.message : String(err)}`), {}, true);
+    } catch {
+      // the socket is gone: there is nobody left to answer
+    }
+    this.releaseBody();
+  }
+
   #finish(): void {
     if (this.done) return;
     this.done = true;
@@ -144,6 +178,22 @@ function tooSlow(ms: number, received: number): TopTallyError {
     'TOPTALLY_ERR_BODY_TIMEOUT',
     `The body was not complete after ${ms} ms (--body-timeout); ${received} bytes had arrived`,
     { limit: ms },
+  );
+}
+
+function tooSlowPaced(received: number): TopTallyError {
+  return new TopTallyError(
+    'TOPTALLY_ERR_BODY_TIMEOUT',
+    `The body arrives too slowly: under ${PACE_BYTES} bytes in ${PACE_MS} ms; ${received} bytes had arrived`,
+    { limit: PACE_MS },
+  );
+}
+
+function overBudget(limit: number): TopTallyError {
+  return new TopTallyError(
+    'TOPTALLY_ERR_BODIES_OVER_BUDGET',
+    `The bodies in progress hold ${limit} bytes, the limit (--max-inflight-bytes); try again shortly`,
+    { limit, retryAfter: 1 },
   );
 }
 

@@ -12,13 +12,25 @@ export interface OpsDeps {
 
 const NO_STORE = { 'Cache-Control': 'no-store' };
 
+/**
+ * Requests to the probes and /metrics that may be in progress beyond --max-connections: a server
+ * full of clients is still alive, and a liveness probe that heard 503 would restart it.
+ */
+export const OPS_RESERVE = 16;
+const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/** The connections `path` may use beyond the limit. */
+export function opsReserve(path: string | undefined): number {
+  return path !== undefined && OPS_PATHS.has(path) ? OPS_RESERVE : 0;
+}
+
 export function addOpsRoutes(router: Router, { metrics, readiness }: OpsDeps): void {
-  router.add('GET', ['/metrics'], (exchange) => {
+  router.add('GET', ['/metrics'], (exchange) =>
     metrics.text().then(
       (text) => exchange.send(200, metrics.contentType, text, NO_STORE),
       (err) => exchange.error(err),
-    );
-  });
+    ),
+  );
 
   router.add('GET', ['/healthz'], (exchange) => exchange.json(200, { ok: true }, NO_STORE));
 

@@ -8,6 +8,7 @@ import { windowIndex, type WindowKind } from '../window.ts';
 import { parseStatsParams } from '../api/params.ts';
 import { SEED_STATS_PATHS } from '../api/routes.ts';
 import type { Router } from './router.ts';
+import type { HttpRequest } from './uws.ts';
 
 export interface RouteDeps {
   ingestor: Ingestor;
@@ -24,24 +25,21 @@ export function addRoutes(router: Router, deps: RouteDeps): void {
     } catch (err) {
       return exchange.error(err, {}, true);
     }
-    // uWS gives no way to tell an empty header from a missing one; both mean "no key".
-    const key = req.getHeader('idempotency-key') || undefined;
-    exchange
-      .readBody(deps.maxBody, req.getHeader('content-length'))
-      .then(
-        (body) =>
-          deps.ingestor.ingest(body, format, { key }).then(
-            (result) => {
-              exchange.releaseBody();
-              exchange.json(200, result);
-            },
-            (err) => {
-              exchange.releaseBody();
-              exchange.error(err);
-            },
-          ),
-        (err) => exchange.error(err, {}, true),
-      );
+    // getHeader gives '' for a missing header and for an empty one; uWS also ends a value at its
+    // first byte >= 0x80, so a key starting with one arrives empty. Either is refused, not ignored.
+    const key = req.getHeader('idempotency-key') || (hasHeader(req, 'idempotency-key') ? '' : undefined);
+    // The body's memory is held until the answer: decoding it is part of what the budget bounds.
+    return exchange.readBody(deps.maxBody, req.getHeader('content-length')).then(
+      (body) =>
+        deps.ingestor
+          .ingest(body, format, { key, lent: exchange.bodyLent })
+          .then(
+            (result) => exchange.json(200, result),
+            (err) => exchange.error(err),
+          )
+          .finally(() => exchange.releaseBody()),
+      (err) => exchange.error(err, {}, true),
+    );
   });
 
   const query = async (kind: WindowKind, rawQuery: string, fixed: boolean): Promise<WindowStats> => {
@@ -59,7 +57,7 @@ export function addRoutes(router: Router, deps: RouteDeps): void {
 
   for (const kind of ['minute', 'hour'] as const) {
     router.add('GET', SEED_STATS_PATHS[kind], (exchange, req) => {
-      query(kind, req.getQuery() ?? '', true).then(
+      return query(kind, req.getQuery() ?? '', true).then(
         (stats) => exchange.json(200, stats.top.map((e) => ({ Domain: e.domain, NumberOfRequests: e.count }))),
         (err) => exchange.error(err),
       );
@@ -67,10 +65,16 @@ export function addRoutes(router: Router, deps: RouteDeps): void {
   }
 
   router.add('GET', ['/api/stats'], (exchange, req) => {
-    query('minute', req.getQuery() ?? '', false).then(
+    return query('minute', req.getQuery() ?? '', false).then(
       ({ window, total, domains, top }) =>
         exchange.json(200, { window: window.kind, from: window.from, to: window.to, total, domains, top }),
       (err) => exchange.error(err),
     );
   });
+}
+
+function hasHeader(req: HttpRequest, name: string): boolean {
+  let found = false;
+  req.forEach((header) => (found ||= header === name));
+  return found;
 }

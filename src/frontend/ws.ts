@@ -15,6 +15,7 @@ import { AccessControl, bearerToken, challenge, type Grant } from '../access/acc
 import { Exchange } from './http.ts';
 import { decodeFrame, encodeFrame } from './ws-codec.ts';
 import { idOf, parseClientMessage, WS_PATH, type ClientMessage, type MessageId, type ServerMessage } from '../api/ws-protocol.ts';
+import type { RequestScreen } from './request-screen.ts';
 import { WsTopics, type Subscriber, type Subscription } from './ws-topics.ts';
 import { uWS, type HttpResponse, type TemplatedApp, type WebSocket } from './uws.ts';
 
@@ -29,6 +30,8 @@ export interface WsOptions {
   maxBackpressure: number;
   /** Milliseconds a connection may send nothing, not even a pong, before it is closed; 0: never. */
   wsIdleTimeout: number;
+  /** Open WebSockets one client address may hold. */
+  maxConnectionsPerAddress: number;
 }
 
 export interface WsDeps {
@@ -42,10 +45,14 @@ export interface WsDeps {
    * else the error.
    */
   admit: (sockets: number) => TopTallyError | null;
+  /** Host and Origin checks of the upgrade request. */
+  screen?: RequestScreen;
 }
 
 interface Connection extends Subscriber {
   closed: boolean;
+  /** The client's address, as counted in #perAddress. */
+  address: string;
   grant: Grant;
   /** performance.now() of the last message or pong from the client. */
   lastSeen: number;
@@ -69,13 +76,16 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
   readonly #log: Logger;
   readonly #access: AccessControl;
   readonly #admit: WsDeps['admit'];
+  readonly #screen: RequestScreen | undefined;
   readonly #sweep: NodeJS.Timeout | undefined;
   readonly #topics: WsTopics<Connection>;
   readonly #sockets = new Set<Socket>();
+  /** Open connections by client address, with upgrades taken but not yet open. */
+  readonly #perAddress = new Map<string, number>();
   readonly #inFlight = new InFlight();
   #stopping = false;
 
-  constructor(app: TemplatedApp, { ingestor, publisher, metrics, log, access, admit }: WsDeps, options: WsOptions) {
+  constructor(app: TemplatedApp, { ingestor, publisher, metrics, log, access, admit, screen }: WsDeps, options: WsOptions) {
     super();
     this.#ingestor = ingestor;
     this.#publisher = publisher;
@@ -84,6 +94,7 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
     this.#log = log;
     this.#access = access;
     this.#admit = admit;
+    this.#screen = screen;
     const idle = options.wsIdleTimeout;
     if (idle > 0) this.#sweep = setInterval(() => this.#sweepIdle(), Math.max(idle / 4, 10)).unref();
     this.#topics = new WsTopics<Connection>(app, {
@@ -105,9 +116,10 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
       compression: uWS.DISABLED,
       upgrade: (res, req, context) => {
         let grant: Grant;
+        const address = Buffer.from(res.getRemoteAddressAsText()).toString();
         try {
           if (this.#stopping) throw new TopTallyError('TOPTALLY_ERR_SHUTTING_DOWN');
-          const refused = this.#admit(this.#sockets.size);
+          const refused = this.#screen?.upgrade(req) ?? this.#admit(this.#sockets.size) ?? this.#admitFrom(address);
           if (refused) throw refused;
           // Browsers cannot set headers on a WebSocket: they send the token as ?token=.
           grant = this.#access.grant(bearerToken(req.getHeader('authorization')) ?? (req.getQuery('token') || undefined));
@@ -118,8 +130,10 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
           this.#refuseUpgrade(res, toTopTallyError(err));
           return;
         }
+        this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
         const connection: Connection = {
           closed: false,
+          address,
           grant,
           lastSeen: performance.now(),
           pinged: false,
@@ -142,7 +156,11 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
       },
       message: (ws, data, binary) => {
         this.#seen(ws);
-        this.#onMessage(ws, data, binary);
+        try {
+          this.#onMessage(ws, data, binary);
+        } catch (err) {
+          this.#failed(ws, err, undefined, binary);
+        }
       },
       pong: (ws) => this.#seen(ws),
       ping: (ws) => this.#seen(ws),
@@ -156,6 +174,9 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
         const connection = ws.getUserData();
         connection.closed = true;
         this.#sockets.delete(ws);
+        const left = (this.#perAddress.get(connection.address) ?? 1) - 1;
+        if (left > 0) this.#perAddress.set(connection.address, left);
+        else this.#perAddress.delete(connection.address);
         for (const sub of connection.subscriptions.values()) this.#unsubscribe(ws, sub, false);
         connection.subscriptions.clear();
         this.#metrics.wsConnectionClosed();
@@ -251,6 +272,7 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
         ({ accepted, counters }) => this.#send(ws, { type: 'ack', id, accepted, counters }, binary),
         (err) => this.#sendError(ws, err, id, binary),
       )
+      .catch((err) => this.#failed(ws, err, id, binary))
       .finally(() => {
         connection.inFlight--;
         this.#inFlight.leave();
@@ -282,7 +304,22 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
         if (live) this.#send(ws, live, sub.binary);
       },
       (err) => this.#sendError(ws, err, undefined, sub.binary),
-    );
+    ).catch((err) => this.#failed(ws, err, undefined, sub.binary));
+  }
+
+  /**
+   * The last resort of a message that failed where no error was expected: logged, and answered with
+   * TOPTALLY_ERR_INTERNAL if the connection still takes it. Never throws, so no message can end the
+   * process.
+   */
+  #failed(ws: Socket, err: unknown, id: MessageId | undefined, binary: boolean): void {
+    this.#log.error({ err }, 'a WebSocket message failed unexpectedly');
+    try {
+      const error = new TopTallyError('TOPTALLY_ERR_INTERNAL', `Internal error: ${err instanceof Error ? err.message : String(err)}`);
+      this.#send(ws, id === undefined ? { type: 'error', error: error.toJSON() } : { type: 'error', id, error: error.toJSON() }, binary);
+    } catch {
+      // nothing more can be said on this connection
+    }
   }
 
   #unsubscribe(ws: Socket, sub: Subscription, open: boolean): void {
@@ -307,6 +344,20 @@ export class WsEndpoint extends EventEmitter<{ slow: [action: 'held' | 'closed',
     }
     const bytes = encodeFrame(message, binary);
     ws.cork(() => ws.send(bytes, binary));
+  }
+
+  /**
+   * One client may not take every connection: past the limit its upgrades get 503, while other
+   * addresses are still admitted. Behind a proxy every client has the proxy's address (security.md).
+   */
+  #admitFrom(address: string): TopTallyError | null {
+    const limit = this.#options.maxConnectionsPerAddress;
+    if ((this.#perAddress.get(address) ?? 0) < limit) return null;
+    return new TopTallyError(
+      'TOPTALLY_ERR_TOO_MANY_CONNECTIONS',
+      `This address has ${limit} WebSockets open, the most one address may (--max-connections-per-address)`,
+      { limit, perAddress: true, retryAfter: 1 },
+    );
   }
 
   /** An upgrade refused is an HTTP error reply like any other. */

@@ -2,10 +2,11 @@
 // bodies and on the decode pool for large ones. Errors come back as data, never as a crash.
 
 import type { ErrorBody } from '../errors.ts';
-import { toTopTallyError } from '../errors.ts';
+import { toTopTallyError, TopTallyError } from '../errors.ts';
 import type { Partitioned } from '../routing/partition.ts';
 import { decode, type BodyFormat } from './decode.ts';
 import { fastDecodeParts } from './fast-decode.ts';
+import { checkStrictJson } from './strict-json.ts';
 import { validate, type InputLimits, type TimeBounds } from './validate.ts';
 
 export interface DecodeTask {
@@ -18,7 +19,8 @@ export interface DecodeTask {
 
 export type DecodeOutcome = { ok: true; value: Partitioned } | { ok: false; error: ErrorBody };
 
-const utf8 = new TextDecoder();
+// fatal: a byte string that is not UTF-8 would be stored as U+FFFD, merging different domains.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export function decodeParts(task: DecodeTask): DecodeOutcome {
   try {
@@ -30,5 +32,16 @@ export function decodeParts(task: DecodeTask): DecodeOutcome {
 
 /** Every body, every error: the reference the fast path must match (it throws a TopTallyError). */
 export function slowDecodeParts(task: DecodeTask): Partitioned {
-  return validate(decode(utf8.decode(task.body), task.format), task.bounds, task.shards, task.limits);
+  const text = decodeUtf8(task.body);
+  const decoded = decode(text, task.format);
+  checkStrictJson(text, task.format, decoded);
+  return validate(decoded, task.bounds, task.shards, task.limits);
+}
+
+function decodeUtf8(body: Uint8Array): string {
+  try {
+    return utf8.decode(body);
+  } catch {
+    throw new TopTallyError('TOPTALLY_ERR_INVALID_UTF8', 'The body is not valid UTF-8: a domain must be UTF-8 text, not other bytes');
+  }
 }

@@ -17,12 +17,12 @@ export class DecodePool {
   }
 
   /**
-   * Decodes `task`. A body that owns its ArrayBuffer is moved to the pool thread and unusable here
-   * afterwards; one that shares it (a slice of Node's buffer pool) is copied.
+   * Decodes `task`. A `movable` body that owns its ArrayBuffer is moved to the pool thread and
+   * unusable here afterwards; any other (a slice of Node's buffer pool, a reused buffer) is copied.
    */
-  run(task: DecodeTask): Promise<DecodeOutcome> {
+  run(task: DecodeTask, movable: boolean): Promise<DecodeOutcome> {
     const { body } = task;
-    const owned = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : new Uint8Array(body);
+    const owned = movable && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : new Uint8Array(body);
     return this.#pool.run({ ...task, body: owned }, { transferList: [owned.buffer as ArrayBuffer] });
   }
 

@@ -7,12 +7,12 @@
 // It takes only plain input and returns exactly what the slow path (decode + validate) would. On
 // anything else it returns undefined and the slow path decodes the body again and writes the error,
 // so every error message still comes from one place. It gives up on: a backslash escape, a control
-// byte or a byte >= 0x80 in a key (the body is then pure ASCII, so its bytes are its text and a
+// byte, DEL or a byte >= 0x80 in a key (the body is then pure ASCII, so its bytes are its text and a
 // key's bytes are its UTF-8); a number that is not plain digits (sign, fraction, exponent, leading
 // zero) or has more than 15 digits (so it is a safe integer); a value that is not such a number,
-// except a timestamp given as a string of 1-15 digits; a nested value; an empty key; a key of digits
-// only (an array index, which an object lists first, out of text order); a duplicate key (JSON.parse
-// keeps the last value); more than 63 domains in an object; no timestamp, or one out of bounds; any
+// except a timestamp given as a string of 1-15 digits without leading zeros; a nested value; an
+// empty key; a key of digits only (an array index, which an object lists first, out of text order);
+// a duplicate key (refused by the slow path); more than 63 domains in an object; no timestamp, or one out of bounds; any
 // input limit exceeded; anything else that is not a plain object, array of objects, or NDJSON line.
 
 import { FNV_OFFSET, FNV_PRIME, hashDomain } from '../routing/hash.ts';
@@ -35,6 +35,7 @@ const BACKSLASH = 0x5c;
 const RBRACKET = 0x5d;
 const LBRACE = 0x7b;
 const RBRACE = 0x7d;
+const DEL = 0x7f;
 /** skipSpace()'s answer at the end of the range. */
 const END = -1;
 
@@ -152,7 +153,7 @@ class Scanner {
         if (p >= end) return false;
         c = body[p];
         if (c === QUOTE) break;
-        if (c < SPACE || c === BACKSLASH || c >= 0x80) return false;
+        if (c < SPACE || c === BACKSLASH || c >= DEL) return false;
         h = Math.imul(h ^ c, FNV_PRIME);
         p++;
       }
@@ -210,12 +211,13 @@ class Scanner {
     return this.pos - first > MAX_DIGITS ? -1 : value;
   }
 
-  /** A timestamp string, from its '"': validate takes digits only, leading zeros too, as Number() reads them. */
+  /** A timestamp string, from its '"': digits without leading zeros, as validate takes them. */
   digitString(): number {
     const first = ++this.pos;
     const value = this.digits();
     const p = this.pos;
     if (p === first || p - first > MAX_DIGITS || p >= this.end || this.body[p] !== QUOTE) return -1;
+    if (this.body[first] === ZERO && p - first > 1) return -1; // leading zeros: refused by the slow path
     this.pos = p + 1;
     return value;
   }

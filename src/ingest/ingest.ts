@@ -7,7 +7,7 @@
 import type { Admission, StateBackend } from '../backend/state-backend.ts';
 import type { Clock } from '../clock.ts';
 import type { Durability } from '../durability/durability.ts';
-import { checkKey, fingerprint } from '../durability/idempotency.ts';
+import { checkKey } from '../durability/idempotency.ts';
 import { fromErrorBody, TopTallyError } from '../errors.ts';
 import { oldestRetained, type Retention } from '../retention.ts';
 import type { Partitioned } from '../routing/partition.ts';
@@ -15,6 +15,7 @@ import { WINDOW_SECONDS } from '../window.ts';
 import type { BodyFormat, Decoded } from './decode.ts';
 import { decodeParts, type DecodeOutcome } from './decode-parts.ts';
 import type { DecodePool } from './decode-pool.ts';
+import { fingerprintCounters } from './fingerprint.ts';
 import type { OffloadPolicy } from './offload-policy.ts';
 import { validate, type InputLimits, type TimeBounds } from './validate.ts';
 import type { WindowTotals } from './window-totals.ts';
@@ -48,6 +49,11 @@ export interface IngestCall {
    * restart. The same key with other counters is refused (TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED).
    */
   key?: string;
+  /**
+   * The body lives in a buffer its caller reuses once the answer is out: it is copied, never moved,
+   * when it is decoded on another thread.
+   */
+  lent?: boolean;
 }
 
 export class Ingestor {
@@ -84,35 +90,34 @@ export class Ingestor {
     };
   }
 
-  /** `body` may be moved to a decode thread (DecodePool.run): the caller must not use it afterwards. */
+  /** `body` may be moved to a decode thread (DecodePool.run) unless `lent`: the caller must not use it afterwards. */
   ingest(body: Uint8Array, format: BodyFormat, call: IngestCall = {}): Promise<IngestResult> {
-    // The fingerprint is taken first: decoding on the pool moves the body away.
-    return this.#once(call.key, () => fingerprint(format, body), () => this.#decode(body, format));
+    return this.#once(call.key, () => this.#decode(body, format, call.lent ?? false));
   }
 
   /** Counters already decoded (a WebSocket message's events); `key` works as for ingest(). */
   ingestDecoded(decoded: Decoded, call: IngestCall = {}): Promise<IngestResult> {
-    // MessagePack counters are Maps, which JSON.stringify would make all alike.
-    const print = () => fingerprint('events', JSON.stringify(decoded.items, (_, v) => (v instanceof Map ? Object.fromEntries(v) : v)));
-    return this.#once(call.key, print, async () => validate(decoded, this.#bounds(), this.#backend.partitions, this.#options.limits));
+    return this.#once(call.key, async () => validate(decoded, this.#bounds(), this.#backend.partitions, this.#options.limits));
   }
 
-  async #decode(body: Uint8Array, format: BodyFormat): Promise<Partitioned> {
+  async #decode(body: Uint8Array, format: BodyFormat, lent: boolean): Promise<Partitioned> {
     const task = { body, format, bounds: this.#bounds(), shards: this.#backend.partitions, limits: this.#options.limits };
     const { offload } = this.#options;
     let outcome: DecodeOutcome;
-    if (offload.offload(body.length)) outcome = await this.#decoders.run(task);
+    if (offload.offload(body.length)) outcome = await this.#decoders.run(task, !lent);
     else outcome = decodeParts(task);
     if (!outcome.ok) throw fromErrorBody(outcome.error);
     return outcome.value;
   }
 
-  async #once(key: string | undefined, print: () => string, partitioned: () => Promise<Partitioned>): Promise<IngestResult> {
+  async #once(key: string | undefined, partitioned: () => Promise<Partitioned>): Promise<IngestResult> {
     const { idempotency } = this.#options.durability;
     if (key === undefined) return this.#commit(await partitioned());
     const checked = checkKey(key);
-    const digest = print();
-    return idempotency.once(checked, digest, async () => this.#commit(await partitioned(), { key: checked, fingerprint: digest }));
+    // Decoded first: a retry is recognised by its counters, not by the bytes that carried them.
+    const counters = await partitioned();
+    const digest = fingerprintCounters(counters);
+    return idempotency.once(checked, digest, async () => this.#commit(counters, { key: checked, fingerprint: digest }));
   }
 
   async #commit(partitioned: Partitioned, key?: { key: string; fingerprint: string }): Promise<IngestResult> {

@@ -23,7 +23,10 @@ export interface TimeBounds {
   newest: number;
 }
 
-const DIGITS = /^[0-9]{1,16}$/;
+/** A timestamp string: digits, without leading zeros (which some readers take for octal). */
+const DIGITS = /^(0|[1-9][0-9]{0,15})$/;
+/** C0 and C1 controls and DEL: invisible, and a NUL ends the name in C tools that read it. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 export function validate(decoded: Decoded, bounds: TimeBounds, shards: number, limits = DEFAULT_LIMITS): Partitioned {
   const { items } = decoded;
@@ -48,7 +51,7 @@ export function validate(decoded: Decoded, bounds: TimeBounds, shards: number, l
     const ts = hasTimestamp ? timestampOf(rawTimestamp) : undefined;
     if (ts === undefined) {
       const message = hasTimestamp
-        ? `"timestamp" must be Unix seconds, an integer or a string of digits, not ${describe(rawTimestamp)}`
+        ? `"timestamp" must be Unix seconds, an integer or a string of digits (no leading zeros), not ${describe(rawTimestamp)}`
         : 'The counter has no "timestamp"';
       fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', message, 'timestamp');
     }
@@ -86,6 +89,7 @@ function addEntry(out: Partitioner, rawKey: unknown, value: unknown, minute: num
     fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', message, key);
   }
   if (key.length === 0) fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', 'A domain must not be empty', key);
+  if (CONTROL.test(key)) fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', 'A domain must not hold control characters (U+0000-U+001F, U+007F-U+009F)', key);
   const hash = hashDomain(key);
   if (hash < 0) fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', 'A domain must be valid Unicode text', key);
   // A UTF-16 unit is at most 3 UTF-8 bytes, so short keys need no byte count.

@@ -108,6 +108,18 @@ export class Metrics {
     shardGauge('toptally_shard_table_bytes', "Bytes of a shard's name and count tables", 'bytes');
   }
 
+  /** The bytes request bodies hold, read from the budget at each scrape. */
+  watchBodies(budget: { used: number; limit: number }): void {
+    new Gauge({
+      name: 'toptally_body_bytes',
+      help: 'Bytes held by request bodies being received or decoded; past --max-inflight-bytes a body gets 503',
+      registers: [this.registry],
+      collect() {
+        this.set(budget.used);
+      },
+    });
+  }
+
   /** An ingest (over any transport) was acknowledged. */
   ingested(objects: number, counters: number): void {
     this.#ingestedObjects.inc(objects);

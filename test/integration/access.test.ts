@@ -82,9 +82,9 @@ test('tokens are not taken from the query string over HTTP, and a refused body i
   assert.deepEqual([reply.status, reply.body.error.code], [401, 'TOPTALLY_ERR_UNAUTHORIZED']);
   // A refused POST closes the connection: its body is never read, so never taken for a request,
   // and a request pipelined after it is not answered.
-  const body = `GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n`;
+  const body = `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
   const socket = net.connect(s.app.port, '127.0.0.1');
-  socket.end(`POST /api/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${READ}\r\nContent-Length: ${body.length}\r\n\r\n${body}${body}`);
+  socket.end(`POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${READ}\r\nContent-Length: ${body.length}\r\n\r\n${body}${body}`);
   const chunks: Buffer[] = [];
   for await (const chunk of socket) chunks.push(chunk as Buffer);
   const replies = Buffer.concat(chunks).toString().match(/^HTTP\/1\.1 [0-9]+/gm);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -46,7 +47,7 @@ const wsUrl = (s: TestServer): string => s.url.replace('http', 'ws') + '/ws';
 test('toptally send streams an NDJSON file and the server counts every line', async (t) => {
   const s = await startServer(t);
   // Plain ASCII lines take the byte-copy path; escapes, non-ASCII and "__proto__" must come out the same.
-  const domains = ['a.example', 'b.example', 'c.example', '__proto__', 'ünïcode.example', 'quote"d.example', 'tab\td'];
+  const domains = ['a.example', 'b.example', 'c.example', '__proto__', 'ünïcode.example', 'quote"d.example', 'back\\slash.example'];
   const expected = new Map<string, number>();
   const lines: string[] = [];
   let entries = 0;
@@ -141,4 +142,84 @@ test('toptally watch shows the top 10 and redraws it live', async (t) => {
   child.kill('SIGINT');
   const [code] = await once(child, 'exit');
   assert.equal(code, 0);
+});
+
+test('send and watch take a token from --token, --token-file or TOPTALLY_TOKEN, sent as a header', async (t) => {
+  const INGEST = 'ingest-token-0123456789';
+  const READ = 'read-token-0123456789ab';
+  const s = await startServer(t, { ingestTokens: [INGEST], readTokens: [READ] });
+  const input = `{"timestamp":${lastMinute + 1},"A":1}\n`;
+  const refused = await run(['send', '--url', s.url, '--quiet'], input);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /refused the connection \(401\): TOPTALLY_ERR_UNAUTHORIZED: .*; the server needs a token: --token, --token-file or TOPTALLY_TOKEN/);
+  const wrong = await run(['send', '--url', s.url, '--quiet', '--token', 'not-a-valid-token-at-all'], input);
+  assert.match(wrong.stderr, /\(401\).*; check the token/);
+
+  assert.equal((await run(['send', '--url', s.url, '--quiet', '--token', INGEST], input)).code, 0);
+  const file = await tempFile(t, 'token', `# the ingest token\n\n${INGEST}\n`);
+  assert.equal((await run(['send', '--url', s.url, '--quiet', '--token-file', file], input)).code, 0);
+  const child = spawn(process.execPath, [BIN, 'send', '--url', s.url, '--quiet'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TOPTALLY_TOKEN: INGEST } });
+  child.stdin!.end(input);
+  assert.equal((await once(child, 'close'))[0], 0, 'TOPTALLY_TOKEN');
+
+  const watch = spawn(process.execPath, [BIN, 'watch', '--url', s.url], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOPTALLY_TOKEN: READ } });
+  t.after(() => watch.kill());
+  let output = '';
+  while (!/ +1 +A +3\n/.test(output)) {
+    const [chunk] = await Promise.race([once(watch.stdout!, 'data'), once(watch, 'exit').then(() => Promise.reject(new Error(`watch exited: ${output}`)))]);
+    output += chunk;
+  }
+});
+
+/**
+ * A TCP proxy at a fixed address in front of whichever server `target` names: a restart on the same
+ * address without the 60 s wait the kernel imposes on a port its old connections are leaving.
+ */
+async function proxy(t: TestContext, target: () => number): Promise<string> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(target(), '127.0.0.1');
+    for (const [a, b] of [[client, upstream], [upstream, client]]) {
+      sockets.add(a);
+      a.on('error', () => b.destroy());
+      a.on('close', () => b.destroy());
+      a.pipe(b);
+    }
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => {
+    for (const socket of sockets) socket.destroy();
+    server.close();
+  });
+  return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+}
+
+test('toptally watch reconnects when the server restarts, and shows the new server’s top', async (t) => {
+  const first = await startServer(t);
+  let current = first;
+  const url = await proxy(t, () => current.app.port);
+  assert.equal((await first.post({ timestamp: lastMinute + 5, A: 3 })).status, 200);
+  const child = start(['watch', '--url', url]);
+  t.after(() => child.kill());
+  let output = '';
+  let errors = '';
+  child.stderr!.on('data', (chunk) => (errors += chunk));
+  const waitFor = async (pattern: RegExp): Promise<void> => {
+    while (!pattern.test(output)) {
+      const [chunk] = await Promise.race([
+        once(child.stdout!, 'data'),
+        once(child, 'exit').then(() => Promise.reject(new Error(`watch exited; output:\n${output}\nstderr:\n${errors}`))),
+      ]);
+      output += chunk;
+    }
+  };
+  await waitFor(/ +1 +A +3\n/);
+  await first.app.stop();
+  current = await startServer(t);
+  assert.equal((await current.post({ timestamp: lastMinute + 5, B: 7 })).status, 200);
+  await waitFor(/ +1 +B +7\n/);
+  assert.match(errors, /the server closed the connection \(1001 server shutting down\); reconnecting\ntoptally watch: reconnected/);
+  child.kill('SIGINT');
+  assert.equal((await once(child, 'exit'))[0], 0);
 });

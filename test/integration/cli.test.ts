@@ -76,7 +76,7 @@ test('an address it cannot listen on stops start-up with one line and exit code 
   const { code, stdout, stderr } = await run(['--host', '192.0.2.1', '--port', '0', '--shards', '1']);
   assert.equal(code, 1);
   assert.equal(stdout, '');
-  assert.equal(stderr, 'toptally: cannot listen on 192.0.2.1:0\n');
+  assert.equal(stderr, 'toptally: cannot listen on 192.0.2.1:0: EADDRNOTAVAIL\n');
 });
 
 test('logs one JSON line at start, two at stop (signal, stopped), none per request, and exits 0', async () => {

@@ -63,15 +63,40 @@ test('past --max-connections, WebSocket upgrades and HTTP requests get 503 until
   const upgrade = await TestSocket.refused(s.url);
   assert.deepEqual([upgrade.status, upgrade.body.error.code, upgrade.body.error.limit], [503, 'TOPTALLY_ERR_TOO_MANY_CONNECTIONS', 2]);
   assert.equal(upgrade.headers['retry-after'], '1');
-  const http503 = await s.get('/healthz');
+  const http503 = await s.get('/api/stats');
   assert.deepEqual([http503.status, http503.body.error.code, http503.headers['retry-after']], [503, 'TOPTALLY_ERR_TOO_MANY_CONNECTIONS', '1']);
 
   first.socket.close();
   await first.closed;
-  assert.equal((await s.get('/healthz')).status, 200);
+  assert.equal((await s.get('/api/stats')).status, 200);
   await TestSocket.open(t, s.url);
-  const rejected = await s.get('/metrics');
+  const rejected = await s.get('/api/stats?window=hour');
   assert.equal(rejected.status, 503, 'full again');
+});
+
+test('with --max-connections full, /healthz, /readyz and /metrics still answer from their reserve', async (t) => {
+  const s = await startServer(t, { maxConnections: 2 });
+  await TestSocket.open(t, s.url);
+  await TestSocket.open(t, s.url);
+  assert.equal((await s.get('/api/stats')).status, 503, 'full');
+  for (const path of ['/healthz', '/readyz', '/metrics']) assert.equal((await s.get(path)).status, 200, path);
+});
+
+test('one address may hold --max-connections-per-address WebSockets; past that its upgrades get 503', { timeout: 20_000 }, async (t) => {
+  const s = await startServer(t, { maxConnections: 100, maxConnectionsPerAddress: 2 });
+  const first = await TestSocket.open(t, s.url);
+  await TestSocket.open(t, s.url);
+  const refused = await TestSocket.refused(s.url);
+  assert.deepEqual(
+    [refused.status, refused.body.error.code, refused.body.error.limit, refused.body.error.perAddress, refused.headers['retry-after']],
+    [503, 'TOPTALLY_ERR_TOO_MANY_CONNECTIONS', 2, true, '1'],
+  );
+  assert.equal((await s.get('/api/stats')).status, 200, 'HTTP requests are not counted per address');
+  first.socket.close();
+  await first.closed;
+  const again = await TestSocket.open(t, s.url);
+  again.send({ type: 'subscribe', window: 'minute' });
+  assert.equal((await again.body()).type, 'top');
 });
 
 /** A POST whose headers promise `length` bytes; the caller sends the body, or part of it. */
@@ -109,7 +134,7 @@ test('a slow-loris client trickling its body is dropped at the deadline, and oth
   const s = await startServer(t, { bodyTimeout: 200 });
   const body = JSON.stringify({ timestamp: ts, 'loris.example': 1 }).padEnd(4096, ' ');
   const socket = net.connect(s.app.port, '127.0.0.1');
-  socket.write(`POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`);
+  socket.write(`POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\n\r\n`);
   let sent = 0;
   // The client's pace, not a wait: a byte every 10 ms until the server hangs up.
   const trickle = setInterval(() => socket.write(body[sent++]), 10);
@@ -129,11 +154,11 @@ test('a client that drops mid-body changes nothing and frees its connection slot
   const body = JSON.stringify({ timestamp: ts, 'dropped.example': 5 });
   const socket = net.connect(s.app.port, '127.0.0.1');
   await once(socket, 'connect');
-  socket.write(`POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 20)}`);
+  socket.write(`POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 20)}`);
   // The server has the request once it refuses another: the one slot is taken.
-  assert.equal((await s.get('/healthz')).status, 503);
+  assert.equal((await s.get('/api/stats')).status, 503);
   socket.destroy();
-  assert.equal((await s.get('/healthz')).status, 200, 'the slot is free again');
+  assert.equal((await s.get('/api/stats')).status, 200, 'the slot is free again');
   assert.deepEqual(await minuteTop(s), []);
   const metrics = (await s.get('/metrics')).body as string;
   assert.match(metrics, /toptally_http_requests_total\{route="\/api\/events",status="aborted"\} 1/);

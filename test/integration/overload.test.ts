@@ -67,7 +67,7 @@ class RawClient {
   }
 
   write(method: string, path: string, body = ''): void {
-    this.socket.write(`${method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    this.socket.write(`${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   }
 
   /** The response to what was written: status, Retry-After and the JSON body. */

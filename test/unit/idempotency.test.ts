@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock } from '../../src/clock.ts';
-import { checkKey, fingerprint, IDEMPOTENCY_TTL_MS, IdempotencyStore } from '../../src/durability/idempotency.ts';
+import { checkKey, IDEMPOTENCY_TTL_MS, IdempotencyStore } from '../../src/durability/idempotency.ts';
 import { Durability } from '../../src/durability/durability.ts';
 import { TopTallyError } from '../../src/errors.ts';
 import { createLogger } from '../../src/log.ts';
 import type { StateBackend } from '../../src/backend/state-backend.ts';
+
+/** Fingerprints are 32 hex digits (fingerprint.ts); these stand for three different requests. */
+const [PRINT_A, PRINT_B, PRINT_C] = ['a', 'b', 'c'].map((digit) => digit.repeat(32));
 
 const T = 1608102630_000;
 
@@ -23,7 +26,7 @@ function committer(store: IdempotencyStore, clock: ManualClock, key: string, pri
 test('a retry within ten minutes gets the first answer without running again; after them it runs again', async () => {
   const clock = new ManualClock(T);
   const store = new IdempotencyStore(clock);
-  const print = fingerprint('json', '{"timestamp":1,"a":1}');
+  const print = PRINT_A;
   const c = committer(store, clock, 'k', print);
   assert.deepEqual(await store.once('k', print, c.execute), { accepted: 1, counters: 3 });
   clock.advance(IDEMPOTENCY_TTL_MS - 1);
@@ -49,10 +52,10 @@ test('a retry while the first is in flight waits for it and shares its answer', 
 test('the same key for a different body is refused with TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED', async () => {
   const clock = new ManualClock(T);
   const store = new IdempotencyStore(clock);
-  const c = committer(store, clock, 'k', fingerprint('json', 'A'));
-  await store.once('k', fingerprint('json', 'A'), c.execute);
-  await assert.rejects(store.once('k', fingerprint('json', 'B'), c.execute), { code: 'TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED', details: { key: 'k' } });
-  await assert.rejects(store.once('k', fingerprint('ndjson', 'A'), c.execute), { code: 'TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED' });
+  const c = committer(store, clock, 'k', PRINT_A);
+  await store.once('k', PRINT_A, c.execute);
+  await assert.rejects(store.once('k', PRINT_B, c.execute), { code: 'TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED', details: { key: 'k' } });
+  await assert.rejects(store.once('k', PRINT_C, c.execute), { code: 'TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED' });
   assert.equal(c.calls(), 1);
 });
 
@@ -93,7 +96,7 @@ test('with --durability off a key is answered from only once the shards applied 
     { dataDir: '/nonexistent', mode: 'off', repair: false },
     { backend: {} as StateBackend, clock, retention: { minutes: 120, hours: 24 }, log: createLogger('silent') },
   );
-  const key = { key: 'k-1', fingerprint: 'f' };
+  const key = { key: 'k-1', fingerprint: PRINT_A };
   const record = { atMs: T, counters: 1, entries: 2, key, shards: 2, parts: [], minutes: [] };
   let applied = 0;
   const send = (apply: () => Promise<void>) =>
