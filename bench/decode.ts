@@ -42,7 +42,7 @@ function time(decoder: Decoder, tasks: DecodeTask[], rounds: number): number {
 const rows = [];
 for (const { label, shape, universe } of cases) {
   const tasks = makeHttpBodies(shape, { seed: 42, size: POOL, universe, now: NOW }).map(
-    (text): DecodeTask => ({ body: Buffer.from(text), format: 'json', bounds: { oldest: NOW - 7200, newest: NOW + 60 }, shards: SHARDS, limits: DEFAULT_LIMITS }),
+    (text): DecodeTask => ({ body: Buffer.from(text), format: 'json', bounds: { oldest: NOW - 7200, newest: NOW + 60, retainHours: 1, maxFuture: 60 }, shards: SHARDS, limits: DEFAULT_LIMITS }),
   );
   // A bench of the fast path is worthless if it falls back, or answers something else.
   for (const task of tasks) {

@@ -49,7 +49,7 @@ const server = await ServerProcess.start(
     command: process.execPath,
     args: ['bin/toptally.js', '--port', String(port), '--data-dir', dataDir, ...Object.entries(SERVER_ARGS).flatMap(([k, v]) => [`--${k}`, v])],
     // Tokens through the environment, as in production: not visible in ps.
-    env: { INGEST_TOKEN, READ_TOKEN },
+    env: { TOPTALLY_INGEST_TOKEN: INGEST_TOKEN, TOPTALLY_READ_TOKEN: READ_TOKEN },
   },
   { port },
 );

@@ -18,7 +18,7 @@ import { addOpsRoutes, opsReserve } from './frontend/ops-routes.ts';
 import { requestScreen } from './frontend/request-screen.ts';
 import { Router } from './frontend/router.ts';
 import { addRoutes } from './frontend/routes.ts';
-import { uWS, uwsImplementation, type TemplatedApp, type us_listen_socket } from './frontend/uws.ts';
+import { uWS, uwsImplementation, uwsWarning, type TemplatedApp, type us_listen_socket } from './frontend/uws.ts';
 import { WsEndpoint } from './frontend/ws.ts';
 import { DecodePool } from './ingest/decode-pool.ts';
 import { Ingestor } from './ingest/ingest.ts';
@@ -147,7 +147,7 @@ interface Core {
 /** The shard workers behind the state backend, and the stats service in front of it. */
 async function buildCore({ config, clock, log, retention, nowSeconds }: Context, { metrics, readiness }: Operations): Promise<Core> {
   const pool = await ShardPool.start(config.shards, {
-    onExit: (shard, cause) => log.error({ shard, err: cause.message }, 'shard worker died; restarting it, its requests are answered with 503 meanwhile'),
+    onExit: (shard, cause) => log.error({ shard, err: cause }, 'shard worker died; restarting it, its requests are answered with 503 meanwhile'),
     // Until durability is open there is nothing to rebuild from: the restart is tried again later.
     recover: () => Promise.reject(new Error('start-up recovery is still running')),
     maxBacklogBytes: config.maxShardBacklog,
@@ -156,9 +156,10 @@ async function buildCore({ config, clock, log, retention, nowSeconds }: Context,
     if (recovered) log.info({ shard }, 'shard worker restarted and recovered');
     else log.error({ shard, recovered }, 'shard worker restarted EMPTY: the counts it held are lost (--durability off)');
   });
-  pool.on('restartFailed', (shard, err) => log.error({ shard, err: err.message }, 'shard worker restart failed; trying again'));
+  pool.on('restartFailed', (shard, err) => log.error({ shard, err }, 'shard worker restart failed; trying again'));
   const backend = new LocalBackend(pool);
   metrics.watchShards(backend);
+  pool.on('restarted', (shard) => metrics.shardRestarted(shard));
   readiness.check('shards', () => {
     const down = backend.unavailable();
     return down.length > 0 ? `unavailable: shard ${down.join(', ')}` : null;
@@ -261,8 +262,9 @@ function buildFrontEnd({ config, log, nowSeconds }: Context, ops: Operations, co
   const http = new InFlight();
   const track = (res: ConstructorParameters<typeof Exchange>[0], route: string): Exchange => {
     http.enter();
+    const arrived = performance.now();
     const onFinish = (exchange: Exchange): void => {
-      metrics.request(route, exchange.status);
+      metrics.request(route, exchange.status, (performance.now() - arrived) / 1000);
       if (exchange.errorCode) metrics.rejected(exchange.errorCode);
       http.leave();
     };
@@ -325,12 +327,13 @@ function logStarted({ config, log }: Context, { backend }: Core, durability: Dur
   const openTo = openAccess(access, config.host, port);
   const { recovery } = durability;
   const shards = backend.partitions;
-  log[openTo ? 'warn' : 'info'](
+  log[openTo || uwsWarning ? 'warn' : 'info'](
     { uws: uwsImplementation, address: `${config.host}:${port}`, shards, durability: config.durability, recovery, open: [...access.open], startupMs: Math.round(performance.now() - started) },
     `toptally listening on http://${config.host}:${port} (uWebSockets.js ${uwsImplementation}, ${shards} shards)` +
+      (uwsWarning ? `; ${uwsWarning}` : '') +
       (recovery
         ? `; recovered ${recovery.windows} windows (${recovery.entries} entries) and ${recovery.records} journal records ` +
-          `(${recovery.snapshotBytes + recovery.journalBytes} bytes) from ${config.dataDir} in ${recovery.ms} ms`
+          `(${recovery.snapshotBytes} checkpoint bytes, ${recovery.journalBytes} journal bytes) from ${config.dataDir} in ${recovery.ms} ms`
         : '; durability off') +
       `; ${openTo ?? 'ingest and read need a token'}`,
   );

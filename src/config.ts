@@ -46,6 +46,8 @@ interface Option<K extends keyof Config> {
   key: K;
   flag: string;
   env: string;
+  /** Read when `env` is not set: PORT, which hosting platforms set. */
+  envAlias?: string;
   help: string;
   default: () => Config[K];
   /** How --help shows the default, when not as the value itself. */
@@ -164,40 +166,46 @@ function option<K extends keyof Config>(o: Option<K>): Option<K> {
 }
 
 export const OPTIONS = [
-  option({ key: 'port', flag: 'port', env: 'PORT', help: 'TCP port to listen on (0 picks a free one)', default: () => 5000, parse: integer(0, 65535) }),
-  option({ key: 'host', flag: 'host', env: 'HOST', help: 'address to bind', default: () => '127.0.0.1', parse: (raw) => raw }),
-  option({ key: 'shards', flag: 'shards', env: 'SHARDS', help: 'shard worker threads', default: () => availableParallelism(), defaultHelp: 'number of CPUs', parse: integer(1, 256) }),
-  option({ key: 'maxBody', flag: 'max-body', env: 'MAX_BODY', help: 'largest request body accepted', default: () => 8 * 2 ** 20, parse: parseSize }),
-  option({ key: 'retainMinutes', flag: 'retain-minutes', env: 'RETAIN_MINUTES', help: 'closed minute windows kept', default: () => 120, parse: integer(1, 100_000) }),
-  option({ key: 'retainHours', flag: 'retain-hours', env: 'RETAIN_HOURS', help: 'closed hour windows kept', default: () => 24, parse: integer(1, 10_000) }),
-  option({ key: 'maxFuture', flag: 'max-future', env: 'MAX_FUTURE', help: 'seconds a timestamp may be ahead of the clock', default: () => 300, parse: integer(0, 86_400) }),
-  option({ key: 'decodeThreads', flag: 'decode-threads', env: 'DECODE_THREADS', help: 'decode pool threads', default: () => availableParallelism(), defaultHelp: 'number of CPUs', parse: integer(1, 256) }),
-  option({ key: 'offload', flag: 'offload', env: 'OFFLOAD', help: 'decode bodies on the pool: auto (bodies of --offload-bytes or more), always, never', default: () => 'auto' as OffloadMode, parse: oneOf(['auto', 'always', 'never']) as (raw: string) => OffloadMode }),
-  option({ key: 'offloadBytes', flag: 'offload-bytes', env: 'OFFLOAD_BYTES', help: 'smallest body auto mode decodes on the pool', default: () => 256 * 1024, parse: parseSize }),
-  option({ key: 'maxFrame', flag: 'max-frame', env: 'MAX_FRAME', help: 'largest WebSocket message accepted (larger ones close with 1009)', default: () => 2 ** 20, defaultHelp: '1MiB', parse: parseSize }),
-  option({ key: 'maxInflight', flag: 'max-inflight', env: 'MAX_INFLIGHT', help: 'unacknowledged events messages a WebSocket may have', default: () => 64, parse: integer(1, 65_536) }),
-  option({ key: 'maxBackpressure', flag: 'max-backpressure', env: 'MAX_BACKPRESSURE', help: 'bytes queued for a slow WebSocket before it is closed with 1013', default: () => 2 ** 20, defaultHelp: '1MiB', parse: parseSize }),
-  option({ key: 'liveInterval', flag: 'live-interval', env: 'LIVE_INTERVAL', help: 'least time between two live top-N pushes (ms, or 1s, 500ms)', default: () => 1000, defaultHelp: '1s', parse: parseDuration }),
-  option({ key: 'ingestTokens', flag: 'ingest-token', env: 'INGEST_TOKEN', help: 'a token that may post counters; repeatable, or comma-separated (none: ingest is open)', default: () => [], defaultHelp: 'none', parse: tokens, repeatable: true }),
-  option({ key: 'ingestTokens', flag: 'ingest-token-file', env: 'INGEST_TOKEN_FILE', help: 'a file of ingest tokens, one a line; repeatable', default: () => [], defaultHelp: 'none', parse: tokenFile, repeatable: true }),
-  option({ key: 'readTokens', flag: 'read-token', env: 'READ_TOKEN', help: 'a token that may read stats, metrics and subscribe; repeatable, or comma-separated (none: reading is open)', default: () => [], defaultHelp: 'none', parse: tokens, repeatable: true }),
-  option({ key: 'readTokens', flag: 'read-token-file', env: 'READ_TOKEN_FILE', help: 'a file of read tokens, one a line; repeatable', default: () => [], defaultHelp: 'none', parse: tokenFile, repeatable: true }),
-  option({ key: 'maxCounters', flag: 'max-counters', env: 'MAX_COUNTERS', help: 'counter objects in one request or events message', default: () => 100_000, parse: integer(1, 10_000_000) }),
-  option({ key: 'maxDomains', flag: 'max-domains', env: 'MAX_DOMAINS', help: 'domains in one counter object', default: () => 10_000, parse: integer(1, 10_000_000) }),
-  option({ key: 'maxDomainBytes', flag: 'max-domain-bytes', env: 'MAX_DOMAIN_BYTES', help: 'UTF-8 bytes of one domain', default: () => 255, parse: integer(1, 255) }),
-  option({ key: 'maxConnections', flag: 'max-connections', env: 'MAX_CONNECTIONS', help: 'open WebSockets plus HTTP requests in progress; more are refused with 503', default: () => 4096, parse: integer(1, 1_000_000) }),
-  option({ key: 'maxConnectionsPerAddress', flag: 'max-connections-per-address', env: 'MAX_CONNECTIONS_PER_ADDRESS', help: 'open WebSockets one client address may hold; more are refused with 503', default: () => 1024, parse: integer(1, 1_000_000) }),
-  option({ key: 'bodyTimeout', flag: 'body-timeout', env: 'BODY_TIMEOUT', help: 'longest time to receive a request body (0: no limit but uWS\'s own)', default: () => 30_000, defaultHelp: '30s', parse: parseDuration }),
-  option({ key: 'maxInflightBytes', flag: 'max-inflight-bytes', env: 'MAX_INFLIGHT_BYTES', help: 'bytes of all request bodies being received or decoded together; past it a body gets 503', default: () => 64 * 2 ** 20, defaultHelp: '64MiB', parse: parseSize }),
-  option({ key: 'allowedHosts', flag: 'allowed-hosts', env: 'ALLOWED_HOSTS', help: 'Host names answered besides IP addresses, localhost and --host (DNS-rebinding defence); repeatable or comma-separated, .example.com for a domain, * for any', default: () => [], defaultHelp: 'none', parse: hostList, repeatable: true }),
-  option({ key: 'allowedOrigins', flag: 'allowed-origins', env: 'ALLOWED_ORIGINS', help: 'web origins (https://dash.example.com) whose pages may use the API, with CORS; repeatable or comma-separated, * for any', default: () => [], defaultHelp: 'none', parse: originList, repeatable: true }),
-  option({ key: 'wsIdleTimeout', flag: 'ws-idle-timeout', env: 'WS_IDLE_TIMEOUT', help: 'a WebSocket that sends nothing, not even a pong, for this long is closed (0: never)', default: () => 120_000, defaultHelp: '120s', parse: parseDuration }),
-  option({ key: 'maxShardBacklog', flag: 'max-shard-backlog', env: 'MAX_SHARD_BACKLOG', help: 'counter bytes a shard may owe before new ingest for it gets 503', default: () => 64 * 2 ** 20, defaultHelp: '64MiB', parse: parseSize }),
-  option({ key: 'dataDir', flag: 'data-dir', env: 'DATA_DIR', help: 'where counters are kept across restarts (created on start)', default: () => './data', parse: (raw) => raw }),
-  option({ key: 'durability', flag: 'durability', env: 'DURABILITY', help: 'fsync: ack once on disk; interval: fsync every second; off: memory only', default: () => 'fsync' as DurabilityMode, parse: oneOf(['fsync', 'interval', 'off']) as (raw: string) => DurabilityMode }),
-  option({ key: 'repair', flag: 'repair', env: 'REPAIR', help: 'start despite damaged data: keep what is intact, report what is dropped', default: () => false, parse: bool, boolean: true }),
-  option({ key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', help: `log level (${LOG_LEVELS.join(', ')})`, default: () => 'info', parse: oneOf(LOG_LEVELS) }),
+  option({ key: 'port', flag: 'port', env: 'TOPTALLY_PORT', envAlias: 'PORT', help: 'TCP port to listen on (0 picks a free one)', default: () => 5000, parse: integer(0, 65535) }),
+  option({ key: 'host', flag: 'host', env: 'TOPTALLY_HOST', help: 'address to bind', default: () => '127.0.0.1', parse: (raw) => raw }),
+  option({ key: 'shards', flag: 'shards', env: 'TOPTALLY_SHARDS', help: 'shard worker threads', default: () => availableParallelism(), defaultHelp: 'number of CPUs', parse: integer(1, 256) }),
+  option({ key: 'maxBody', flag: 'max-body', env: 'TOPTALLY_MAX_BODY', help: 'largest request body accepted', default: () => 8 * 2 ** 20, defaultHelp: '8MiB', parse: parseSize }),
+  option({ key: 'retainMinutes', flag: 'retain-minutes', env: 'TOPTALLY_RETAIN_MINUTES', help: 'closed minute windows kept', default: () => 120, parse: integer(1, 100_000) }),
+  option({ key: 'retainHours', flag: 'retain-hours', env: 'TOPTALLY_RETAIN_HOURS', help: 'closed hour windows kept', default: () => 24, parse: integer(1, 10_000) }),
+  option({ key: 'maxFuture', flag: 'max-future', env: 'TOPTALLY_MAX_FUTURE', help: 'seconds a timestamp may be ahead of the clock', default: () => 300, parse: integer(0, 86_400) }),
+  option({ key: 'decodeThreads', flag: 'decode-threads', env: 'TOPTALLY_DECODE_THREADS', help: 'decode pool threads', default: () => availableParallelism(), defaultHelp: 'number of CPUs', parse: integer(1, 256) }),
+  option({ key: 'offload', flag: 'offload', env: 'TOPTALLY_OFFLOAD', help: 'decode bodies on the pool: auto (bodies of --offload-bytes or more), always, never', default: () => 'auto' as OffloadMode, parse: oneOf(['auto', 'always', 'never']) as (raw: string) => OffloadMode }),
+  option({ key: 'offloadBytes', flag: 'offload-bytes', env: 'TOPTALLY_OFFLOAD_BYTES', help: 'smallest body auto mode decodes on the pool', default: () => 256 * 1024, defaultHelp: '256KiB', parse: parseSize }),
+  option({ key: 'maxFrame', flag: 'max-frame', env: 'TOPTALLY_MAX_FRAME', help: 'largest WebSocket message accepted (larger ones close with 1009)', default: () => 2 ** 20, defaultHelp: '1MiB', parse: parseSize }),
+  option({ key: 'maxInflight', flag: 'max-inflight', env: 'TOPTALLY_MAX_INFLIGHT', help: 'unacknowledged events messages a WebSocket may have', default: () => 64, parse: integer(1, 65_536) }),
+  option({ key: 'maxBackpressure', flag: 'max-backpressure', env: 'TOPTALLY_MAX_BACKPRESSURE', help: 'bytes queued for a slow WebSocket before it is closed with 1013', default: () => 2 ** 20, defaultHelp: '1MiB', parse: parseSize }),
+  option({ key: 'liveInterval', flag: 'live-interval', env: 'TOPTALLY_LIVE_INTERVAL', help: 'least time between two live top-N pushes (ms, or 1s, 500ms)', default: () => 1000, defaultHelp: '1s', parse: parseDuration }),
+  option({ key: 'ingestTokens', flag: 'ingest-token', env: 'TOPTALLY_INGEST_TOKEN', help: 'a token that may post counters; repeatable, or comma-separated (none: ingest is open)', default: () => [], defaultHelp: 'none', parse: tokens, repeatable: true }),
+  option({ key: 'ingestTokens', flag: 'ingest-token-file', env: 'TOPTALLY_INGEST_TOKEN_FILE', help: 'a file of ingest tokens, one a line; repeatable', default: () => [], defaultHelp: 'none', parse: tokenFile, repeatable: true }),
+  option({ key: 'readTokens', flag: 'read-token', env: 'TOPTALLY_READ_TOKEN', help: 'a token that may read stats, metrics and subscribe; repeatable, or comma-separated (none: reading is open)', default: () => [], defaultHelp: 'none', parse: tokens, repeatable: true }),
+  option({ key: 'readTokens', flag: 'read-token-file', env: 'TOPTALLY_READ_TOKEN_FILE', help: 'a file of read tokens, one a line; repeatable', default: () => [], defaultHelp: 'none', parse: tokenFile, repeatable: true }),
+  option({ key: 'maxCounters', flag: 'max-counters', env: 'TOPTALLY_MAX_COUNTERS', help: 'counter objects in one request or events message', default: () => 100_000, parse: integer(1, 10_000_000) }),
+  option({ key: 'maxDomains', flag: 'max-domains', env: 'TOPTALLY_MAX_DOMAINS', help: 'domains in one counter object', default: () => 10_000, parse: integer(1, 10_000_000) }),
+  option({ key: 'maxDomainBytes', flag: 'max-domain-bytes', env: 'TOPTALLY_MAX_DOMAIN_BYTES', help: 'UTF-8 bytes of one domain', default: () => 255, parse: integer(1, 255) }),
+  option({ key: 'maxConnections', flag: 'max-connections', env: 'TOPTALLY_MAX_CONNECTIONS', help: 'open WebSockets plus HTTP requests in progress; more are refused with 503', default: () => 4096, parse: integer(1, 1_000_000) }),
+  option({ key: 'maxConnectionsPerAddress', flag: 'max-connections-per-address', env: 'TOPTALLY_MAX_CONNECTIONS_PER_ADDRESS', help: 'open WebSockets one client address may hold; more are refused with 503', default: () => 1024, parse: integer(1, 1_000_000) }),
+  option({ key: 'bodyTimeout', flag: 'body-timeout', env: 'TOPTALLY_BODY_TIMEOUT', help: 'longest time to receive a request body (0: no limit but uWS\'s own)', default: () => 30_000, defaultHelp: '30s', parse: parseDuration }),
+  option({ key: 'maxInflightBytes', flag: 'max-inflight-bytes', env: 'TOPTALLY_MAX_INFLIGHT_BYTES', help: 'bytes of all request bodies being received or decoded together; past it a body gets 503', default: () => 64 * 2 ** 20, defaultHelp: '64MiB', parse: parseSize }),
+  option({ key: 'allowedHosts', flag: 'allowed-hosts', env: 'TOPTALLY_ALLOWED_HOSTS', help: 'Host names answered besides IP addresses, localhost and --host (DNS-rebinding defence); repeatable or comma-separated, .example.com for a domain, * for any', default: () => [], defaultHelp: 'none', parse: hostList, repeatable: true }),
+  option({ key: 'allowedOrigins', flag: 'allowed-origins', env: 'TOPTALLY_ALLOWED_ORIGINS', help: 'web origins (https://dash.example.com) whose pages may use the API, with CORS; repeatable or comma-separated, * for any', default: () => [], defaultHelp: 'none', parse: originList, repeatable: true }),
+  option({ key: 'wsIdleTimeout', flag: 'ws-idle-timeout', env: 'TOPTALLY_WS_IDLE_TIMEOUT', help: 'a WebSocket that sends nothing, not even a pong, for this long is closed (0: never)', default: () => 120_000, defaultHelp: '120s', parse: parseDuration }),
+  option({ key: 'maxShardBacklog', flag: 'max-shard-backlog', env: 'TOPTALLY_MAX_SHARD_BACKLOG', help: 'counter bytes a shard may owe before new ingest for it gets 503', default: () => 64 * 2 ** 20, defaultHelp: '64MiB', parse: parseSize }),
+  option({ key: 'dataDir', flag: 'data-dir', env: 'TOPTALLY_DATA_DIR', help: 'where counters are kept across restarts (created on start)', default: () => './data', parse: (raw) => raw }),
+  option({ key: 'durability', flag: 'durability', env: 'TOPTALLY_DURABILITY', help: 'fsync: ack once on disk; interval: fsync every second; off: memory only', default: () => 'fsync' as DurabilityMode, parse: oneOf(['fsync', 'interval', 'off']) as (raw: string) => DurabilityMode }),
+  option({ key: 'repair', flag: 'repair', env: 'TOPTALLY_REPAIR', help: 'start despite damaged data: keep what is intact, report what is dropped', default: () => false, parse: bool, boolean: true }),
+  option({ key: 'logLevel', flag: 'log-level', env: 'TOPTALLY_LOG_LEVEL', help: `log level (${LOG_LEVELS.join(', ')})`, default: () => 'info', parse: oneOf(LOG_LEVELS) }),
 ] as const;
+
+/** The environment variable a setting is read from, when one of its names is set. */
+function envName(o: (typeof OPTIONS)[number], env: NodeJS.ProcessEnv): string | undefined {
+  if (env[o.env] !== undefined) return o.env;
+  return o.envAlias !== undefined && env[o.envAlias] !== undefined ? o.envAlias : undefined;
+}
 
 /** The config file's own option: a path, so it is not part of Config. */
 export const CONFIG_FILE_OPTION = { flag: 'config', env: 'TOPTALLY_CONFIG' } as const;
@@ -212,8 +220,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   for (const o of OPTIONS) {
     let raws: string[] | undefined;
     let source: string;
+    const fromEnv = envName(o, env);
     if (flags.has(o.flag)) [raws, source] = [flags.get(o.flag), `--${o.flag}`];
-    else if (env[o.env] !== undefined) [raws, source] = [[env[o.env]!], `${o.env} (--${o.flag})`];
+    else if (fromEnv) [raws, source] = [[env[fromEnv]!], `${fromEnv} (--${o.flag})`];
     else [raws, source] = [file.get(o.flag), `${filePath}: "${o.flag}"`];
     flags.delete(o.flag);
     try {
@@ -280,9 +289,14 @@ export function defaultHelp(o: (typeof OPTIONS)[number]): string {
   return o.defaultHelp ?? String(o.default());
 }
 
+/** A setting's environment variables as --help and the README name them: `TOPTALLY_PORT or PORT`. */
+export function envHelp(o: (typeof OPTIONS)[number]): string {
+  return o.envAlias === undefined ? o.env : `${o.env} or ${o.envAlias}`;
+}
+
 export function helpText(): string {
   const rows = OPTIONS.map((o) => {
-    return `  --${o.flag.padEnd(17)} ${o.help} [env ${o.env}, default ${defaultHelp(o)}]`;
+    return `  --${o.flag.padEnd(17)} ${o.help} [env ${envHelp(o)}, default ${defaultHelp(o)}]`;
   });
   const { flag, env } = CONFIG_FILE_OPTION;
   rows.push(`  --${flag.padEnd(17)} JSON file of options, keys as the flags: {"port": 5000} [env ${env}, default none]`);

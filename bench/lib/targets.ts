@@ -13,12 +13,12 @@ export interface Target {
   spec(port: number, dataDir: string): ProcessSpec;
 }
 
-export const DEFAULT_TOPTALLY_CMD = 'node --import tsx src/main.ts --port {port} --shards 2';
+export const DEFAULT_TOPTALLY_CMD = 'node bin/toptally.js --port {port} --shards 2';
 
 /**
  * toptally's command comes from TOPTALLY_CMD (whitespace-separated, no shell quoting; `{port}` and
- * `{dataDir}` are replaced, and PORT and DATA_DIR are set too). A leading `node` means this Node binary.
- * DURABILITY and the other settings it reads from the environment pass through from the harness's.
+ * `{dataDir}` are replaced, and PORT and TOPTALLY_DATA_DIR are set too). A leading `node` means this Node binary.
+ * TOPTALLY_DURABILITY and the other settings it reads from the environment pass through from the harness's.
  * `toptally-off` is the same command with `--durability off`: the row target 6 compares with.
  */
 function toptally(name: string, extra: readonly string[], transports: readonly Transport[]): Target {
@@ -34,7 +34,7 @@ function toptally(name: string, extra: readonly string[], transports: readonly T
         name,
         command: command === 'node' ? process.execPath : command!,
         args,
-        env: { PORT: String(port), DATA_DIR: dataDir },
+        env: { PORT: String(port), TOPTALLY_DATA_DIR: dataDir },
         ...pinned(),
       };
     },

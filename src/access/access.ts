@@ -96,7 +96,7 @@ export function challenge(err: TopTallyError): Record<string, string> {
 }
 
 /** Paths anyone may GET: probes, the API description and the dashboard's own files (no data). */
-const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/openapi.json', '/']);
+const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/openapi.json', '/asyncapi.json', '/']);
 
 /**
  * The scope an HTTP route needs; null for public ones. Anything not listed needs a scope (read for

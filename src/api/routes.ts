@@ -10,4 +10,4 @@ export const SEED_STATS_PATHS: Record<WindowKind, readonly string[]> = {
 };
 
 /** What the dashboard page loads from /dashboard/{name}. */
-export const DASHBOARD_ASSET_NAMES = ['app.js', 'style.css', 'uPlot.iife.min.js', 'uPlot.min.css'] as const;
+export const DASHBOARD_ASSET_NAMES = ['app.js', 'style.css', 'favicon.svg', 'uPlot.iife.min.js', 'uPlot.min.css'] as const;

@@ -2,13 +2,15 @@
 // WebSocket subscription at /ws; while there is no socket, the same frames are made by polling
 // GET /api/stats, so one code path draws both. The ingest rate is sampled from /metrics.
 //
-// Page parameter: ?poll=<ms> (default 2000), how often to poll and sample.
+// Page parameters: ?poll=<ms> (default 2000), how often to poll and sample; ?at=<Unix seconds or
+// UTC date-time>, the windows as they were at that instant (polled, as nothing is pushed for them).
 
 'use strict';
 
 (() => {
   const params = new URLSearchParams(location.search);
   const POLL_MS = Math.min(Math.max(Number(params.get('poll')) || 2000, 10), 60_000);
+  const AT = parseAt(params.get('at'));
   const TOP_N = 10;
   const RATE_SPAN_S = 600;
   const TOKEN_KEY = 'toptally.readToken';
@@ -55,20 +57,24 @@
     { panel: 'hour', query: 'window=hour' },
     { panel: 'open', query: 'window=minute&open=true' },
   ];
+  const AT_QUERY = AT === null ? '' : `&at=${AT}`;
 
   async function pollStats() {
     try {
       const answers = await Promise.all(
-        STATS_QUERIES.map(({ query }) => get(`/api/stats?${query}&limit=${TOP_N}`).then((res) => res.json())),
+        STATS_QUERIES.map(({ query }) => get(`/api/stats?${query}&limit=${TOP_N}${AT_QUERY}`).then((res) => res.json())),
       );
       answers.forEach((stats, i) => {
         const final = STATS_QUERIES[i].panel !== 'open';
         onFrame({ type: 'top', window: stats.window, from: stats.from, to: stats.to, top: stats.top, final });
       });
-      if (!live) setState('polling', `polling every ${seconds(POLL_MS)} · no WebSocket`);
+      if (AT !== null) setState('past', `at ${formatInstant(AT)} UTC · not live`);
+      else if (!live) setState('polling', `polling every ${seconds(POLL_MS)} · no WebSocket`);
     } catch (err) {
       if (live) return;
+      for (const panel of bars.values()) panel.stale(err.message);
       if (err instanceof HttpError && (err.status === 401 || err.status === 403)) setState('unauthorized', 'read token refused');
+      else if (err instanceof HttpError && AT !== null) setState('offline', `at ${formatInstant(AT)}: ${err.message}`);
       else setState('offline', 'server unreachable · retrying');
     }
   }
@@ -100,6 +106,8 @@
     socket.onclose = () => {
       if (ws !== socket) return;
       ws = null;
+      // Nothing is pushed any more: the panels are stale until the next poll answers.
+      if (live) for (const panel of bars.values()) panel.stale('the WebSocket closed');
       if (live) setState('polling', 'WebSocket closed · polling');
       live = false;
       retryTimer = setTimeout(connect, retryMs);
@@ -143,6 +151,7 @@
     const section = document.getElementById(id);
     const range = section.querySelector('.range');
     const tbody = section.querySelector('tbody');
+    const staleNote = section.querySelector('.stale');
     let labels = [];
     let shownTo = -Infinity;
     section.classList.add('is-empty');
@@ -203,7 +212,13 @@
         labels = top.map((entry) => entry.domain);
         plot.setData([RANKS, RANKS.map((i) => top[i]?.count ?? null)]);
         section.classList.toggle('is-empty', top.length === 0);
+        section.classList.remove('is-stale');
         tbody.replaceChildren(...top.map((entry) => row(entry.domain, number.format(entry.count))));
+      },
+      /** Marks what is shown as possibly out of date, saying since when and why. */
+      stale(reason) {
+        if (!section.classList.contains('is-stale')) staleNote.title = `since ${clockTime(Date.now() / 1000)} UTC: ${reason}`;
+        section.classList.add('is-stale');
       },
       /** Shows the window [from, to) as empty, unless the panel already shows it or a later one. */
       moveTo(from, to) {
@@ -233,6 +248,7 @@
   function ratePanel() {
     const section = document.getElementById('rate');
     const now = section.querySelector('.now');
+    const staleNote = section.querySelector('.stale');
     const times = [];
     const rates = [];
     let last = null;
@@ -264,9 +280,12 @@
         let total;
         try {
           total = metricValue(await (await get('/metrics')).text(), 'toptally_ingested_counters_total');
-        } catch {
+        } catch (err) {
+          if (!section.classList.contains('is-stale')) staleNote.title = `since ${clockTime(Date.now() / 1000)} UTC: ${err.message}`;
+          section.classList.add('is-stale');
           return;
         }
+        section.classList.remove('is-stale');
         const t = Date.now() / 1000;
         // A counter that went down means the server restarted: start over from this sample.
         if (last && total >= last.total && t > last.t) {
@@ -316,6 +335,18 @@
     return `${day(from)} ${hhmm(from)}–${hhmm(to)} UTC`;
   }
 
+  /** ?at= as Unix seconds: digits, or a date-time read as UTC (2020-12-16T07:05); null when absent or unreadable. */
+  function parseAt(raw) {
+    if (!raw) return null;
+    if (/^[0-9]+$/.test(raw)) return Number(raw);
+    const ms = Date.parse(/[zZ]|[+-][0-9]{2}:?[0-9]{2}$/.test(raw) ? raw : `${raw}Z`);
+    return Number.isFinite(ms) ? Math.floor(ms / 1000) : null;
+  }
+
+  function formatInstant(unixSeconds) {
+    return new Date(unixSeconds * 1000).toISOString().slice(0, 16).replace('T', ' ');
+  }
+
   function clockTime(unixSeconds) {
     return new Date(unixSeconds * 1000).toISOString().slice(11, 19);
   }
@@ -350,11 +381,22 @@
     pollStats();
   });
 
+  const atInput = document.getElementById('at');
+  if (AT !== null) atInput.value = new Date(AT * 1000).toISOString().slice(0, 16);
+  document.getElementById('at-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const at = parseAt(atInput.value);
+    if (at === null) params.delete('at');
+    else params.set('at', String(at));
+    location.search = params.toString();
+  });
+
   async function tick() {
     await Promise.all([rate.sample(), live ? null : pollStats()]);
     setTimeout(tick, POLL_MS);
   }
 
-  connect();
+  // A past instant's windows are closed and nothing is pushed for them: they are polled.
+  if (AT === null) connect();
   tick();
 })();

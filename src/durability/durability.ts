@@ -251,7 +251,7 @@ export class Durability {
   #checkpointSoon(): void {
     if (this.#queued || this.#closing) return;
     this.#queued = true;
-    this.checkpoint().catch((err: Error) => this.#deps.log.error({ err: err.message }, 'checkpoint failed; will retry'));
+    this.checkpoint().catch((err: Error) => this.#deps.log.error({ err }, 'checkpoint failed; will retry'));
   }
 
   async #checkpointOnce(): Promise<void> {
@@ -293,8 +293,8 @@ export class Durability {
 
   #journalFailed({ reason, lost }: JournalFailure): void {
     const { log } = this.#deps;
-    if (lost) log.error({ err: reason }, 'journal segment deleted or replaced: checkpointing what is in memory into a new segment before acknowledging more');
-    else log.error({ err: reason }, 'journal cannot write: ingest answers 503 with Retry-After and /readyz is not ready until it can; retrying every second');
+    if (lost) log.error({ reason }, 'journal segment deleted or replaced: checkpointing what is in memory into a new segment before acknowledging more');
+    else log.error({ reason }, 'journal cannot write: ingest answers 503 with Retry-After and /readyz is not ready until it can; retrying every second');
     this.#repairFailure = '';
     this.#scheduleRepair(0);
   }
@@ -306,7 +306,7 @@ export class Durability {
       this.#repair().then(
         () => this.#deps.log.warn('journal writes again: ingest resumed'),
         (err: Error) => {
-          if (err.message !== this.#repairFailure) this.#deps.log.warn({ err: err.message }, 'journal still cannot write; retrying every second');
+          if (err.message !== this.#repairFailure) this.#deps.log.warn({ err }, 'journal still cannot write; retrying every second');
           this.#repairFailure = err.message;
           this.#scheduleRepair(REPAIR_RETRY_MS);
         },

@@ -6,15 +6,17 @@ import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DASHBOARD_ASSET_NAMES } from '../api/routes.ts';
+import { packageFile } from '../runtime.ts';
 import type { Router } from './router.ts';
 
-const PAGE_DIR = fileURLToPath(new URL('../dashboard/', import.meta.url));
+const PAGE_DIR = fileURLToPath(packageFile('src/dashboard/'));
 const UPLOT_DIR = dirname(createRequire(import.meta.url).resolve('uplot'));
 
 /** Where each asset the page loads from /dashboard/{name} is read from. */
 const DASHBOARD_ASSETS: Record<(typeof DASHBOARD_ASSET_NAMES)[number], string> = {
   'app.js': join(PAGE_DIR, 'app.js'),
   'style.css': join(PAGE_DIR, 'style.css'),
+  'favicon.svg': join(PAGE_DIR, 'favicon.svg'),
   'uPlot.iife.min.js': join(UPLOT_DIR, 'uPlot.iife.min.js'),
   'uPlot.min.css': join(UPLOT_DIR, 'uPlot.min.css'),
 };
@@ -23,6 +25,7 @@ const CONTENT_TYPES = new Map([
   ['.html', 'text/html; charset=utf-8'],
   ['.js', 'text/javascript; charset=utf-8'],
   ['.css', 'text/css; charset=utf-8'],
+  ['.svg', 'image/svg+xml'],
 ]);
 
 // The page talks only to this server (fetch and WebSocket); uPlot sets element styles from script.

@@ -1,5 +1,7 @@
-// What operators and their tools read: /metrics (Prometheus), /healthz, /readyz, /openapi.json.
+// What operators and their tools read: /metrics (Prometheus), /healthz, /readyz, /openapi.json
+// and /asyncapi.json.
 
+import { asyncApiDocument } from '../ops/asyncapi.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { openApiDocument } from '../ops/openapi.ts';
 import type { Readiness } from '../ops/readiness.ts';
@@ -41,4 +43,6 @@ export function addOpsRoutes(router: Router, { metrics, readiness }: OpsDeps): v
 
   const openApi = JSON.stringify(openApiDocument());
   router.add('GET', ['/openapi.json'], (exchange) => exchange.send(200, 'application/json', openApi));
+  const asyncApi = JSON.stringify(asyncApiDocument());
+  router.add('GET', ['/asyncapi.json'], (exchange) => exchange.send(200, 'application/json', asyncApi));
 }

@@ -2,6 +2,7 @@
 // I/O thread only reads bytes and forwards parts. Small bodies are cheaper to decode in place.
 
 import { Piscina } from 'piscina';
+import { threadModule } from '../runtime.ts';
 import type { DecodeOutcome, DecodeTask } from './decode-parts.ts';
 
 export class DecodePool {
@@ -9,7 +10,7 @@ export class DecodePool {
 
   constructor(threads: number) {
     this.#pool = new Piscina({
-      filename: new URL('./decode-worker.mjs', import.meta.url).href,
+      filename: threadModule('src/ingest/decode-worker', 'src/ingest/decode-worker.mjs').href,
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: Infinity,

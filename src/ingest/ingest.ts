@@ -87,6 +87,8 @@ export class Ingestor {
     return {
       oldest: oldestRetained(this.#options.retention, 'hour', now) * WINDOW_SECONDS.hour,
       newest: now + this.#options.maxFutureSeconds,
+      retainHours: this.#options.retention.hours,
+      maxFuture: this.#options.maxFutureSeconds,
     };
   }
 

@@ -21,7 +21,22 @@ export interface TimeBounds {
   oldest: number;
   /** The newest Unix second accepted. */
   newest: number;
+  /** Why the bounds are where they are, for the error messages: --retain-hours and --max-future. */
+  retainHours: number;
+  maxFuture: number;
 }
+
+/** Unix seconds in ISO 8601, to the second: 2021-11-04T12:54:16Z. */
+export const isoSeconds = (seconds: number): string => new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+
+const tooOld = (ts: number, { oldest, retainHours }: TimeBounds): string =>
+  `timestamp ${ts} (${isoSeconds(ts)}) is older than the retention: the open hour and the ${retainHours} closed ` +
+  `hour${retainHours === 1 ? '' : 's'} before it are kept, so the oldest accepted is ${oldest} (${isoSeconds(oldest)}); ` +
+  `--retain-hours keeps more`;
+
+const tooNew = (ts: number, { newest, maxFuture }: TimeBounds): string =>
+  `timestamp ${ts} (${isoSeconds(ts)}) is more than ${maxFuture} seconds ahead of the server's clock, so after the ` +
+  `newest accepted, ${newest} (${isoSeconds(newest)}); --max-future allows more`;
 
 /** A timestamp string: digits, without leading zeros (which some readers take for octal). */
 const DIGITS = /^(0|[1-9][0-9]{0,15})$/;
@@ -56,10 +71,10 @@ export function validate(decoded: Decoded, bounds: TimeBounds, shards: number, l
       fail(decoded, i, 'TOPTALLY_ERR_INVALID_COUNTER', message, 'timestamp');
     }
     if (ts < bounds.oldest) {
-      fail(decoded, i, 'TOPTALLY_ERR_TIMESTAMP_TOO_OLD', `timestamp ${ts} is before ${bounds.oldest}, the oldest retained`, 'timestamp');
+      fail(decoded, i, 'TOPTALLY_ERR_TIMESTAMP_TOO_OLD', tooOld(ts, bounds), 'timestamp');
     }
     if (ts > bounds.newest) {
-      fail(decoded, i, 'TOPTALLY_ERR_TIMESTAMP_IN_FUTURE', `timestamp ${ts} is after ${bounds.newest}, the newest accepted`, 'timestamp');
+      fail(decoded, i, 'TOPTALLY_ERR_TIMESTAMP_IN_FUTURE', tooNew(ts, bounds), 'timestamp');
     }
     const minute = Math.floor(ts / 60);
     const keys = map ? undefined : Object.keys(counter);

@@ -6,6 +6,8 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ErrorCode } from '../errors.ts';
+import { uwsImplementation } from '../frontend/uws.ts';
+import { version } from '../version.ts';
 import type { Census } from '../protocol/messages.ts';
 import type { StateBackend } from '../backend/state-backend.ts';
 import type { WindowKind } from '../window.ts';
@@ -15,6 +17,9 @@ export class Metrics {
   readonly #ingestedObjects: Counter;
   readonly #ingestedCounters: Counter;
   readonly #requests: Counter<'route' | 'status'>;
+  readonly #aborted: Counter<'route'>;
+  readonly #requestSeconds: Histogram<'route'>;
+  readonly #shardRestarts: Counter<'shard'>;
   readonly #rejected: Counter<'code'>;
   readonly #flushSeconds: Histogram;
   readonly #wsConnections: Gauge;
@@ -22,8 +27,19 @@ export class Metrics {
 
   constructor() {
     const registers = [this.registry];
-    // Process metrics and nodejs_eventloop_lag_* (event-loop lag), under the names dashboards know.
+    // Process metrics and nodejs_eventloop_lag_* (event-loop lag), under the names dashboards know,
+    // less three gauges named like counters (promtool refuses them); nodejs_active_handles{type}
+    // and its kin, which they sum, stay.
     collectDefaultMetrics({ register: this.registry });
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      this.registry.removeSingleMetric(name);
+    }
+    new Gauge({
+      name: 'toptally_build_info',
+      help: 'Always 1; the labels say which toptally, Node.js and uWebSockets.js build is running',
+      labelNames: ['version', 'nodejs', 'uws'],
+      registers,
+    }).set({ version, nodejs: process.versions.node, uws: uwsImplementation }, 1);
     this.#ingestedObjects = new Counter({
       name: 'toptally_ingested_objects_total',
       help: 'Counter objects acknowledged (journaled, or applied by every owning shard with --durability off)',
@@ -36,14 +52,33 @@ export class Metrics {
     });
     this.#requests = new Counter({
       name: 'toptally_http_requests_total',
-      help: 'HTTP requests answered, by route and status ("aborted" when the client left first)',
+      help: 'HTTP requests answered, by route and status code',
       labelNames: ['route', 'status'],
+      registers,
+    });
+    this.#aborted = new Counter({
+      name: 'toptally_http_requests_aborted_total',
+      help: 'HTTP requests whose client went away before the answer, by route',
+      labelNames: ['route'],
+      registers,
+    });
+    this.#requestSeconds = new Histogram({
+      name: 'toptally_http_request_duration_seconds',
+      help: 'Time from a request\'s arrival to the end of its answer (or to its abort), by route',
+      labelNames: ['route'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
       registers,
     });
     this.#rejected = new Counter({
       name: 'toptally_rejected_total',
       help: 'Requests and messages refused, by error code (see docs/errors.md)',
       labelNames: ['code'],
+      registers,
+    });
+    this.#shardRestarts = new Counter({
+      name: 'toptally_shard_restarts_total',
+      help: 'Shard workers replaced after they died, by shard',
+      labelNames: ['shard'],
       registers,
     });
     this.#flushSeconds = new Histogram({
@@ -62,8 +97,23 @@ export class Metrics {
     for (const window of ['minute', 'hour'] as const) this.#wsSubscribers.set({ window }, 0);
   }
 
-  /** Per-shard gauges, read from the backend's partitions at each scrape. */
+  /**
+   * Per-shard series, read from the backend's partitions at each scrape. Every shard has every
+   * series all the time: while a shard is down its up gauge is 0 and what it holds is NaN
+   * (unknown), so no series vanishes and comes back.
+   */
   watchShards(backend: StateBackend): void {
+    new Gauge({
+      name: 'toptally_shard_up',
+      help: 'Whether a shard worker is up and taking requests (0 while it is down or being rebuilt)',
+      labelNames: ['shard'],
+      registers: [this.registry],
+      collect() {
+        const down = new Set(backend.unavailable());
+        for (let shard = 0; shard < backend.partitions; shard++) this.set({ shard }, down.has(shard) ? 0 : 1);
+      },
+    });
+    for (let shard = 0; shard < backend.partitions; shard++) this.#shardRestarts.inc({ shard }, 0);
     new Gauge({
       name: 'toptally_shard_queue_depth',
       help: 'Requests sent to a shard worker and not yet answered',
@@ -91,14 +141,14 @@ export class Metrics {
     const shardGauge = (name: string, help: string, field: keyof Census): void => {
       new Gauge({
         name,
-        help: `${help} (absent for a shard that is down)`,
+        help: `${help} (NaN while the shard is down)`,
         labelNames: ['shard'],
         registers: [this.registry],
         async collect() {
           const held = await sharedCensus();
           this.reset();
           held.forEach((result, partition) => {
-            if (result) this.set({ shard: partition }, result[field]);
+            this.set({ shard: partition }, result ? result[field] : Number.NaN);
           });
         },
       });
@@ -126,9 +176,11 @@ export class Metrics {
     this.#ingestedCounters.inc(counters);
   }
 
-  /** An HTTP exchange finished; status 0 means the client went away before the reply. */
-  request(route: string, status: number): void {
-    this.#requests.inc({ route, status: status === 0 ? 'aborted' : status });
+  /** An HTTP exchange finished after `seconds`; status 0 means the client went away before the reply. */
+  request(route: string, status: number, seconds: number): void {
+    if (status === 0) this.#aborted.inc({ route });
+    else this.#requests.inc({ route, status });
+    this.#requestSeconds.observe({ route }, seconds);
   }
 
   // --- hooks -------------------------------------------------------------------------------------
@@ -136,6 +188,11 @@ export class Metrics {
   /** Input refused with this code: HTTP error replies here, WebSocket error frames. */
   rejected(code: ErrorCode): void {
     this.#rejected.inc({ code });
+  }
+
+  /** A shard worker that died was replaced. */
+  shardRestarted(shard: number): void {
+    this.#shardRestarts.inc({ shard });
   }
 
   /** Durability: one flush of accepted counters to disk took this long. */

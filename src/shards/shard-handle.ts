@@ -14,10 +14,11 @@ import { Worker } from 'node:worker_threads';
 import { TopTallyError, fromErrorBody } from '../errors.ts';
 import { assertNever, send, type Census, type ExportedWindow, type FromShard, type ToShard, type TopEntries, type WindowTotal } from '../protocol/messages.ts';
 import type { ShardPart } from '../protocol/shard-part.ts';
+import { built, packageFile, threadModule } from '../runtime.ts';
 import type { WindowKind } from '../window.ts';
 
-const BOOT = new URL('../../workers/boot.mjs', import.meta.url);
-const ENTRY = new URL('../../workers/shard-worker.ts', import.meta.url).href;
+const ENTRY = threadModule('workers/shard-worker', 'workers/boot.mjs');
+const TSX_ENTRY = packageFile('workers/shard-worker.ts').href;
 const COALESCE_MS = 1;
 
 /**
@@ -30,7 +31,7 @@ const SHARD_HEAP_MB = 1024;
 const START_TIMEOUT_MS = 30_000;
 
 export interface ShardWorkerOptions {
-  /** The worker's entry module (a URL); tests start stand-ins. */
+  /** The worker's entry module (a URL of plain JavaScript); tests start stand-ins. */
   entry?: string;
   heapMb?: number;
   startTimeoutMs?: number;
@@ -70,8 +71,10 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
   private constructor(index: number, options: ShardWorkerOptions) {
     super();
     this.index = index;
-    this.#worker = new Worker(BOOT, {
-      workerData: { entry: options.entry ?? ENTRY },
+    // A stand-in entry (tests) is plain JavaScript, started as it is.
+    const [entry, workerData] = options.entry ? [new URL(options.entry), undefined] : [ENTRY, built ? undefined : { entry: TSX_ENTRY }];
+    this.#worker = new Worker(entry, {
+      workerData,
       name: `shard-${index}`,
       resourceLimits: { maxOldGenerationSizeMb: options.heapMb ?? SHARD_HEAP_MB },
     });

@@ -73,6 +73,26 @@ export async function startServer(
   };
 }
 
+/**
+ * A server whose restarted shards stay down, rebuilt only once `release()` is called: for tests
+ * that look at a shard while it is down. Call release() in a finally, or the stop waits for it.
+ */
+export async function startServerHoldingRestarts(
+  t: Pick<TestContext, 'after'>,
+  options: Omit<StartOptions, 'clock' | 'recoverShard'> = {},
+): Promise<{ s: TestServer; release: () => void }> {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const s: TestServer = await startServer(t, {}, T0, {
+    ...options,
+    recoverShard: async (shard, handle) => {
+      await held;
+      return s.app.durability.rebuildShard(shard, handle);
+    },
+  });
+  return { s, release };
+}
+
 export interface RequestInit {
   method?: string;
   headers?: Record<string, string>;

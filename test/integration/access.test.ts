@@ -27,7 +27,7 @@ const HEADERS: Record<Caller, Record<string, string>> = {
 /** The scope each route needs; a route missing here fails the test until someone decides. */
 function scopeOf(method: string, path: string): 'ingest' | 'read' | null {
   if (method === 'POST' && path === '/api/events') return 'ingest';
-  if (['/healthz', '/readyz', '/openapi.json', '/'].includes(path) || path.startsWith('/dashboard/')) return null;
+  if (['/healthz', '/readyz', '/openapi.json', '/asyncapi.json', '/'].includes(path) || path.startsWith('/dashboard/')) return null;
   if (path === '/metrics' || path.includes('stats')) return 'read';
   assert.fail(`${method} ${path}: which scope does it need?`);
 }

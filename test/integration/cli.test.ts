@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { defaultHelp, OPTIONS } from '../../src/config.ts';
+import { defaultHelp, envHelp, OPTIONS } from '../../src/config.ts';
 import { request } from '../helpers/server.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/toptally.js', import.meta.url));
@@ -17,7 +17,9 @@ const BIN = fileURLToPath(new URL('../../bin/toptally.js', import.meta.url));
 // running the tests, and no ./data left behind.
 const DATA_DIR = mkdtempSync(path.join(os.tmpdir(), 'toptally-cli-'));
 after(() => rmSync(DATA_DIR, { recursive: true, force: true }));
-const ENV = { PATH: process.env.PATH, DATA_DIR };
+const ENV = { PATH: process.env.PATH, TOPTALLY_DATA_DIR: DATA_DIR };
+/** npm itself needs a home for its cache. */
+const ENV_WITH_HOME = { ...ENV, HOME: process.env.HOME ?? os.homedir() };
 
 function toptally(args: string[]) {
   return spawn(process.execPath, [BIN, ...args], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -42,7 +44,7 @@ test('--help lists every option with its flag, environment variable and default'
     const def = defaultHelp(o);
     const line = lines.find((l) => l.startsWith(`  --${o.flag} `));
     assert.ok(line, `--${o.flag} is listed`);
-    assert.ok(line.endsWith(`[env ${o.env}, default ${def}]`), line);
+    assert.ok(line.endsWith(`[env ${envHelp(o)}, default ${def}]`), line);
   }
   assert.ok(lines.some((l) => l.startsWith('  --config ') && l.endsWith('[env TOPTALLY_CONFIG, default none]')));
 });
@@ -114,4 +116,22 @@ test('logs one JSON line at start, two at stop (signal, stopped), none per reque
       { level: 30, msg: 'toptally stopped', signal: undefined },
     ],
   );
+});
+
+test('`npx toptally`, the form the README gives for a clone, runs this checkout\'s command without the registry', async () => {
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+  const commands = readme.match(/^(?:npx )?toptally (?:send|watch)\b.*$/gm) ?? [];
+  assert.ok(commands.length >= 2, 'the README shows the send and watch commands');
+  for (const line of commands) assert.match(line, /^npx toptally (send|watch) /, line);
+  // --offline: were the project's own bin not found, npm would look for a "toptally" package on the
+  // registry; this way it fails instead.
+  const child = spawn('npm', ['exec', '--offline', '--', 'toptally', 'send', '--help'], { cwd: root, env: ENV_WITH_HOME, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /^Usage: toptally send \[options\] \[FILE\]/);
 });

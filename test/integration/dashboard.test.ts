@@ -1,24 +1,14 @@
-// The dashboard in a real browser: Debian's Chromium driven by playwright-core, against a real server
+// The dashboard in a real browser (see test/helpers/browser.ts) driven by playwright-core, against a real server
 // on a manual clock. The page follows the /ws subscription (with live pushes on every change, as the
 // manual clock does not move between rounds) and samples /metrics (?poll= keeps it fast).
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchBrowser, newPage } from '../helpers/browser.ts';
 import { startServer, T0, type TestServer } from '../helpers/server.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 // Saved as a test artifact on every run; TOPTALLY_UPDATE_DOCS=1 also refreshes the README's copy.
 const ARTIFACT = new URL('../../test-artifacts/dashboard.png', import.meta.url);
 const DOCS_COPY = new URL('../../docs/dashboard.png', import.meta.url);
@@ -29,7 +19,7 @@ const hourStart = Math.floor(T0 / 3600) * 3600;
 
 let browser: Browser;
 before(async () => {
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  ({ browser } = await launchBrowser());
 });
 after(() => browser?.close());
 
@@ -84,13 +74,28 @@ async function rangeOf(page: Page, panel: string): Promise<string> {
   return (await page.textContent(`#${panel} .range`)) ?? '';
 }
 
-async function openDashboard(s: TestServer): Promise<{ page: Page; errors: Error[] }> {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
-  const errors: Error[] = [];
-  page.on('pageerror', (err) => errors.push(err));
-  await page.goto(`${s.url}/?poll=40`);
+/**
+ * The page, with everything that went wrong in it: script errors, console errors (a failed load
+ * such as a favicon 404 is one) and answers of 400 or more.
+ */
+async function openDashboard(
+  s: TestServer,
+  { width = 1280, height = 760, query = '' } = {},
+): Promise<{ page: Page; errors: string[] }> {
+  const page = await newPage(browser, { viewport: { width, height } });
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(`page error: ${err.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(`console: ${message.text()}`);
+  });
+  page.on('response', (response) => {
+    if (response.status() >= 400) errors.push(`${response.status()} ${response.url()}`);
+  });
+  await page.goto(`${s.url}/?poll=40${query}`);
   return { page, errors };
 }
+
+const state = (page: Page): Promise<string | undefined> => page.evaluate(() => document.getElementById('connection')!.dataset.state);
 
 test('the dashboard shows the top 10 of the last minute, hour and open minute, and follows the clock', async (t) => {
   const s = await startServer(t, { liveInterval: 0 });
@@ -122,6 +127,9 @@ test('the dashboard shows the top 10 of the last minute, hour and open minute, a
   await shows(page, 'open', topRows(...open));
   assert.equal(await rangeOf(page, 'open'), '2020-12-16 07:10–07:11 UTC');
   assert.match((await page.textContent('#rate .now')) ?? '', /^[0-9,]+ \/s$/);
+  // The README's screenshot shows the live WebSocket mode.
+  assert.equal(await state(page), 'live');
+  assert.equal(await page.textContent('#connection'), 'live · WebSocket');
   mkdirSync(new URL('.', ARTIFACT), { recursive: true });
   await page.screenshot({ path: ARTIFACT.pathname, fullPage: true });
   if (process.env.TOPTALLY_UPDATE_DOCS === '1') await page.screenshot({ path: DOCS_COPY.pathname, fullPage: true });
@@ -136,6 +144,11 @@ test('the dashboard shows the top 10 of the last minute, hour and open minute, a
   s.clock.set((hourStart + 3600 + 30) * 1000);
   await shows(page, 'hour', topRows(lastMinute, ...open));
   assert.equal(await rangeOf(page, 'hour'), '2020-12-16 07:00–08:00 UTC');
+  // The page names its icon (a browser asks for /favicon.ico, a 404, when it does not), and it is served.
+  const icon = await page.getAttribute('link[rel="icon"]', 'href');
+  assert.ok(icon, 'the page names an icon');
+  const served = await s.get(icon);
+  assert.deepEqual([served.status, served.headers['content-type']], [200, 'image/svg+xml']);
   assert.deepEqual(errors, []);
 });
 
@@ -160,5 +173,70 @@ test('the read token is kept in the page storage and sent on every request and o
   await page.reload();
   assert.equal(await page.inputValue('#token'), 's3cret');
   assert.equal(await page.evaluate(() => localStorage.getItem('toptally.readToken')), 's3cret');
+  assert.deepEqual(errors, []);
+});
+
+test('at phone width (390 px) the page fits the screen, the forms included; panels are marked stale when the server goes', async (t) => {
+  const s = await startServer(t);
+  assert.equal((await s.post(counters(minuteStart - 60 + 4, zipf(900, 0)))).status, 200);
+  const { page, errors } = await openDashboard(s, { width: 390, height: 844 });
+  t.after(() => page.close());
+  await shows(page, 'minute', topRows(zipf(900, 0)));
+  await page.waitForFunction(() => document.getElementById('connection')!.dataset.state === 'live', null, { timeout: WAIT_MS });
+  assert.equal(await page.evaluate(() => document.documentElement.scrollWidth), 390, 'nothing is wider than the screen');
+  for (const selector of ['#token', '#token-form button', '#at', '#at-form button', '#minute', '#rate']) {
+    const box = await page.locator(selector).boundingBox();
+    assert.ok(box && box.x >= 0 && box.x + box.width <= 390, `${selector} is on screen: ${JSON.stringify(box)}`);
+  }
+  assert.equal(await page.locator('.panel.is-stale').count(), 0);
+
+  assert.deepEqual(errors, [], 'nothing failed while the server was up');
+
+  // The server stops: nothing is pushed, the top-N queries fail, and the three top-N panels say so.
+  // (The stopped server object still answers /metrics on the page's open keep-alive connection.)
+  await s.app.stop();
+  // The socket's close marks them at once; the failed poll after it then says the server is gone.
+  await page
+    .waitForFunction(
+      () =>
+        document.querySelectorAll('#minute.is-stale, #hour.is-stale, #open.is-stale').length === 3 &&
+        document.getElementById('connection')!.dataset.state === 'offline',
+      null,
+      { timeout: WAIT_MS },
+    )
+    .catch(() => undefined);
+  assert.equal(await page.locator('#minute.is-stale, #hour.is-stale, #open.is-stale').count(), 3);
+  assert.equal(await state(page), 'offline');
+  assert.ok(await page.locator('#minute .stale').isVisible());
+});
+
+test('?at= shows the windows as they were at a past instant, polled, with the instant in the header', async (t) => {
+  const s = await startServer(t);
+  const pastMinute = minuteStart - 30 * 60;
+  const past = zipf(5000, 2);
+  assert.equal((await s.post(counters(pastMinute + 4, past))).status, 200);
+  assert.equal((await s.post(counters(minuteStart - 60 + 4, zipf(900, 0)))).status, 200);
+  const at = pastMinute + 60 + 20; // 20 s into the minute after: its last round minute is pastMinute
+  const sockets: string[] = [];
+  const { page, errors } = await openDashboard(s, { query: `&at=${at}` });
+  page.on('websocket', (ws) => sockets.push(ws.url()));
+  t.after(() => page.close());
+  await shows(page, 'minute', topRows(past));
+  assert.equal(await rangeOf(page, 'minute'), '2020-12-16 06:40–06:41 UTC');
+  await shows(page, 'open', []);
+  assert.equal(await rangeOf(page, 'open'), '2020-12-16 06:41–06:42 UTC');
+  assert.equal(await rangeOf(page, 'hour'), '2020-12-16 05:00–06:00 UTC');
+  assert.equal(await state(page), 'past');
+  assert.equal(await page.textContent('#connection'), 'at 2020-12-16 06:41 UTC · not live');
+  assert.equal(await page.inputValue('#at'), '2020-12-16T06:41');
+  assert.deepEqual(sockets, [], 'a past instant opens no WebSocket');
+
+  // The header's field takes a UTC date-time and reloads with it; an empty one goes back to live.
+  await Promise.all([page.waitForURL(/at=1608100500/), page.fill('#at', '2020-12-16T06:35').then(() => page.click('#at-form button'))]);
+  await shows(page, 'minute', []);
+  assert.equal(await rangeOf(page, 'minute'), '2020-12-16 06:34–06:35 UTC');
+  await Promise.all([page.waitForURL((url) => !url.search.includes('at=')), page.fill('#at', '').then(() => page.click('#at-form button'))]);
+  await page.waitForFunction(() => document.getElementById('connection')!.dataset.state === 'live', null, { timeout: WAIT_MS });
+  await shows(page, 'minute', topRows(zipf(900, 0)));
   assert.deepEqual(errors, []);
 });

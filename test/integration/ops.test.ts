@@ -1,10 +1,13 @@
 // What operators read: /metrics, /healthz, /readyz and /openapi.json, on a real server.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { hashDomain, shardOf } from '../../src/routing/hash.ts';
-import { request, startServer, T0 } from '../helpers/server.ts';
+import { lintExposition } from '../helpers/prometheus-lint.ts';
+import { request, startServer, startServerHoldingRestarts, T0 } from '../helpers/server.ts';
 
 /** Prometheus text format to `name{label="value",...}` (labels sorted) -> value. */
 function parseMetrics(text: string): Map<string, number> {
@@ -90,28 +93,62 @@ test('/metrics counts ingest, requests by route and status, refusals by code, an
     [key('toptally_durability_flush_seconds_sum'), 0.003],
     [key('toptally_durability_flush_seconds_bucket', { le: 0.0025 }), 0],
     [key('toptally_durability_flush_seconds_bucket', { le: 0.005 }), 1],
+    [key('toptally_http_request_duration_seconds_count', { route: '/api/events' }), 3],
+    [key('toptally_http_request_duration_seconds_count', { route: '/*' }), 1],
+    [key('toptally_http_request_duration_seconds_bucket', { route: '/api/events', le: '+Inf' }), 3],
+    [key('toptally_build_info', { version: '0.1.0', nodejs: process.versions.node, uws: 'native' }), 1],
   ]);
+  assert.ok(after.get(key('toptally_http_request_duration_seconds_sum', { route: '/api/events' }))! > 0);
   for (const shard of [0, 1]) {
     const held = domains.filter((d) => shardOf(hashDomain(d), 2) === shard).length;
     expected.set(key('toptally_shard_domains', { shard }), held);
     expected.set(key('toptally_shard_queue_depth', { shard }), 0);
+    expected.set(key('toptally_shard_up', { shard }), 1);
+    expected.set(key('toptally_shard_restarts_total', { shard }), 0);
   }
   for (const [name, value] of expected) assert.equal(after.get(name), value, name);
+});
+
+test('/metrics passes the rules of promtool check metrics, also while a shard is down', async (t) => {
+  // The linter finds what promtool finds in prom-client's defaults and in a non-numeric status.
+  assert.deepEqual(lintExposition('# HELP nodejs_active_handles_total Handles.\n# TYPE nodejs_active_handles_total gauge\nnodejs_active_handles_total 3\n'), [
+    'nodejs_active_handles_total: non-counter metrics should not have "_total" suffix',
+  ]);
+  assert.deepEqual(lintExposition('# TYPE t_seconds counter\nt_seconds{status="x"} 1\n'), [
+    't_seconds: no help text',
+    't_seconds: counter metrics should have "_total" suffix',
+  ]);
+
+  const { s, release } = await startServerHoldingRestarts(t);
+  assert.equal((await s.post({ timestamp: T0, 'a.example': 1 })).status, 200);
+  assert.equal((await s.get('/nowhere')).status, 404);
+  const check = async (when: string): Promise<void> => {
+    const text = (await s.get('/metrics')).body as string;
+    assert.deepEqual(lintExposition(text), [], when);
+    assert.doesNotMatch(text, /status="[^0-9"]/, `${when}: status labels are numbers`);
+    // Debian's prometheus package brings promtool itself; where it is installed it has the last word.
+    if (existsSync('/usr/bin/promtool')) {
+      const promtool = spawnSync('/usr/bin/promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      assert.equal(promtool.status, 0, `${when}: promtool says ${promtool.stdout}${promtool.stderr}`);
+    }
+  };
+  await check('all shards up');
+  const restarted = once(s.app.pool, 'restarted');
+  try {
+    await s.app.pool.shards[0].terminate();
+    await check('shard 0 down');
+  } finally {
+    release(); // a failed check must not hold the stop behind the held restart
+  }
+  await restarted;
+  await check('shard 0 restarted');
 });
 
 test('/readyz answers 503 until start-up has finished and while a shard is down; /healthz 200 all along', async (t) => {
   let finish!: () => void;
   const startup = new Promise<void>((resolve) => (finish = resolve));
   // A shard that dies stays down until the test lets its replacement finish recovering.
-  let recovered!: () => void;
-  const recovery = new Promise<void>((resolve) => (recovered = resolve));
-  const s = await startServer(t, {}, T0, {
-    readyAfter: startup,
-    recoverShard: async (shard, handle) => {
-      await recovery;
-      return s.app.durability.rebuildShard(shard, handle);
-    },
-  });
+  const { s, release: recovered } = await startServerHoldingRestarts(t, { readyAfter: startup });
 
   const early = await s.get('/readyz');
   assert.equal(early.status, 503);
@@ -128,14 +165,25 @@ test('/readyz answers 503 until start-up has finished and while a shard is down;
   assert.equal(down.status, 503);
   assert.equal(down.body.checks.shards, 'unavailable: shard 1');
   assert.equal((await s.get('/healthz')).status, 200);
+  // A down shard keeps every series: up 0, what it holds unknown (NaN), no restart yet.
   const metrics = parseMetrics((await s.get('/metrics')).body);
-  assert.equal(metrics.has(key('toptally_shard_domains', { shard: 1 })), false, 'a down shard reports no domains');
+  for (const name of ['toptally_shard_domains', 'toptally_shard_entries', 'toptally_shard_table_bytes']) {
+    assert.ok(Number.isNaN(metrics.get(key(name, { shard: 1 }))), `${name} of the down shard is NaN`);
+  }
   assert.equal(metrics.get(key('toptally_shard_domains', { shard: 0 })), 0);
+  assert.equal(metrics.get(key('toptally_shard_up', { shard: 1 })), 0);
+  assert.equal(metrics.get(key('toptally_shard_up', { shard: 0 })), 1);
+  assert.equal(metrics.get(key('toptally_shard_restarts_total', { shard: 1 })), 0);
 
   const restarted = once(s.app.pool, 'restarted');
   recovered();
   await restarted;
   assert.equal((await s.get('/readyz')).status, 200);
+  const back = parseMetrics((await s.get('/metrics')).body);
+  assert.equal(back.get(key('toptally_shard_up', { shard: 1 })), 1);
+  assert.equal(back.get(key('toptally_shard_restarts_total', { shard: 1 })), 1);
+  assert.equal(back.get(key('toptally_shard_restarts_total', { shard: 0 })), 0);
+  assert.equal(back.get(key('toptally_shard_domains', { shard: 1 })), 0);
 });
 
 test('/readyz names a start-up step that failed', async (t) => {
@@ -170,12 +218,12 @@ test('/openapi.json describes exactly the routes the server has, and what they a
   const served = new Map(router.paths().map((path) => [path, router.methods(path).sort()]));
   assert.deepEqual(new Map([...documented].sort()), new Map([...served].sort()));
 
-  // Every $ref points at a schema that exists.
+  // Every $ref points at a component that exists.
   const refs = JSON.stringify(doc).match(/"\$ref":"[^"]+"/g) ?? [];
   assert.ok(refs.length > 0);
   for (const ref of refs) {
-    const name = /#\/components\/schemas\/(\w+)/.exec(ref)?.[1];
-    assert.ok(name && doc.components.schemas[name], ref);
+    const [, kind, name] = /#\/components\/(schemas|responses)\/(\w+)/.exec(ref) ?? [];
+    assert.ok(kind && doc.components[kind][name], ref);
   }
 
   // Each operation, called plainly, answers a documented status with a documented media type.

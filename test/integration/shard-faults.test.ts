@@ -34,7 +34,7 @@ test('a shard that answers an early-acknowledged ingest with an error is logged,
 
   const died = lines.find((l) => l.level === 50 && l.shard === 0);
   assert.match(String(died?.msg), /shard worker died/);
-  assert.match(String(died?.err), /shard 0 failed to apply counters/);
+  assert.match(JSON.stringify(died?.err), /shard 0 failed to apply counters/);
   const stats = await request(`${url}/api/stats?window=minute&limit=100&at=${Math.floor(T0 / 60) * 60}`);
   assert.equal(stats.status, 200);
   assert.equal(stats.body.total, 210, 'every acknowledged counter is back in the rebuilt shard');

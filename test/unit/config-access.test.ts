@@ -32,7 +32,7 @@ test('token flags repeat, take comma-separated lists, and join the tokens of tok
 
 test('tokens come from the environment, a list of them, when no flag names them', (t) => {
   const tokens = file(t, 'read.txt', `${S}\n`);
-  const env = { INGEST_TOKEN: `${A}, ${B}`, READ_TOKEN: R, READ_TOKEN_FILE: tokens };
+  const env = { TOPTALLY_INGEST_TOKEN: `${A}, ${B}`, TOPTALLY_READ_TOKEN: R, TOPTALLY_READ_TOKEN_FILE: tokens };
   assert.deepEqual(loadConfig([], env).ingestTokens, [A, B]);
   assert.deepEqual(loadConfig([], env).readTokens, [R, S]);
   // A flag replaces its environment variable, as for every option.
@@ -61,7 +61,7 @@ test('a weak or malformed token is refused without being echoed', (t) => {
       return true;
     });
   refused(['--ingest-token', 'short'], {}, '--ingest-token: token 1 is refused: a token is at least 16 characters', 'short');
-  refused([], { READ_TOKEN: `${R},has space inside!!!!!` }, 'READ_TOKEN (--read-token): token 2 is refused', 'inside!!!!!');
+  refused([], { TOPTALLY_READ_TOKEN: `${R},has space inside!!!!!` }, 'TOPTALLY_READ_TOKEN (--read-token): token 2 is refused', 'inside!!!!!');
   refused(['--read-token', 'ééééééééééééééééééé'], {}, /token 1 is refused/, 'éééé');
   refused(['--read-token', ','], {}, '--read-token: expected a token', '\0');
   const weak = file(t, 'weak.txt', `${A}\nhunter2\n`);

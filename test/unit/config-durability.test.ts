@@ -14,7 +14,7 @@ test('--repair is a switch: alone, before another flag, or with an explicit valu
   const config = loadConfig(['--repair', '--data-dir', '/var/lib/toptally', '--durability=interval'], {});
   assert.deepEqual([config.repair, config.dataDir, config.durability], [true, '/var/lib/toptally', 'interval']);
   assert.equal(loadConfig(['--repair=false'], {}).repair, false);
-  assert.equal(loadConfig([], { REPAIR: '1', DURABILITY: 'off', DATA_DIR: 'd' }).repair, true);
+  assert.equal(loadConfig([], { TOPTALLY_REPAIR: '1', TOPTALLY_DURABILITY: 'off', TOPTALLY_DATA_DIR: 'd' }).repair, true);
   assert.throws(() => loadConfig(['--repair=maybe'], {}), /--repair: expected true or false/);
 });
 

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { ConfigError, helpText, loadConfig, OPTIONS, parseSize } from '../../src/config.ts';
+import { ConfigError, defaultHelp, envHelp, helpText, loadConfig, OPTIONS, parseSize } from '../../src/config.ts';
 
 /** Every setting's default, written out: a changed default must change this test. */
 const DEFAULTS = {
@@ -45,13 +45,13 @@ test('defaults: the seed port on loopback, one shard per CPU, 8 MiB bodies', () 
 });
 
 test('flags win over environment variables', () => {
-  const config = loadConfig(['--port', '8080', '--shards=3', '--max-body', '512KiB'], { PORT: '9090', SHARDS: '5', HOST: '0.0.0.0' });
+  const config = loadConfig(['--port', '8080', '--shards=3', '--max-body', '512KiB'], { TOPTALLY_PORT: '9090', TOPTALLY_SHARDS: '5', TOPTALLY_HOST: '0.0.0.0' });
   assert.deepEqual([config.port, config.shards, config.host, config.maxBody], [8080, 3, '0.0.0.0', 512 * 1024]);
 });
 
 test('bad values and unknown flags are one clear message naming their source', () => {
   assert.throws(() => loadConfig(['--port', '70000'], {}), { message: '--port: expected a whole number from 0 to 65535, got "70000"' });
-  assert.throws(() => loadConfig([], { SHARDS: '0' }), { message: 'SHARDS (--shards): expected a whole number from 1 to 256, got "0"' });
+  assert.throws(() => loadConfig([], { TOPTALLY_SHARDS: '0' }), { message: 'TOPTALLY_SHARDS (--shards): expected a whole number from 1 to 256, got "0"' });
   assert.throws(() => loadConfig(['--prot', '1'], {}), { message: 'unknown option --prot (see --help)' });
   assert.throws(() => loadConfig(['--port'], {}), { message: '--port needs a value' });
   assert.throws(() => loadConfig(['serve'], {}), { message: 'unexpected argument "serve" (see --help)' });
@@ -63,6 +63,16 @@ test('sizes take units', () => {
   assert.equal(parseSize('2 k'), 2048);
   assert.throws(() => parseSize('0'));
   assert.throws(() => parseSize('1 parsec'));
+});
+
+test('--help shows every size default in one format, a number and a binary unit, that parses back to it', () => {
+  const sizes = OPTIONS.filter((o) => o.parse === parseSize);
+  assert.ok(sizes.length >= 5);
+  for (const o of sizes) {
+    const shown = defaultHelp(o);
+    assert.match(shown, /^[0-9]+(KiB|MiB|GiB)$/, o.flag);
+    assert.equal(parseSize(shown), o.default(), o.flag);
+  }
 });
 
 test('--help names every option with its environment variable', () => {
@@ -83,7 +93,7 @@ function configFile(t: TestContext, content: string): string {
 
 test('a setting comes from the flag, else the environment, else the config file, else the default', (t) => {
   const path = configFile(t, JSON.stringify({ port: 7001, host: '10.0.0.1', shards: 3, 'max-body': '1KiB', 'log-level': 'warn' }));
-  const config = loadConfig(['--port', '7003', '--config', path], { PORT: '7002', HOST: '10.0.0.2', LOG_LEVEL: 'debug' });
+  const config = loadConfig(['--port', '7003', '--config', path], { TOPTALLY_PORT: '7002', TOPTALLY_HOST: '10.0.0.2', TOPTALLY_LOG_LEVEL: 'debug' });
   assert.deepEqual(config, {
     ...DEFAULTS,
     port: 7003, // flag over env and file
@@ -92,6 +102,17 @@ test('a setting comes from the flag, else the environment, else the config file,
     maxBody: 1024, // file, parsed like the flag
     logLevel: 'debug', // env over file; everything else: the default
   });
+});
+
+test('settings are read from TOPTALLY_* variables only; PORT is kept, under TOPTALLY_PORT', () => {
+  for (const o of OPTIONS) assert.match(o.env, /^TOPTALLY_[A-Z_]+$/, o.flag);
+  // tcsh exports HOST as the machine's name: an unprefixed name must never choose what is bound.
+  const unprefixed = { HOST: 'myhost.example', SHARDS: '7', REPAIR: '1', DATA_DIR: '/elsewhere', LOG_LEVEL: 'trace' };
+  assert.deepEqual(loadConfig([], unprefixed), loadConfig([], {}));
+  assert.equal(loadConfig([], { TOPTALLY_HOST: '0.0.0.0', HOST: 'myhost.example' }).host, '0.0.0.0');
+  assert.equal(loadConfig([], { PORT: '8080' }).port, 8080);
+  assert.equal(loadConfig([], { PORT: '8080', TOPTALLY_PORT: '9090' }).port, 9090);
+  assert.throws(() => loadConfig([], { PORT: 'http' }), { name: 'ConfigError', message: /^PORT \(--port\): expected a whole number/ });
 });
 
 test('the config file can be named by TOPTALLY_CONFIG, and --config wins over it', (t) => {
@@ -133,5 +154,8 @@ test('--live-interval takes milliseconds or a unit', () => {
 
 test('README documents every option in its configuration table', () => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-  for (const o of OPTIONS) assert.match(readme, new RegExp(`\\| \`--${o.flag}\` \\| \`${o.env}\` \\|`), o.flag);
+  for (const o of OPTIONS) {
+    const env = envHelp(o).split(' or ').map((name) => `\`${name}\``).join(' or ');
+    assert.ok(readme.includes(`| \`--${o.flag}\` | ${env} |`), o.flag);
+  }
 });

@@ -15,7 +15,7 @@ import type { Partitioned } from '../../src/routing/partition.ts';
 import { mutate, type Mutation } from '../helpers/mutate.ts';
 
 const T0 = 1_608_102_631;
-const bounds = { oldest: T0 - 7200, newest: T0 + 300 };
+const bounds = { oldest: T0 - 7200, newest: T0 + 300, retainHours: 1, maxFuture: 300 };
 
 function task(text: string | Uint8Array, format: BodyFormat = 'json', limits: InputLimits = DEFAULT_LIMITS, shards = 3): DecodeTask {
   return { body: typeof text === 'string' ? Buffer.from(text) : text, format, bounds, shards, limits };
@@ -292,7 +292,7 @@ test('one call leaves nothing behind for the next', () => {
 });
 
 test('an empty timestamp string is no timestamp, not second 0', () => {
-  const t = { ...task('{"timestamp":"","a":1}'), bounds: { oldest: 0, newest: T0 } };
+  const t = { ...task('{"timestamp":"","a":1}'), bounds: { ...bounds, oldest: 0, newest: T0 } };
   assert.equal(fastDecodeParts(t), undefined);
   const outcome = sameOutcome(t);
   assert.equal(outcome.ok ? 'ok' : outcome.error.code, 'TOPTALLY_ERR_INVALID_COUNTER');

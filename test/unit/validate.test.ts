@@ -6,7 +6,7 @@ import { validate } from '../../src/ingest/validate.ts';
 import { viewPart, type ShardPart } from '../../src/protocol/shard-part.ts';
 import { hashDomain, shardOf } from '../../src/routing/hash.ts';
 
-const bounds = { oldest: 1_000_000, newest: 2_000_000 };
+const bounds = { oldest: 1_000_000, newest: 2_000_000, retainHours: 24, maxFuture: 300 };
 const run = (text: string, format: 'json' | 'ndjson' = 'json', shards = 1) => validate(decode(text, format), bounds, shards);
 
 /** A part's entries as [domain, count, minute]. */
@@ -121,4 +121,25 @@ test('the request limits are configurable, each with its own code and the limit 
   assert.equal(check('{"timestamp": 1500000, "abcd": 1, "é": 1}').entries, 2);
   refused('{"timestamp": 1500000, "abcde": 1}', 'TOPTALLY_ERR_DOMAIN_TOO_LONG', { limit: 4, key: 'abcde' });
   refused('{"timestamp": 1500000, "éé€": 1}', 'TOPTALLY_ERR_DOMAIN_TOO_LONG', { limit: 4 });
+});
+
+test('a refused timestamp is shown in ISO form beside the bound, the retention in words and the flag that moves it', () => {
+  const message = (text: string) => {
+    try {
+      run(text);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    assert.fail(`${text} was accepted`);
+  };
+  assert.equal(
+    message('{"timestamp": 999999, "A": 1}'),
+    'timestamp 999999 (1970-01-12T13:46:39Z) is older than the retention: the open hour and the 24 closed hours before it ' +
+      'are kept, so the oldest accepted is 1000000 (1970-01-12T13:46:40Z); --retain-hours keeps more',
+  );
+  assert.equal(
+    message('{"timestamp": "2000001", "A": 1}'),
+    "timestamp 2000001 (1970-01-24T03:33:21Z) is more than 300 seconds ahead of the server's clock, so after the newest " +
+      'accepted, 2000000 (1970-01-24T03:33:20Z); --max-future allows more',
+  );
 });

@@ -8,7 +8,7 @@ import { validate } from '../../src/ingest/validate.ts';
 import { viewPart } from '../../src/protocol/shard-part.ts';
 
 const packr = new Packr({ useRecords: false });
-const bounds = { oldest: 0, newest: 2 ** 40 };
+const bounds = { oldest: 0, newest: 2 ** 40, retainHours: 24, maxFuture: 300 };
 
 function code(fn: () => unknown): string {
   try {
