@@ -1,7 +1,7 @@
 /**
  * Recovery after kill -9 under the S load: how long the port stays closed while start-up replays.
  *
- *   node --import tsx bench/recovery.ts [--kills 6] [--worst 3] [--only worst|kills]
+ *   npm run build && node --import tsx bench/recovery.ts [--kills 6] [--worst 3] [--only worst|kills]
  *
  * Worst: the most a crash can leave under S, written straight in the data-directory format: a
  * checkpoint of the open minute and hour holding the whole universe, then CHECKPOINT_RECORDS journal
