@@ -4,6 +4,7 @@
 
 import { LocalBackend } from './backend/local-backend.ts';
 import type { StateBackend } from './backend/state-backend.ts';
+import { openCluster, type ClusterMode } from './cluster/cluster-mode.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { Durability, type CheckpointBudget } from './durability/durability.ts';
@@ -139,6 +140,8 @@ function buildOperations(): Operations {
 interface Core {
   pool: ShardPool;
   backend: StateBackend;
+  /** Cluster mode (--redis): the shared windows live in Redis, behind the same backend interface. */
+  cluster: ClusterMode | null;
   stats: StatsService;
   /** Drops windows (and cached answers) that left the retention. */
   applyRetention(): void;
@@ -157,7 +160,15 @@ async function buildCore({ config, clock, log, retention, nowSeconds }: Context,
     else log.error({ shard, recovered }, 'shard worker restarted EMPTY: the counts it held are lost (--durability off)');
   });
   pool.on('restartFailed', (shard, err) => log.error({ shard, err }, 'shard worker restart failed; trying again'));
-  const backend = new LocalBackend(pool);
+  const local = new LocalBackend(pool);
+  const cluster =
+    config.redis.length === 0
+      ? null
+      : await openCluster(config, { local, clock, retention, log, metrics }).catch(async (err: Error) => {
+          await pool.stop();
+          throw err;
+        });
+  const backend: StateBackend = cluster?.backend ?? local;
   metrics.watchShards(backend);
   pool.on('restarted', (shard) => metrics.shardRestarted(shard));
   readiness.check('shards', () => {
@@ -171,7 +182,7 @@ async function buildCore({ config, clock, log, retention, nowSeconds }: Context,
     stats.prune(now);
   };
   applyRetention();
-  return { pool, backend, stats, applyRetention };
+  return { pool, backend, cluster, stats, applyRetention };
 }
 
 /**
@@ -194,6 +205,12 @@ async function openDurability({ config, clock, log, retention }: Context, { metr
   }
   core.pool.recoverWith(options.recoverShard ?? ((shard, handle) => durability.rebuildShard(shard, handle)));
   readiness.check('journal', () => durability.journalProblem);
+  const { cluster } = core;
+  if (cluster) {
+    // In the background: a node whose Redis is down still starts, journals and says why it is not ready.
+    readiness.after('redis', cluster.start(durability));
+    readiness.check('cluster', () => cluster.notReady());
+  }
   return durability;
 }
 
@@ -212,6 +229,7 @@ function buildIngest({ config, clock, retention }: Context, { metrics }: Operati
     onApplied: (result) => metrics.ingested(result.accepted, result.counters),
     durability,
     totals,
+    sharedKeys: core.cluster?.sharedKeys,
   });
   return { decoders, ingestor };
 }
@@ -233,6 +251,7 @@ function buildPush({ config, clock, log }: Context, core: Core, durability: Dura
     clock,
     tickers,
     liveIntervalMs: config.liveInterval,
+    whenFinal: core.cluster?.whenFinal,
     onError: (err) => log.warn({ err }, 'computing a top-N push failed'),
   });
   return {
@@ -323,7 +342,7 @@ function listen(app: TemplatedApp, config: Config): Promise<us_listen_socket> {
 }
 
 /** One line, a warning when anyone may ingest or read: who may do what is part of how it started. */
-function logStarted({ config, log }: Context, { backend }: Core, durability: Durability, access: AccessControl, port: number, started: number): void {
+function logStarted({ config, log }: Context, { backend, cluster }: Core, durability: Durability, access: AccessControl, port: number, started: number): void {
   const openTo = openAccess(access, config.host, port);
   const { recovery } = durability;
   const shards = backend.partitions;
@@ -335,7 +354,8 @@ function logStarted({ config, log }: Context, { backend }: Core, durability: Dur
         ? `; recovered ${recovery.windows} windows (${recovery.entries} entries) and ${recovery.records} journal records ` +
           `(${recovery.snapshotBytes} checkpoint bytes, ${recovery.journalBytes} journal bytes) from ${config.dataDir} in ${recovery.ms} ms`
         : '; durability off') +
-      `; ${openTo ?? 'ingest and read need a token'}`,
+      `; ${openTo ?? 'ingest and read need a token'}` +
+      (cluster ? `; ${cluster.summary}` : ''),
   );
 }
 

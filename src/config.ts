@@ -40,7 +40,16 @@ export interface Config {
   dataDir: string;
   durability: DurabilityMode;
   repair: boolean;
+  redis: string[];
+  partitions: number;
+  nodeId: string;
+  flushInterval: number;
+  clusterAck: ClusterAck;
+  maxUnflushed: number;
 }
+
+/** When a counter is acknowledged in cluster mode: in this node's journal, or applied in Redis and replicated. */
+export type ClusterAck = 'journal' | 'cluster';
 
 interface Option<K extends keyof Config> {
   key: K;
@@ -159,6 +168,24 @@ const bool = (raw: string): boolean => {
   throw new ConfigError(`expected true or false, got ${JSON.stringify(raw)}`);
 };
 
+/** Seed URLs, redis://host:port, comma-separated. */
+function redisUrls(raw: string): string[] {
+  const list = raw.split(/[\s,]+/).filter((url) => url !== '');
+  if (list.length === 0) throw new ConfigError('expected one or more URLs such as redis://127.0.0.1:7000');
+  for (const url of list) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      // reported below
+    }
+    if (parsed?.protocol !== 'redis:' || !parsed.hostname) throw new ConfigError(`expected a URL such as redis://127.0.0.1:7000, got ${JSON.stringify(url)}`);
+  }
+  return list;
+}
+
+const NODE_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 function option<K extends keyof Config>(o: Option<K>): Option<K> {
@@ -198,6 +225,12 @@ export const OPTIONS = [
   option({ key: 'dataDir', flag: 'data-dir', env: 'TOPTALLY_DATA_DIR', help: 'where counters are kept across restarts (created on start)', default: () => './data', parse: (raw) => raw }),
   option({ key: 'durability', flag: 'durability', env: 'TOPTALLY_DURABILITY', help: 'fsync: ack once on disk; interval: fsync every second; off: memory only', default: () => 'fsync' as DurabilityMode, parse: oneOf(['fsync', 'interval', 'off']) as (raw: string) => DurabilityMode }),
   option({ key: 'repair', flag: 'repair', env: 'TOPTALLY_REPAIR', help: 'start despite damaged data: keep what is intact, report what is dropped', default: () => false, parse: bool, boolean: true }),
+  option({ key: 'redis', flag: 'redis', env: 'TOPTALLY_REDIS', help: 'cluster mode: Redis seed URLs, comma-separated (a Redis Cluster is discovered; a single Redis works too); none: local mode', default: () => [], defaultHelp: 'none', parse: redisUrls }),
+  option({ key: 'partitions', flag: 'partitions', env: 'TOPTALLY_PARTITIONS', help: 'cluster mode: how domains are spread over Redis; fixed for a cluster', default: () => 64, parse: integer(1, 16384) }),
+  option({ key: 'nodeId', flag: 'node-id', env: 'TOPTALLY_NODE_ID', help: 'cluster mode: this node\'s name (1-64 of A-Z a-z 0-9 . _ -)', default: () => '', defaultHelp: 'generated once, kept in the data directory', parse: (raw) => { if (!NODE_ID.test(raw)) throw new ConfigError(`expected 1 to 64 of A-Z a-z 0-9 . _ -, got ${JSON.stringify(raw)}`); return raw; } }),
+  option({ key: 'flushInterval', flag: 'flush-interval', env: 'TOPTALLY_FLUSH_INTERVAL', help: 'cluster mode: how often counters go to Redis', default: () => 100, defaultHelp: '100ms', parse: (raw) => { const ms = parseDuration(raw); if (ms < 1) throw new ConfigError('expected at least 1ms'); return ms; } }),
+  option({ key: 'clusterAck', flag: 'cluster-ack', env: 'TOPTALLY_CLUSTER_ACK', help: 'cluster mode: journal: ack once in this node\'s journal; cluster: once applied in Redis and replicated', default: () => 'journal' as ClusterAck, parse: oneOf(['journal', 'cluster']) as (raw: string) => ClusterAck }),
+  option({ key: 'maxUnflushed', flag: 'max-unflushed', env: 'TOPTALLY_MAX_UNFLUSHED', help: 'cluster mode: journaled bytes not yet in Redis before ingest gets 503', default: () => 256 * 2 ** 20, defaultHelp: '256MiB', parse: parseSize }),
   option({ key: 'logLevel', flag: 'log-level', env: 'TOPTALLY_LOG_LEVEL', help: `log level (${LOG_LEVELS.join(', ')})`, default: () => 'info', parse: oneOf(LOG_LEVELS) }),
 ] as const;
 

@@ -42,6 +42,8 @@ export const ERRORS = {
   TOPTALLY_ERR_BAD_FRAMING: { status: 400, message: 'The request framing is ambiguous' },
   TOPTALLY_ERR_INVALID_UTF8: { status: 400, message: 'The text is not valid UTF-8' },
   TOPTALLY_ERR_DATA_CORRUPT: { status: 500, message: 'The data directory is corrupt' },
+  TOPTALLY_ERR_CLUSTER_UNAVAILABLE: { status: 503, message: 'Redis, which holds the shared windows, does not answer' },
+  TOPTALLY_ERR_UNFLUSHED_LIMIT: { status: 503, message: 'Too many counters wait to reach Redis' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

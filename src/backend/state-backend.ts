@@ -90,6 +90,13 @@ export interface StateBackend extends Pick<EventEmitter<BackendEvents>, 'on' | '
   /** Per partition: what it holds, or null for one that did not answer. */
   census(): Promise<(Census | null)[]>;
 
+  /**
+   * The highest LSN the journal may drop, for a backend that forwards journaled batches elsewhere
+   * and needs them until they have arrived (cluster mode: see src/cluster/flusher.ts). Without it,
+   * a checkpoint drops whatever it covers.
+   */
+  journalDroppable?(): number;
+
   /** Stops every partition; what was handed to them before is applied first. */
   stop(): Promise<void>;
 }

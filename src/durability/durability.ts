@@ -115,6 +115,16 @@ export class Durability {
     return this.#journal !== null;
   }
 
+  /** The journal's segments now, oldest first (empty in mode off). */
+  get journalSegments(): readonly Segment[] {
+    return this.#journal?.segments ?? [];
+  }
+
+  /** The LSN of the last record journaled and applied (0 in mode off). */
+  get journalLsn(): number {
+    return this.#journal?.appliedLsn ?? 0;
+  }
+
   /** Recovers what the data directory holds into the shards; call before serving anything. */
   static async open(config: DurabilityConfig, deps: DurabilityDeps): Promise<Durability> {
     const idempotency = new IdempotencyStore(deps.clock);
@@ -283,7 +293,7 @@ export class Durability {
       for (const ref of changed) this.#dirty.add(ref);
       throw err;
     }
-    await journal.drop(cut);
+    await journal.drop(Math.min(cut, this.#deps.backend.journalDroppable?.() ?? Infinity));
     await removeCheckpointsBut(this.#config.dataDir, this.#checkpoint);
     this.#deps.log.debug(
       { cut, changed: changed.length, windows: this.#checkpoint.windows.size, keys: answers.length, ms: Math.round(performance.now() - started) },

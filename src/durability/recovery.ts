@@ -238,7 +238,7 @@ class Recovery {
     for (let i = 0; i < names.length; i++) {
       const { file, firstLsn } = names[i];
       const isNewest = i === names.length - 1;
-      if (!isNewest && names[i + 1].firstLsn - 1 <= cut) {
+      if (!isNewest && names[i + 1].firstLsn - 1 <= Math.min(cut, this.#options.backend.journalDroppable?.() ?? Infinity)) {
         await unlink(file); // wholly covered by the checkpoint: a crash came before it was dropped
         continue;
       }

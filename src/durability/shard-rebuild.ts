@@ -59,7 +59,7 @@ export async function rebuildShard(rebuild: ShardRebuild): Promise<{ windows: nu
 }
 
 /** Every record of a file, all of `type`; any damage is an error naming file and offset. */
-async function payloads<T extends Payload['type']>(file: string, type: T): Promise<Extract<Payload, { type: T }>[]> {
+export async function payloads<T extends Payload['type']>(file: string, type: T): Promise<Extract<Payload, { type: T }>[]> {
   const { frames, damage } = scanFrames(await readFile(file));
   const corrupt = (offset: number, reason: string): TopTallyError =>
     new TopTallyError('TOPTALLY_ERR_DATA_CORRUPT', `${file} at offset ${offset}: ${reason}`, { file, offset });

@@ -7,6 +7,7 @@
 import type { Admission, StateBackend } from '../backend/state-backend.ts';
 import type { Clock } from '../clock.ts';
 import type { Durability } from '../durability/durability.ts';
+import type { SharedKeys } from '../cluster/shared-keys.ts';
 import { checkKey } from '../durability/idempotency.ts';
 import { fromErrorBody, TopTallyError } from '../errors.ts';
 import { oldestRetained, type Retention } from '../retention.ts';
@@ -40,6 +41,8 @@ export interface IngestOptions {
   durability: Durability;
   /** Every window's total as admitted so far (filled from the shards after recovery). */
   totals: WindowTotals;
+  /** Cluster mode: idempotency keys every node sees, checked after this node's own. */
+  sharedKeys?: SharedKeys;
 }
 
 export interface IngestCall {
@@ -119,7 +122,9 @@ export class Ingestor {
     // Decoded first: a retry is recognised by its counters, not by the bytes that carried them.
     const counters = await partitioned();
     const digest = fingerprintCounters(counters);
-    return idempotency.once(checked, digest, async () => this.#commit(counters, { key: checked, fingerprint: digest }));
+    const run = (): Promise<IngestResult> => this.#commit(counters, { key: checked, fingerprint: digest });
+    const shared = this.#options.sharedKeys;
+    return idempotency.once(checked, digest, shared ? () => shared.once(checked, digest, run) : run);
   }
 
   async #commit(partitioned: Partitioned, key?: { key: string; fingerprint: string }): Promise<IngestResult> {

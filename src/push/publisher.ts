@@ -37,6 +37,11 @@ export interface PublisherOptions {
   clock: Clock;
   tickers: Record<WindowKind, WindowTicker>;
   liveIntervalMs: number;
+  /**
+   * Resolves once a closed window's answer is final (cluster mode: every live node has flushed
+   * past its end); without it a window is final as it closes.
+   */
+  whenFinal?: (kind: WindowKind, index: number) => Promise<void>;
   onError: (err: unknown) => void;
 }
 
@@ -51,8 +56,10 @@ export class Publisher extends EventEmitter<{ push: [kind: WindowKind, limit: nu
     super();
     this.#options = options;
     for (const kind of ['minute', 'hour'] as const) {
-      const onClose = (): void => {
-        this.#requestFinal(kind);
+      const onClose = (closed: number): void => {
+        const final = options.whenFinal?.(kind, closed);
+        if (final) void final.then(() => this.#requestFinal(kind), options.onError);
+        else this.#requestFinal(kind);
         // The new open window may already hold counters sent ahead of time.
         this.#requestLive(kind);
       };

@@ -38,6 +38,12 @@ const DEFAULTS = {
   dataDir: './data',
   durability: 'fsync',
   repair: false,
+  redis: [],
+  partitions: 64,
+  nodeId: '',
+  flushInterval: 100,
+  clusterAck: 'journal',
+  maxUnflushed: 256 * 1024 * 1024,
 };
 
 test('defaults: the seed port on loopback, one shard per CPU, 8 MiB bodies', () => {

@@ -1,0 +1,177 @@
+/**
+ * Cluster-mode benchmark: the B shape (JSON arrays of 100 counters x 5 Zipf domains, autocannon in
+ * its own process) against one toptally node in local mode, one node in cluster mode and two nodes in
+ * cluster mode on a local 3-master Redis Cluster (no replicas: the machine has two cores), all in the
+ * same run, alternated per repeat.
+ *
+ *   node --import tsx bench/cluster.ts [--duration 8] [--repeats 2]
+ *
+ * Reports per node: B counters/s (ratio to local mode in the same repeat), toptally CPU and Redis
+ * CPU per million counters (Redis CPU from /proc over the measured phase, all masters), flush lag
+ * p99 (toptally_cluster_lag_seconds sampled every 100 ms during the load), and stats latency p50/p99
+ * for a closed and the open minute (sequential GETs after the load). Needs Debian's redis-server.
+ * Environment: BENCH_SEED, BENCH_UNIVERSE (10,000), BENCH_CONNECTIONS (32 per node).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileScope, startRedisCluster, type RedisCluster } from '../test/helpers/redis-cluster.ts';
+import { runGenerator, type Measurement } from './lib/generator.js';
+import { numberEnv } from './lib/load-protocol.js';
+import { clockTicksPerSecond, statFields, STIME, UTIME } from './lib/proc.js';
+import { metricsOf } from './lib/report.js';
+import { freePort, pinning, ServerProcess } from './lib/server-process.js';
+import { median } from './lib/stats.js';
+
+const { values: flags } = parseArgs({ options: { duration: { type: 'string', default: '8' }, repeats: { type: 'string', default: '2' } } });
+const durationS = Number(flags.duration);
+const repeats = Number(flags.repeats);
+const seed = numberEnv('BENCH_SEED', 42);
+const universe = numberEnv('BENCH_UNIVERSE', 10_000);
+const connections = numberEnv('BENCH_CONNECTIONS', 32);
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+
+type Setup = 'local' | 'cluster, 1 node' | 'cluster, 2 nodes';
+
+interface Row {
+  setup: Setup;
+  repeat: number;
+  /** Per node: counter objects per second. */
+  countersPerS: number;
+  toptallyCpuMsPerMillion: number;
+  redisCpuMsPerMillion: number;
+  lagP99Ms: number;
+  closedP50Ms: number;
+  closedP99Ms: number;
+  openP50Ms: number;
+  openP99Ms: number;
+}
+
+function redisCpuMs(cluster: RedisCluster): number {
+  let ticks = 0;
+  for (const node of cluster.nodes) {
+    const fields = node.process?.pid === undefined ? undefined : statFields(node.process.pid);
+    if (fields) ticks += Number(fields[UTIME]) + Number(fields[STIME]);
+  }
+  return (ticks * 1000) / clockTicksPerSecond;
+}
+
+function get(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('end', () => resolve(text));
+      })
+      .on('error', reject);
+  });
+}
+
+async function sampleLag(ports: number[], until: Promise<unknown>): Promise<number[]> {
+  const samples: number[] = [];
+  let done = false;
+  void until.finally(() => (done = true));
+  while (!done) {
+    for (const port of ports) {
+      const text = await get(port, '/metrics').catch(() => '');
+      const match = /^toptally_cluster_lag_seconds ([0-9.e+-]+)$/m.exec(text);
+      if (match) samples.push(Number(match[1]) * 1000);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return samples;
+}
+
+async function statsLatency(port: number, path: string, n = 300): Promise<{ p50: number; p99: number }> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const started = performance.now();
+    await get(port, path);
+    times.push(performance.now() - started);
+  }
+  times.sort((a, b) => a - b);
+  return { p50: times[Math.floor(n / 2)], p99: times[Math.floor(n * 0.99)] };
+}
+
+async function runSetup(setup: Setup, repeat: number, cluster: RedisCluster): Promise<Row> {
+  const nodes = setup === 'cluster, 2 nodes' ? 2 : 1;
+  const dirs = Array.from({ length: nodes }, () => mkdtempSync(path.join(os.tmpdir(), 'toptally-bench-cluster-')));
+  const servers: ServerProcess[] = [];
+  try {
+    for (const dir of dirs) {
+      const port = await freePort();
+      const args = ['bin/toptally.js', '--port', String(port), '--shards', '2', '--data-dir', dir, '--log-level', 'warn'];
+      if (setup !== 'local') args.push('--redis', cluster.urls.join(','));
+      servers.push(await ServerProcess.start({ name: `toptally (${setup})`, command: process.execPath, args, ...(pinning ? { cpu: pinning.server } : {}) }, { port }));
+    }
+    log(`${setup}, repeat ${repeat + 1}: ${durationS} s after 2 s warm-up`);
+    const redisBefore = redisCpuMs(cluster);
+    const load = Promise.all(
+      servers.map((server) =>
+        runGenerator(
+          { name: 'http-load B', entry: 'bench/lib/http-load.ts', env: { BENCH_SHAPE: 'B', BENCH_CONNECTIONS: connections, BENCH_POOL: 200, BENCH_SEED: seed, BENCH_UNIVERSE: universe } },
+          server,
+          { warmupS: 2, durationS, repeats: 1 },
+        ),
+      ),
+    );
+    const [measured, lag] = await Promise.all([load, setup === 'local' ? Promise.resolve([]) : sampleLag(servers.map((s) => s.port), load)]);
+    const redisMs = redisCpuMs(cluster) - redisBefore;
+    const measurements = measured.map((m) => m[0] as Measurement);
+    const metrics = measurements.map(metricsOf);
+    const counters = measurements.reduce((sum, m) => sum + m.report.counters, 0);
+    const toptallyMs = measurements.reduce((sum, m) => sum + m.serverCpuMs, 0);
+    const nowMinute = Math.floor(Date.now() / 60_000);
+    const closed = await statsLatency(servers[0].port, `/api/stats?window=minute&at=${nowMinute * 60}`);
+    const open = await statsLatency(servers[0].port, '/api/stats?window=minute&open=true');
+    lag.sort((a, b) => a - b);
+    return {
+      setup,
+      repeat,
+      countersPerS: median(metrics.map((m) => m.countersPerS)),
+      toptallyCpuMsPerMillion: (toptallyMs / counters) * 1e6,
+      // Redis CPU includes the whole warm-up: charged to the measured counters, an upper bound.
+      redisCpuMsPerMillion: setup === 'local' ? Number.NaN : (redisMs / counters) * 1e6,
+      lagP99Ms: lag.length > 0 ? lag[Math.min(lag.length - 1, Math.floor(lag.length * 0.99))] : Number.NaN,
+      closedP50Ms: closed.p50,
+      closedP99Ms: closed.p99,
+      openP50Ms: open.p50,
+      openP99Ms: open.p99,
+    };
+  } finally {
+    await Promise.all(servers.map((server) => server.stop(30_000)));
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(digits)) : '—');
+
+const scope = fileScope();
+try {
+  const cluster = await startRedisCluster(scope, { masters: 3, replicas: 0 });
+  const rows: Row[] = [];
+  for (let repeat = 0; repeat < repeats; repeat++) {
+    // Alternated, so drift in the machine's load hits every setup alike.
+    const order: Setup[] = repeat % 2 === 0 ? ['local', 'cluster, 1 node', 'cluster, 2 nodes'] : ['cluster, 2 nodes', 'cluster, 1 node', 'local'];
+    for (const setup of order) rows.push(await runSetup(setup, repeat, cluster));
+  }
+  const lines = [
+    `Cluster benchmark: B shape, ${connections} connections per node, ${durationS} s x ${repeats} repeats, 3-master Redis Cluster on loopback (median of repeats; ratio: to local mode in the same repeat)`,
+    '',
+    '| setup | B counters/s per node | ratio to local | toptally CPU ms / M counters | Redis CPU ms / M counters | Redis / toptally CPU | flush lag p99 ms | closed stats p50 / p99 ms | open stats p50 / p99 ms |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const setup of ['local', 'cluster, 1 node', 'cluster, 2 nodes'] as const) {
+    const mine = rows.filter((r) => r.setup === setup);
+    const ratios = mine.map((r) => r.countersPerS / rows.find((l) => l.setup === 'local' && l.repeat === r.repeat)!.countersPerS);
+    const m = (key: keyof Row) => median(mine.map((r) => r[key] as number));
+    lines.push(
+      `| ${setup} | ${fmt(m('countersPerS'))} | ${fmt(median(ratios))} | ${fmt(m('toptallyCpuMsPerMillion'))} | ${fmt(m('redisCpuMsPerMillion'))} | ${fmt(m('redisCpuMsPerMillion') / m('toptallyCpuMsPerMillion'))} | ${fmt(m('lagP99Ms'))} | ${fmt(m('closedP50Ms'))} / ${fmt(m('closedP99Ms'))} | ${fmt(m('openP50Ms'))} / ${fmt(m('openP99Ms'))} |`,
+    );
+  }
+  process.stdout.write(lines.join('\n') + '\n\n' + JSON.stringify(rows) + '\n');
+} finally {
+  await scope.close();
+}

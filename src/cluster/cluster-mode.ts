@@ -1,0 +1,130 @@
+// Cluster mode put together: connect to the seeds, load the function library, check the partition
+// count, and build the flusher, reader, registry and backend. startToptally calls openCluster()
+// before recovery (the backend is what recovery fills) and start() after it (the flusher replays
+// what Redis lacks from the recovered journal).
+
+import type { LocalBackend } from '../backend/local-backend.ts';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import type { Durability } from '../durability/durability.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../ops/metrics.ts';
+import type { Retention } from '../retention.ts';
+import { span, type WindowKind } from '../window.ts';
+import { ClusterBackend } from './cluster-backend.ts';
+import { clusterMetrics } from './cluster-metrics.ts';
+import { Flusher } from './flusher.ts';
+import { ClusterReader } from './reader.ts';
+import { connectRedis } from './redis-link.ts';
+import { checkPartitions, nodeId as loadNodeId, Registry } from './registry.ts';
+import { sharedKeys, type SharedKeys } from './shared-keys.ts';
+import { partitionTags } from './slots.ts';
+
+/** Unflushed counters older than this make /readyz say the node is behind. */
+const LAG_NOT_READY_MS = 5000;
+
+export interface ClusterMode {
+  backend: ClusterBackend;
+  nodeId: string;
+  /** Starts flushing once recovery opened the journal; resolves once Redis has been reached. */
+  start(durability: Durability): Promise<void>;
+  /** null when Redis answers and the flush keeps up, else why not (for /readyz). */
+  notReady(): string | null;
+  /** Resolves once a closed window's answer is final: every live node flushed past its end. */
+  whenFinal(kind: WindowKind, index: number): Promise<void>;
+  /** Idempotency keys in Redis, for the ingestor. */
+  sharedKeys: SharedKeys;
+  /** For the start line. */
+  summary: string;
+}
+
+export interface ClusterDeps {
+  local: LocalBackend;
+  clock: Clock;
+  retention: Retention;
+  log: Logger;
+  metrics: Metrics;
+}
+
+export async function openCluster(config: Config, deps: ClusterDeps): Promise<ClusterMode> {
+  const { clock, retention, log } = deps;
+  if (config.durability === 'off') {
+    throw new Error('cluster mode (--redis) needs the journal: use --durability fsync or interval, not off');
+  }
+  const id = await loadNodeId(config.dataDir, config.nodeId);
+  let flusher!: Flusher;
+  let registry!: Registry;
+  const metrics = clusterMetrics(deps.metrics.registry, () => flusher, () => registry, clock);
+  let warned = false;
+  const onError = (err: Error): void => {
+    metrics.redisError();
+    if (!warned) log.warn({ err: err.message }, 'Redis error; retrying (counters stay journaled meanwhile)');
+    warned = true;
+  };
+  const link = await connectRedis(config.redis, { onError }).catch((err: Error) => {
+    throw new Error(`cannot reach Redis at ${config.redis.join(', ')}: ${err.message}`);
+  });
+  try {
+    await link.loadLibrary();
+    await checkPartitions(link, config.partitions);
+  } catch (err) {
+    await link.close();
+    throw err;
+  }
+  const tags = partitionTags(config.partitions);
+  let durability: Durability | null = null;
+  flusher = new Flusher({
+    link,
+    tags,
+    nodeId: id,
+    clock,
+    retention,
+    flushIntervalMs: config.flushInterval,
+    segments: () => durability?.journalSegments ?? [],
+    waitReplicas: config.clusterAck === 'cluster',
+    onError,
+    onFlush: (entries, seconds) => {
+      warned = false;
+      metrics.flushed(entries, seconds);
+    },
+    onApplied: (minutes) => registry.announce(minutes),
+    onGap: (partition, from, to) => {
+      metrics.gap();
+      log.warn({ partition, from, to }, `Redis lacks this node's batches after LSN ${from} for partition ${partition}: replaying them from the journal`);
+    },
+  });
+  registry = new Registry({ link, nodeId: id, clock, flushedThrough: () => flusher.flushedThrough(), pollMs: config.flushInterval, onError });
+  const reader = new ClusterReader(link, tags);
+  const backend = new ClusterBackend({
+    local: deps.local,
+    flusher,
+    reader,
+    registry,
+    clock,
+    retention,
+    ack: config.clusterAck,
+    maxUnflushedBytes: config.maxUnflushed,
+    close: () => link.close(),
+  });
+  return {
+    backend,
+    nodeId: id,
+    async start(opened) {
+      durability = opened;
+      await flusher.sync(opened.journalLsn);
+      await registry.start();
+    },
+    notReady() {
+      if (!flusher.synced) return `Redis not reached yet${flusher.lastError ? `: ${flusher.lastError.message}` : ''}`;
+      if (flusher.lastError && flusher.sinceLastOkMs > 1000) return `Redis unreachable: ${flusher.lastError.message}`;
+      const lag = clock.now() - flusher.flushedThrough();
+      if (lag > LAG_NOT_READY_MS) return `behind: ${flusher.unflushedBytes} bytes of counters not in Redis for ${Math.round(lag / 1000)} s`;
+      return null;
+    },
+    async whenFinal(kind, index) {
+      await registry.whenFinal(span(kind, index).to * 1000);
+    },
+    sharedKeys: sharedKeys(link, id),
+    summary: `cluster mode: node ${id}, ${config.partitions} partitions on ${link.cluster ? 'Redis Cluster' : 'a single Redis'} at ${config.redis.join(',')}, ack ${config.clusterAck}`,
+  };
+}

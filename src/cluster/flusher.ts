@@ -1,0 +1,516 @@
+// Moves this node's acknowledged counters into Redis. Every journaled record is split by partition
+// and pre-aggregated per (partition, window, domain) into chunks; each chunk covers the node's
+// records (lo, hi] for its partition and goes to Redis as one tt_apply call (library.ts), one call in
+// flight per partition, every flush interval. Redis load therefore follows the distinct (domain,
+// window) pairs per interval, not the counters.
+//
+// The ordering rule, enforced here: a partition's watermark in Redis only moves from lo to hi, so
+// a chunk is applied at most once. When Redis answers with a lower watermark than this node last
+// saw (a failover lost applied batches), the partition is rewound: its chunks are dropped and
+// rebuilt from the journal records after that watermark, then sent again. A journal record may be
+// dropped (see journalKeepFrom) only once every partition it touched holds it in Redis, verified:
+// read back and, when the master has replicas, replicated to one (WAIT).
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Clock } from '../clock.ts';
+import type { CounterRecord } from '../durability/records.ts';
+import { payloads } from '../durability/shard-rebuild.ts';
+import type { Segment } from '../durability/journal.ts';
+import { TopTallyError } from '../errors.ts';
+import { viewPart } from '../protocol/shard-part.ts';
+import { WINDOW_SECONDS, type WindowKind } from '../window.ts';
+import type { Retention } from '../retention.ts';
+import { addDelta, applyArgs, emptyChunk, minutesOf, openChunk, type Chunk } from './chunk.ts';
+import { RecordQueue, Touches } from './touches.ts';
+import { watermarkKey } from './keys.ts';
+import { functionMissing, type RedisLink } from './redis-link.ts';
+
+/** Seconds a window's keys outlive the retention: a node whose clock is a little behind still finds them. */
+const EXPIRY_MARGIN_SECONDS = 120;
+/** How often watermarks are read back and replication checked. */
+const VERIFY_INTERVAL_MS = 1000;
+const WAIT_TIMEOUT_MS = 100;
+const REPLAY_RETRY_MS = 1000;
+const RETRY_MAX_MS = 2000;
+
+interface Partition {
+  index: number;
+  tag: string;
+  /** The watermark Redis last confirmed for this node, or -1 before it was read. */
+  mark: number;
+  /** The highest mark known to be kept (read back, and replicated where there are replicas). */
+  verified: number;
+  chunks: Chunk[];
+  inFlight: boolean;
+  /** Rebuilding from the journal: nothing is sent meanwhile. */
+  replaying: boolean;
+  /** After failed calls, no new one before this (Date.now() ms), so a stopped master is not flooded. */
+  retryAt: number;
+  failures: number;
+  /** LSNs of records that touched this partition and are not yet verified. */
+  lsns: Touches;
+  /** The highest LSN added for this partition. */
+  lastLsn: number;
+}
+
+export interface FlusherOptions {
+  link: RedisLink;
+  tags: readonly string[];
+  nodeId: string;
+  clock: Clock;
+  retention: Retention;
+  flushIntervalMs: number;
+  /** The journal's segments now (for replays). */
+  segments: () => readonly Segment[];
+  /** Follow each batch with WAIT so a confirmation means replicated (ack mode `cluster`). */
+  waitReplicas: boolean;
+  onError?: (err: Error) => void;
+  onFlush?: (entries: number, seconds: number) => void;
+  onGap?: (partition: number, from: number, to: number) => void;
+  /** The minutes a batch just applied in Redis touched (their hours follow). */
+  onApplied?: (minutes: number[]) => void;
+}
+
+interface Waiter {
+  lsn: number;
+  verified: boolean;
+  resolve: () => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class Flusher {
+  readonly #o: FlusherOptions;
+  readonly #partitions: Partition[];
+  /** Records not yet confirmed everywhere they went, in LSN order (for unflushed bytes and the flushed-through time). */
+  readonly #records = new RecordQueue();
+  #waiters: Waiter[] = [];
+  #timer: NodeJS.Timeout | null = null;
+  #verifyTimer: NodeJS.Timeout | null = null;
+  #synced = false;
+  #stopped = false;
+  #lastError: Error | null = null;
+  #lastOkAt = 0;
+  #lastAdded = 0;
+  /** Whether every record added so far is confirmed (then the next one added moves the cursor). */
+  #allConfirmed = true;
+  /** Partitions waiting for a replay: from (exclusive) → to (inclusive). */
+  #rewinds = new Map<number, { from: number; to: number }>();
+  #replaying: Promise<void> | null = null;
+  #verifying = false;
+  readonly stats = { flushes: 0, entries: 0, gaps: 0, errors: 0 };
+
+  constructor(options: FlusherOptions) {
+    this.#o = options;
+    this.#partitions = options.tags.map((tag, index) => ({
+      index,
+      tag,
+      mark: -1,
+      verified: -1,
+      chunks: [],
+      inFlight: false,
+      replaying: false,
+      retryAt: 0,
+      failures: 0,
+      lsns: new Touches(),
+      lastLsn: 0,
+    }));
+  }
+
+  /** Whether the watermarks have been read and every partition can flush. */
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  /** The last Redis error, cleared by the next success. */
+  get lastError(): Error | null {
+    return this.#lastError;
+  }
+
+  /** Bytes of journal records that some partition has not confirmed yet. */
+  get unflushedBytes(): number {
+    return this.#records.unconfirmedBytes;
+  }
+
+  /** Every record acknowledged before this time (toptally's clock, ms) is in Redis. */
+  flushedThrough(): number {
+    return this.#records.firstUnconfirmedAtMs ?? this.#o.clock.now();
+  }
+
+  /** Journal records at or below this LSN may be dropped. */
+  journalKeepFrom(): number {
+    if (!this.#synced) return 0;
+    let lowest = Infinity;
+    for (const p of this.#partitions) {
+      // A partition being rewound needs everything after its verified mark read again.
+      const next = p.replaying ? p.verified + 1 : p.lsns.firstUnverified();
+      if (next !== undefined && next < lowest) lowest = next;
+    }
+    return lowest === Infinity ? this.#lastAdded : lowest - 1;
+  }
+
+  /**
+   * Reads this node's watermarks and replays the journal records after them (records up to
+   * `journalLsn`, the last one recovered from disk); retried until Redis answers.
+   */
+  async sync(journalLsn: number): Promise<void> {
+    this.#lastAdded = Math.max(this.#lastAdded, journalLsn);
+    for (;;) {
+      if (this.#stopped) return;
+      try {
+        const marks = await Promise.all(this.#partitions.map((p) => this.#readMark(p)));
+        this.#partitions.forEach((p, i) => {
+          p.mark = marks[i];
+          p.verified = marks[i];
+          if (marks[i] > journalLsn) {
+            throw new Error(`Redis holds LSN ${marks[i]} of node ${this.#o.nodeId} for partition ${i}, past this journal's end (${journalLsn}): is another node using this node id?`);
+          }
+          p.lsns.confirm(marks[i]);
+          p.lsns.verify(marks[i]);
+          // Counters taken since start-up (before the marks were read) are replayed with the rest.
+          if (marks[i] < journalLsn) this.#rewind(p, marks[i], Math.max(journalLsn, p.lastLsn));
+        });
+        break;
+      } catch (err) {
+        if ((err as Error).message.includes('past this journal')) throw err;
+        this.#failed(err as Error);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+    this.#synced = true;
+    this.#timer = setInterval(() => this.#tick(), this.#o.flushIntervalMs);
+    this.#timer.unref();
+    this.#verifyTimer = setInterval(() => void this.#verify(), VERIFY_INTERVAL_MS);
+    this.#verifyTimer.unref();
+  }
+
+  /** Takes a journaled record (in LSN order). */
+  add(record: CounterRecord): void {
+    const touched = this.#aggregate(record);
+    this.#lastAdded = record.lsn;
+    let bytes = 0;
+    for (const part of record.parts) bytes += part?.buffer.byteLength ?? 0;
+    if (touched.size > 0) this.#records.push({ lsn: record.lsn, atMs: record.atMs, bytes });
+    // A record added while every earlier one is confirmed is the first unconfirmed one.
+    if (this.#allConfirmed) this.#progress();
+  }
+
+  /**
+   * Resolves once every record added so far is confirmed in Redis by every partition it touched
+   * (`verified`: and replicated); a 503 when that takes longer than `timeoutMs`.
+   */
+  settled(options: { verified?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    const lsn = this.#lastAdded;
+    const verified = options.verified ?? false;
+    if (this.#reached(lsn, verified)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(unavailable(this.#lastError));
+      }, options.timeoutMs ?? 2000);
+      const waiter: Waiter = { lsn, verified, resolve, reject, timer };
+      this.#waiters.push(waiter);
+      this.#tick();
+    });
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    if (this.#verifyTimer) clearInterval(this.#verifyTimer);
+    for (const w of this.#waiters) {
+      clearTimeout(w.timer);
+      w.reject(new TopTallyError('TOPTALLY_ERR_SHUTTING_DOWN', 'The node is stopping'));
+    }
+    this.#waiters = [];
+  }
+
+  /** Adds the record's entries to the open chunk of each partition it touches (or of `only`). */
+  #aggregate(record: CounterRecord, only?: Partition): Set<Partition> {
+    const touched = new Set<Partition>();
+    const count = this.#partitions.length;
+    for (const part of record.parts) {
+      if (!part) continue;
+      const view = viewPart(part);
+      const names = Buffer.from(view.names.buffer, view.names.byteOffset, view.names.byteLength);
+      let start = 0;
+      for (let i = 0; i < view.entries; i++) {
+        const end = view.nameEnds[i];
+        const p = this.#partitions[view.hashes[i] % count];
+        if (only && p !== only) {
+          start = end;
+          continue;
+        }
+        if (!touched.has(p)) {
+          touched.add(p);
+          if (p.lastLsn < record.lsn) {
+            p.lsns.push(record.lsn);
+            p.lastLsn = record.lsn;
+          }
+        }
+        const chunk = openChunk(p.chunks, record.lsn);
+        const minute = view.minutes[i];
+        let members = chunk.minutes.get(minute);
+        if (!members) chunk.minutes.set(minute, (members = new Map()));
+        chunk.entries += addDelta(members, view.hashes[i], names, start, end, view.counts[i]);
+        start = end;
+      }
+    }
+    return touched;
+  }
+
+  #tick(): void {
+    if (!this.#synced || this.#stopped) return;
+    for (const p of this.#partitions) this.#send(p);
+  }
+
+  #send(p: Partition): void {
+    if (p.inFlight || p.replaying || p.chunks.length === 0 || this.#stopped || Date.now() < p.retryAt) return;
+    const chunk = p.chunks[0];
+    chunk.sealed = true;
+    p.inFlight = true;
+    const started = performance.now();
+    const lo = p.mark;
+    const hwm = watermarkKey(p.tag);
+    this.#apply(p, lo, chunk).then(
+      async ([kind, mark]) => {
+        p.inFlight = false;
+        p.failures = 0;
+        this.#succeeded();
+        if (kind === 'gap') {
+          this.stats.gaps++;
+          this.#o.onGap?.(p.index, mark, p.lastLsn);
+          this.#rewind(p, mark, Math.max(p.lastLsn, p.mark));
+          return;
+        }
+        this.stats.flushes++;
+        this.stats.entries += chunk.entries;
+        this.#o.onFlush?.(chunk.entries, (performance.now() - started) / 1000);
+        if (kind === 'ok') this.#o.onApplied?.(minutesOf(chunk));
+        p.chunks.shift();
+        p.mark = Math.max(mark, chunk.hi);
+        p.lsns.confirm(p.mark);
+        if (this.#o.waitReplicas && (await this.#replicated(hwm))) this.#verified(p, p.mark);
+        this.#progress();
+        if (p.chunks.length > 0 && (p.chunks[0].sealed || p.chunks.length > 1)) this.#send(p);
+      },
+      (err: Error) => {
+        p.inFlight = false;
+        p.retryAt = Date.now() + Math.min(RETRY_MAX_MS, this.#o.flushIntervalMs * 2 ** p.failures++);
+        this.#failed(err);
+        if (functionMissing(err)) void this.#o.link.loadLibrary().catch((e: Error) => this.#failed(e));
+      },
+    );
+  }
+
+  async #apply(p: Partition, lo: number, chunk: Chunk): Promise<['ok' | 'dup' | 'gap', number]> {
+    const now = Math.floor(this.#o.clock.now() / 1000);
+    const args = applyArgs(chunk, p.tag, this.#o.nodeId, lo, (kind, index) => this.#ttl(kind, index, now));
+    const reply = (await this.#o.link.call(watermarkKey(p.tag), args)) as Buffer[];
+    return [String(reply[0]) as 'ok' | 'dup' | 'gap', Number(String(reply[1]))];
+  }
+
+  /** Seconds until the window leaves the retention, on toptally's clock (Redis's own clock may differ). */
+  #ttl(kind: WindowKind, index: number, nowSeconds: number): number {
+    const kept = kind === 'minute' ? this.#o.retention.minutes : this.#o.retention.hours;
+    return Math.max(1, (index + kept + 1) * WINDOW_SECONDS[kind] - nowSeconds + EXPIRY_MARGIN_SECONDS);
+  }
+
+  async #readMark(p: Partition): Promise<number> {
+    const key = watermarkKey(p.tag);
+    const mark = await this.#o.link.call(key, ['HGET', key, this.#o.nodeId]);
+    return mark == null ? 0 : Number(String(mark));
+  }
+
+  /**
+   * Whether this connection's writes to the master of `key` reached a replica, or it has none (then
+   * Redis's own persistence is all there is). WAIT blocks the connection it is sent on, so it is
+   * sent once per master and only where there is a replica to wait for.
+   */
+  async #replicated(key: string): Promise<boolean> {
+    if (this.#o.link.masterOf(key).replicas === 0) return true;
+    try {
+      return Number(await this.#o.link.call(key, ['WAIT', '1', String(WAIT_TIMEOUT_MS)])) >= 1;
+    } catch (err) {
+      this.#failed(err as Error);
+      return false;
+    }
+  }
+
+  /**
+   * Reads the watermarks of the idle partitions back (a lower one means Redis lost the last batches:
+   * rewind), then, master by master, waits for a replica to hold them and marks them verified.
+   */
+  async #verify(): Promise<void> {
+    if (!this.#synced || this.#stopped || this.#verifying) return;
+    this.#verifying = true;
+    try {
+      const byMaster = new Map<string, { p: Partition; mark: number }[]>();
+      await Promise.all(
+        this.#partitions.map(async (p) => {
+          if (p.inFlight || p.replaying || p.mark <= p.verified) return;
+          const before = p.mark;
+          const mark = await this.#readMark(p);
+          if (p.inFlight || p.replaying || p.mark !== before) return;
+          if (mark < before) {
+            this.stats.gaps++;
+            this.#o.onGap?.(p.index, mark, before);
+            this.#rewind(p, mark, Math.max(p.lastLsn, before));
+            return;
+          }
+          const { address } = this.#o.link.masterOf(watermarkKey(p.tag));
+          byMaster.set(address, [...(byMaster.get(address) ?? []), { p, mark: before }]);
+        }),
+      );
+      await Promise.all(
+        [...byMaster.values()].map(async (group) => {
+          if (await this.#replicated(watermarkKey(group[0].p.tag))) for (const { p, mark } of group) this.#verified(p, mark);
+        }),
+      );
+    } catch (err) {
+      this.#failed(err as Error);
+    } finally {
+      this.#verifying = false;
+    }
+  }
+
+  #verified(p: Partition, mark: number): void {
+    if (mark <= p.verified) return;
+    p.verified = mark;
+    p.lsns.verify(mark);
+    this.#progress();
+  }
+
+  /** Drops chunks and in-memory state after `from`, and rebuilds them from the journal up to `to`. */
+  #rewind(p: Partition, from: number, to: number): void {
+    p.lastLsn = Math.max(p.lastLsn, to);
+    p.mark = from;
+    p.verified = Math.min(p.verified, from);
+    p.chunks = [];
+    p.replaying = true;
+    const earlier = this.#rewinds.get(p.index);
+    this.#rewinds.set(p.index, { from, to: Math.max(to, earlier?.to ?? 0) });
+    // From a microtask, so that rewinds made together (a failover, start-up) share one read of the journal.
+    this.#replaying ??= Promise.resolve()
+      .then(() => this.#replay())
+      .finally(() => (this.#replaying = null));
+  }
+
+  async #replay(): Promise<void> {
+    while (this.#rewinds.size > 0 && !this.#stopped) {
+      const rewinds = new Map(this.#rewinds);
+      this.#rewinds.clear();
+      const lowest = Math.min(...[...rewinds.values()].map((r) => r.from));
+      const highest = Math.max(...[...rewinds.values()].map((r) => r.to));
+      // Records added meanwhile stay in p.chunks, to go after the replayed ones.
+      const replayed = new Map<Partition, { chunks: Chunk[]; lsns: number[] }>();
+      for (const index of rewinds.keys()) replayed.set(this.#partitions[index], { chunks: [], lsns: [] });
+      try {
+        for (const segment of this.#o.segments()) {
+          if (segment.lastLsn <= lowest || segment.firstLsn > highest) continue;
+          const records = await payloads(segment.file, 'counters').catch((err: NodeJS.ErrnoException) => {
+            if (err.code === 'ENOENT') return []; // dropped: it held only records Redis keeps
+            throw err;
+          });
+          for (const record of records) {
+            if (record.lsn <= lowest || record.lsn > highest) continue;
+            this.#insertRecord(record);
+            for (const [p, into] of replayed) {
+              const r = rewinds.get(p.index)!;
+              if (record.lsn <= r.from || record.lsn > r.to) continue;
+              const live = p.chunks;
+              p.chunks = into.chunks;
+              if (this.#aggregate(record, p).size > 0) into.lsns.push(record.lsn);
+              p.chunks = live;
+            }
+          }
+        }
+      } catch (err) {
+        // Nothing is installed from a replay that could not read the journal: it is tried again.
+        this.#failed(err as Error);
+        for (const [index, r] of rewinds) {
+          const later = this.#rewinds.get(index);
+          this.#rewinds.set(index, { from: r.from, to: Math.max(r.to, later?.to ?? 0) });
+        }
+        await sleep(REPLAY_RETRY_MS);
+        continue;
+      }
+      for (const [p, into] of replayed) {
+        const r = rewinds.get(p.index)!;
+        // The last replayed chunk covers the whole range, so the mark moves to its end even when
+        // the partition's last records in it were elsewhere.
+        if (into.chunks.length === 0) into.chunks.push(emptyChunk(r.to, true));
+        into.chunks[into.chunks.length - 1].hi = r.to;
+        for (const chunk of into.chunks) chunk.sealed = true;
+        p.chunks = [...into.chunks, ...p.chunks];
+        const kept = p.lsns.unverified();
+        p.lsns.reset([...kept.filter((lsn) => lsn <= r.from), ...into.lsns, ...kept.filter((lsn) => lsn > r.to)], p.mark, p.verified);
+        p.lastLsn = Math.max(p.lastLsn, r.to);
+        p.replaying = false;
+      }
+      this.#progress();
+      this.#tick();
+    }
+  }
+
+  /** Puts a replayed record back into the unconfirmed list (it may have been pruned). */
+  #insertRecord(record: CounterRecord): void {
+    let bytes = 0;
+    for (const part of record.parts) bytes += part?.buffer.byteLength ?? 0;
+    this.#records.restore({ lsn: record.lsn, atMs: record.atMs, bytes });
+  }
+
+  /** The lowest LSN some partition has not confirmed; past the last one added when none. */
+  #lowestUnconfirmed(): number {
+    let lowest = this.#lastAdded + 1;
+    for (const p of this.#partitions) {
+      const first = p.replaying ? p.mark + 1 : p.lsns.firstUnconfirmed();
+      if (first !== undefined && first < lowest) lowest = first;
+    }
+    return lowest;
+  }
+
+  #reached(lsn: number, verified: boolean): boolean {
+    if (!this.#synced) return false;
+    if (verified) return this.journalKeepFrom() >= lsn;
+    return this.#lowestUnconfirmed() > lsn;
+  }
+
+  #progress(): void {
+    const lowest = this.#lowestUnconfirmed();
+    this.#allConfirmed = lowest > this.#lastAdded;
+    this.#records.moveTo(lowest);
+    this.#records.prune(Math.min(lowest, this.journalKeepFrom() + 1));
+    if (this.#waiters.length === 0) return;
+    this.#waiters = this.#waiters.filter((w) => {
+      if (!this.#reached(w.lsn, w.verified)) return true;
+      clearTimeout(w.timer);
+      w.resolve();
+      return false;
+    });
+  }
+
+  #succeeded(): void {
+    this.#lastError = null;
+    this.#lastOkAt = Date.now();
+  }
+
+  #failed(err: Error): void {
+    this.stats.errors++;
+    if (!this.#lastError) this.#o.onError?.(err);
+    this.#lastError = err;
+  }
+
+  /** Milliseconds since Redis last answered a batch (0 when nothing was ever sent). */
+  get sinceLastOkMs(): number {
+    return this.#lastOkAt === 0 ? 0 : Date.now() - this.#lastOkAt;
+  }
+}
+
+export function unavailable(cause: Error | null): TopTallyError {
+  return new TopTallyError(
+    'TOPTALLY_ERR_CLUSTER_UNAVAILABLE',
+    `Redis does not answer${cause ? ` (${cause.message})` : ''}; try again shortly`,
+    { retryAfter: 1 },
+  );
+}

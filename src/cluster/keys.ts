@@ -1,0 +1,17 @@
+// Where everything lives in Redis. Per partition, under its hash tag (one slot, so one function call
+// may touch all of them): a sorted set per window (member: the domain in CESU-8, score: its count),
+// the window's total beside it, and the watermark hash (node id → last journal LSN applied). Shared
+// by all nodes, under the {tt} tag: the cluster's settings and the node registry. Idempotency keys
+// are spread over the slots by their own hash.
+
+import type { WindowKind } from '../window.ts';
+
+export const KIND_LETTER: Record<WindowKind, string> = { minute: 'm', hour: 'h' };
+
+export const windowKey = (tag: string, kind: WindowKind, index: number): string => `{${tag}}:${KIND_LETTER[kind]}:${index}`;
+export const totalKey = (tag: string, kind: WindowKind, index: number): string => `${windowKey(tag, kind, index)}:t`;
+export const watermarkKey = (tag: string): string => `{${tag}}:hwm`;
+
+export const CONFIG_KEY = '{tt}:config';
+export const NODES_KEY = '{tt}:nodes';
+export const idempotencyKey = (digest: string): string => `idem:{${digest.slice(0, 8)}}:${digest}`;

@@ -1,0 +1,52 @@
+// The Redis function library every master holds. tt_apply is the only writer: it applies one
+// node's pre-aggregated batch for one partition atomically, and at most once, by the node's
+// watermark for that partition (the last journal LSN of its that Redis holds):
+//   hi <= mark: a duplicate (a retry after a lost reply, a replay after a restart): nothing changes;
+//   lo == mark: the next batch: the counts, totals and expiry are applied and the mark becomes hi;
+//   else: a gap (Redis lost acknowledged batches in a failover): nothing changes, and the node
+//   replays its journal from the mark it is told.
+// Redis replicates a function's effects as one transaction, so the counts and the mark are kept or
+// lost together. tt_top reads one partition's candidates for an exact top-N (see reader.ts).
+
+export const LIBRARY_NAME = 'toptally';
+
+export const LIBRARY = `#!lua name=${LIBRARY_NAME}
+local function apply(keys, args)
+  local node, lo, hi = args[1], tonumber(args[2]), tonumber(args[3])
+  local mark = redis.call('HGET', keys[1], node) or '0'
+  local m = tonumber(mark)
+  if hi <= m then return {'dup', mark} end
+  if lo ~= m then return {'gap', mark} end
+  local a = 4
+  for w = 2, #keys, 2 do
+    local ttl, sum, n = args[a], args[a + 1], tonumber(args[a + 2])
+    a = a + 3
+    for i = 1, n do
+      redis.call('ZINCRBY', keys[w], args[a + 1], args[a])
+      a = a + 2
+    end
+    redis.call('INCRBY', keys[w + 1], sum)
+    redis.call('EXPIRE', keys[w], ttl)
+    redis.call('EXPIRE', keys[w + 1], ttl)
+  end
+  redis.call('HSET', keys[1], node, args[3])
+  return {'ok', args[3]}
+end
+
+local function top(keys, args)
+  local n = tonumber(args[1])
+  local ranked = redis.call('ZREVRANGE', keys[1], 0, n - 1, 'WITHSCORES')
+  local ties = {}
+  if n > 0 and #ranked == 2 * n then
+    local s = ranked[#ranked]
+    ties = redis.call('ZRANGE', keys[1], s, s, 'BYSCORE', 'LIMIT', 0, n)
+  end
+  return {ranked, ties, redis.call('ZCARD', keys[1]), redis.call('GET', keys[2]) or '0'}
+end
+
+redis.register_function('tt_apply', apply)
+redis.register_function{function_name = 'tt_top', callback = top, flags = {'no-writes'}}
+`;
+
+/** Replies to tt_apply. */
+export type ApplyOutcome = { kind: 'ok' | 'dup' | 'gap'; mark: number };
