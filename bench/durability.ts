@@ -11,22 +11,15 @@
  * hold, optionally plus a journal tail; the server's own log says how long loading took.
  * Environment: BENCH_SEED, BENCH_UNIVERSE (10,000), BENCH_CONNECTIONS (32).
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeCheckpoint } from '../src/durability/checkpoint.ts';
 import { CHECKPOINT_BYTES } from '../src/durability/durability.ts';
-import { JOURNAL_DIR, segmentName } from '../src/durability/files.ts';
-import { encodeCounters } from '../src/durability/records.ts';
-import type { ExportedWindow } from '../src/protocol/messages.ts';
-import { PartBuilder, type ShardPart } from '../src/protocol/shard-part.ts';
-import { hashDomain, shardOf } from '../src/routing/hash.ts';
 import type { WindowRef } from '../src/window.ts';
 import { runGenerator } from './lib/generator.js';
 import { numberEnv } from './lib/load-protocol.js';
-import { domainName, mulberry32, Zipf } from './lib/prng.js';
+import { DataDirWriter } from './lib/data-dir.js';
 import { metricsOf, type Metrics } from './lib/report.js';
 import { freePort, pinning, ServerProcess, type ProcessSpec } from './lib/server-process.js';
 
@@ -129,43 +122,15 @@ interface RecoveryResult {
 
 /** Every retained window with every domain of the universe, Zipf-weighted counts, as a checkpoint. */
 async function writeFullRetention(dataDir: string, nowSeconds: number, tailRecords: number): Promise<void> {
-  const random = mulberry32(seed);
-  const zipf = new Zipf(universe);
-  const names = Array.from({ length: universe }, (_, i) => domainName(i));
-  const hashes = names.map(hashDomain);
+  const writer = new DataDirWriter(dataDir, { seed, universe, shards: SHARDS });
   const minute = Math.floor(nowSeconds / 60);
   const hour = Math.floor(nowSeconds / 3600);
   const changed: WindowRef[] = [];
   for (let m = minute - 120; m <= minute; m++) changed.push({ kind: 'minute', index: m });
   for (let h = hour - 24; h <= hour; h++) changed.push({ kind: 'hour', index: h });
-
-  const exported: ExportedWindow[][] = Array.from({ length: SHARDS }, () => []);
-  for (const { kind, index } of changed) {
-    const builders = exported.map(() => new PartBuilder());
-    const scale = kind === 'minute' ? 1_000 : 60_000;
-    for (let i = 0; i < universe; i++) builders[shardOf(hashes[i]!, SHARDS)]!.add(names[i]!, hashes[i]!, 1 + Math.floor(scale / (i + 1)), index);
-    builders.forEach((builder, shard) => exported[shard]!.push({ window: kind, index, parts: [builder.finish()] }));
-  }
-  const oldest = { minute: minute - 120, hour: hour - 24 };
-  await writeCheckpoint(dataDir, null, { cut: 0, changed, exported, answers: [], oldest });
-
-  if (tailRecords === 0) return;
-  mkdirSync(path.join(dataDir, JOURNAL_DIR), { recursive: true });
-  const segment = await open(path.join(dataDir, JOURNAL_DIR, segmentName(1)), 'w');
-  let bytes = 0;
+  await writer.checkpoint(changed, { minute: minute - 120, hour: hour - 24 });
   // A checkpoint runs once the journal reaches CHECKPOINT_BYTES, so it never holds more.
-  for (let lsn = 1; lsn <= tailRecords && bytes < CHECKPOINT_BYTES; lsn++) {
-    const builders: (PartBuilder | undefined)[] = new Array(SHARDS);
-    for (let e = 0; e < 500; e++) {
-      const i = zipf.sample(random);
-      (builders[shardOf(hashes[i]!, SHARDS)] ??= new PartBuilder()).add(names[i]!, hashes[i]!, 1 + Math.floor(random() * 10), minute);
-    }
-    const parts: (ShardPart | undefined)[] = Array.from(builders, (b) => b?.finish());
-    const record = { lsn, atMs: nowSeconds * 1000, counters: 100, entries: 500, shards: SHARDS, parts, minutes: [minute] };
-    const { bytesWritten } = await segment.write(encodeCounters(record));
-    bytes += bytesWritten;
-  }
-  await segment.close();
+  if (tailRecords > 0) await writer.journal({ records: tailRecords, maxBytes: CHECKPOINT_BYTES, counters: 100, entries: 500, minute, atMs: nowSeconds * 1000 });
 }
 
 function rssMiB(pid: number | undefined): number {

@@ -7,7 +7,7 @@ import type { StateBackend } from './backend/state-backend.ts';
 import { openCluster, type ClusterMode } from './cluster/cluster-mode.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
-import { Durability } from './durability/durability.ts';
+import { Durability, type CheckpointBudget } from './durability/durability.ts';
 import type { JournalStats } from './durability/journal.ts';
 import { TopTallyError } from './errors.ts';
 import { bodyReading } from './frontend/body-reading.ts';
@@ -24,6 +24,7 @@ import { WsEndpoint } from './frontend/ws.ts';
 import { DecodePool } from './ingest/decode-pool.ts';
 import { Ingestor } from './ingest/ingest.ts';
 import { OffloadPolicy } from './ingest/offload-policy.ts';
+import { WindowTotals } from './ingest/window-totals.ts';
 import { InFlight } from './lifecycle/in-flight.ts';
 import { runStopSteps, type StopStep } from './lifecycle/shutdown.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -65,6 +66,8 @@ export interface StartOptions {
   recoverShard?: (shard: number, handle: ShardHandle) => Promise<boolean>;
   /** How long stop() may take, all steps together (default 10 s). */
   stopGraceMs?: number;
+  /** When checkpoints run besides each minute (tests make it small). */
+  checkpointEvery?: CheckpointBudget;
 }
 
 interface Context {
@@ -89,7 +92,7 @@ export async function startToptally(config: Config, options: StartOptions = {}):
   const ops = buildOperations();
   const core = await buildCore(ctx, ops);
   const durability = await openDurability(ctx, ops, core, options);
-  const ingest = buildIngest(ctx, ops, core, durability);
+  const ingest = buildIngest(ctx, ops, core, durability, WindowTotals.from(await core.backend.totals()));
   const push = buildPush(ctx, core, durability);
   const front = buildFrontEnd(ctx, ops, core, ingest, push);
   let listenSocket: us_listen_socket;
@@ -188,7 +191,7 @@ async function buildCore({ config, clock, log, retention, nowSeconds }: Context,
  */
 async function openDurability({ config, clock, log, retention }: Context, { metrics, readiness }: Operations, core: Core, options: StartOptions): Promise<Durability> {
   const recovering = Durability.open(
-    { dataDir: config.dataDir, mode: config.durability, repair: config.repair },
+    { dataDir: config.dataDir, mode: config.durability, repair: config.repair, checkpointEvery: options.checkpointEvery },
     { backend: core.backend, clock, retention, log, flushed: (seconds) => metrics.durabilityFlushed(seconds) },
   );
   readiness.after('recovery', recovering);
@@ -201,6 +204,7 @@ async function openDurability({ config, clock, log, retention }: Context, { metr
     throw err;
   }
   core.pool.recoverWith(options.recoverShard ?? ((shard, handle) => durability.rebuildShard(shard, handle)));
+  readiness.check('journal', () => durability.journalProblem);
   const { cluster } = core;
   if (cluster) {
     // In the background: a node whose Redis is down still starts, journals and says why it is not ready.
@@ -215,7 +219,7 @@ interface Ingest {
   ingestor: Ingestor;
 }
 
-function buildIngest({ config, clock, retention }: Context, { metrics }: Operations, core: Core, durability: Durability): Ingest {
+function buildIngest({ config, clock, retention }: Context, { metrics }: Operations, core: Core, durability: Durability, totals: WindowTotals): Ingest {
   const decoders = new DecodePool(config.decodeThreads);
   const ingestor = new Ingestor(core.backend, decoders, clock, {
     retention,
@@ -224,6 +228,7 @@ function buildIngest({ config, clock, retention }: Context, { metrics }: Operati
     limits: { counters: config.maxCounters, domains: config.maxDomains, domainBytes: config.maxDomainBytes },
     onApplied: (result) => metrics.ingested(result.accepted, result.counters),
     durability,
+    totals,
     sharedKeys: core.cluster?.sharedKeys,
   });
   return { decoders, ingestor };

@@ -32,6 +32,7 @@ export const ERRORS = {
   TOPTALLY_ERR_OVERLOADED: { status: 503, message: 'The shards are behind; try again shortly' },
   TOPTALLY_ERR_INVALID_IDEMPOTENCY_KEY: { status: 400, message: 'The idempotency key is invalid' },
   TOPTALLY_ERR_IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'The idempotency key was used for a different request' },
+  TOPTALLY_ERR_COUNT_OVERFLOW: { status: 422, message: 'The counters would take a window past 2^53 - 1, where counts stop being exact' },
   TOPTALLY_ERR_JOURNAL_FAILED: { status: 503, message: 'The journal cannot write to disk' },
   TOPTALLY_ERR_BODIES_OVER_BUDGET: { status: 503, message: 'The request bodies in progress hold as many bytes as the server takes' },
   TOPTALLY_ERR_DATA_DIR_IN_USE: { status: 500, message: 'Another process holds the data directory' },

@@ -1,7 +1,7 @@
 // The pure state of one shard: per-minute and per-hour count tables for the domains it owns.
 // No I/O and no clock: the main thread says which windows are still retained.
 
-import type { Census, TopEntries, WindowKind } from '../src/protocol/messages.ts';
+import type { Census, TopEntries, WindowKind, WindowTotal } from '../src/protocol/messages.ts';
 import { PartBuilder, viewPart, type ShardPart } from '../src/protocol/shard-part.ts';
 import { CountTable } from './count-table.ts';
 import { NameTable } from './name-table.ts';
@@ -46,6 +46,15 @@ export class ShardState implements ShardStore {
       }
     }
     return { domains: this.#names.size, entries, bytes };
+  }
+
+  /** Every window's total. */
+  totals(): WindowTotal[] {
+    const totals: WindowTotal[] = [];
+    for (const window of ['minute', 'hour'] as const) {
+      for (const [index, { table }] of this.#windows[window]) totals.push({ window, index, total: table.total });
+    }
+    return totals;
   }
 
   apply(part: ShardPart): number {

@@ -21,6 +21,8 @@ function handle(message: ToShard): FromShard | undefined {
       return { kind: 'top', id: message.id, ...state.top(message.window, message.index, message.limit) };
     case 'census':
       return { kind: 'census', id: message.id, ...state.census() };
+    case 'totals':
+      return { kind: 'totals', id: message.id, windows: state.totals() };
     case 'export':
       return {
         kind: 'exported',

@@ -3,12 +3,12 @@
 // acknowledges a batch once it is handed to the shards (unless one is behind, see ShardPool.ingest).
 
 import { EventEmitter } from 'node:events';
-import type { Census, ExportedWindow, TopEntries } from '../protocol/messages.ts';
+import type { Census, ExportedWindow, TopEntries, WindowTotal } from '../protocol/messages.ts';
 import type { ShardPart } from '../protocol/shard-part.ts';
 import type { Partitioned } from '../routing/partition.ts';
 import type { ShardPool } from '../shards/shard-pool.ts';
 import type { WindowKind } from '../window.ts';
-import type { Admission, BackendEvents, JournalPosition, PartitionLoad, StateBackend } from './state-backend.ts';
+import type { Admission, BackendEvents, JournalPosition, PartitionLoad, Replayed, StateBackend } from './state-backend.ts';
 
 export class LocalBackend extends EventEmitter<BackendEvents> implements StateBackend {
   readonly pool: ShardPool;
@@ -57,8 +57,12 @@ export class LocalBackend extends EventEmitter<BackendEvents> implements StateBa
     return this.pool.shards[partition].load(window, index, part);
   }
 
-  replay(batch: Partitioned, _at: JournalPosition): Promise<void> {
+  replay(batch: Replayed, _at: JournalPosition): Promise<void> {
     return this.pool.ingest(batch);
+  }
+
+  totals(): Promise<WindowTotal[][]> {
+    return this.pool.totals();
   }
 
   unavailable(): number[] {

@@ -5,7 +5,7 @@
 // instances changed, so the stats cache and the publisher stay current.
 
 import type { EventEmitter } from 'node:events';
-import type { Census, ExportedWindow, TopEntries } from '../protocol/messages.ts';
+import type { Census, ExportedWindow, TopEntries, WindowTotal } from '../protocol/messages.ts';
 import type { ShardPart } from '../protocol/shard-part.ts';
 import type { Partitioned } from '../routing/partition.ts';
 import type { WindowKind } from '../window.ts';
@@ -30,6 +30,9 @@ export interface Admission {
   /** Gives the reservation back when the batch will not be applied (the journal refused it). */
   release(): void;
 }
+
+/** A journal record replayed: its batch as ingest partitioned it (the sums are not journaled). */
+export type Replayed = Omit<Partitioned, 'sums'>;
 
 /** What one partition owes, for /metrics. */
 export interface PartitionLoad {
@@ -78,7 +81,9 @@ export interface StateBackend extends Pick<EventEmitter<BackendEvents>, 'on' | '
   /** From a checkpoint: adds a partition's part of a window to that window alone. */
   load(window: WindowKind, index: number, partition: number, part: ShardPart): Promise<void>;
   /** From the journal at start-up: applies a record again; resolves once every partition has. */
-  replay(batch: Partitioned, at: JournalPosition): Promise<void>;
+  replay(batch: Replayed, at: JournalPosition): Promise<void>;
+  /** Per partition: the total of every window it holds (ingest bounds totals with them). */
+  totals(): Promise<WindowTotal[][]>;
 
   /** Partitions that cannot serve now (readiness names them). */
   unavailable(): number[];

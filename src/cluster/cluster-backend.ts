@@ -6,11 +6,11 @@
 // through the registry's change stream.
 
 import { EventEmitter } from 'node:events';
-import type { Admission, BackendEvents, JournalPosition, PartitionLoad, StateBackend } from '../backend/state-backend.ts';
+import type { Admission, BackendEvents, JournalPosition, PartitionLoad, Replayed, StateBackend } from '../backend/state-backend.ts';
 import type { Clock } from '../clock.ts';
 import type { ClusterAck } from '../config.ts';
 import { TopTallyError } from '../errors.ts';
-import type { Census, ExportedWindow, TopEntries } from '../protocol/messages.ts';
+import type { Census, ExportedWindow, TopEntries, WindowTotal } from '../protocol/messages.ts';
 import type { ShardPart } from '../protocol/shard-part.ts';
 import { oldestRetained, type Retention } from '../retention.ts';
 import type { Partitioned } from '../routing/partition.ts';
@@ -104,8 +104,16 @@ export class ClusterBackend extends EventEmitter<BackendEvents> implements State
   }
 
   /** Start-up replay fills this node's shards; the flusher replays to Redis what Redis lacks itself. */
-  replay(batch: Partitioned, at: JournalPosition): Promise<void> {
+  replay(batch: Replayed, at: JournalPosition): Promise<void> {
     return this.#o.local.replay(batch, at);
+  }
+
+  /**
+   * This node's own totals: what it admits is bounded by them. Other nodes add to the same windows
+   * in Redis, so a cluster-wide total can still pass 2^53 - 1 there (see docs/cluster.md).
+   */
+  totals(): Promise<WindowTotal[][]> {
+    return this.#o.local.totals();
   }
 
   /** A journal record is kept until every partition it touched holds it in Redis, verified. */

@@ -1,6 +1,11 @@
 // The durability layer as the rest of the service sees it: recovery on open, commit on the ingest
 // path (journal, then apply), checkpoints that bound the journal and drop what left the retention,
 // and the idempotency keys. In mode off there is no journal and nothing touches the disk.
+//
+// When the journal fails (a write or fsync fails, or the segment being written is deleted or
+// replaced), ingest is refused with 503 and Retry-After, /readyz says why, and a repair is tried at
+// once and then every second: end the failed segment, checkpoint everything applied (it may be on
+// disk nowhere else), and take appends again in a new segment.
 
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,22 +20,35 @@ import { removeCheckpointsBut, writeCheckpoint, type Checkpoint } from './checkp
 import { DataDirLock } from './data-dir-lock.ts';
 import { CHECKPOINTS_DIR, JOURNAL_DIR } from './files.ts';
 import { IdempotencyStore } from './idempotency.ts';
-import { Journal, type DurabilityMode, type JournalStats, type Segment } from './journal.ts';
+import { Journal, type DurabilityMode, type JournalFailure, type JournalStats, type Segment } from './journal.ts';
 import { writeCounters, type CounterRecord, type KeyedAnswer } from './records.ts';
 import { recover, type Recovered, type RecoveryReport } from './recovery.ts';
 import { rebuildShard } from './shard-rebuild.ts';
 import { WindowSet } from './window-set.ts';
 
 /**
- * Journal bytes after which a checkpoint runs without waiting for the next minute: this bounds the
- * journal a recovery replays (docs/design.md has the time it takes) and the disk it takes.
+ * A checkpoint runs without waiting for the next minute once the journal has grown by this many
+ * bytes or records since the last one. Bytes bound the disk it takes; records bound the time a
+ * recovery takes to replay it, which for small records is set by their number, not their size
+ * (see docs/design.md for the figures).
  */
 export const CHECKPOINT_BYTES = 128 * 2 ** 20;
+export const CHECKPOINT_RECORDS = 50_000;
+
+export interface CheckpointBudget {
+  bytes: number;
+  records: number;
+}
+
+/** Between repair attempts of a failed journal; the first is made at once. */
+const REPAIR_RETRY_MS = 1000;
 
 export interface DurabilityConfig {
   dataDir: string;
   mode: DurabilityMode;
   repair: boolean;
+  /** When a checkpoint runs besides each minute (default CHECKPOINT_BYTES, CHECKPOINT_RECORDS). */
+  checkpointEvery?: CheckpointBudget;
 }
 
 export interface DurabilityDeps {
@@ -54,6 +72,12 @@ export class Durability {
   #chain: Promise<void> = Promise.resolve();
   #queued = false;
   #closing = false;
+  /** The journal's counters at the last checkpoint's cut. */
+  #cutAt = { bytes: 0, records: 0 };
+  #repairTimer: NodeJS.Timeout | null = null;
+  /** The last reason a repair failed, so that it is logged once, not every second. */
+  #repairFailure = '';
+  #writable: (() => void)[] = [];
   /** Held from open to close: one process per data directory. */
   #lock: DataDirLock | null = null;
 
@@ -71,6 +95,19 @@ export class Durability {
     this.recovery = recovered?.report ?? null;
     this.#checkpoint = recovered?.checkpoint ?? null;
     this.#dirty = recovered?.dirty ?? new WindowSet();
+  }
+
+  /** Why ingest is refused because of the journal (for /readyz), or null. */
+  get journalProblem(): string | null {
+    const failure = this.#journal?.failure;
+    if (!failure) return null;
+    return failure.lost ? `segment lost (${failure.reason}); checkpointing into a new one` : `cannot write (${failure.reason}); retrying every second`;
+  }
+
+  /** Resolves once the journal takes appends: at once, unless it failed and is not repaired yet. */
+  whenWritable(): Promise<void> {
+    if (!this.#journal?.failure) return Promise.resolve();
+    return new Promise((resolve) => this.#writable.push(resolve));
   }
 
   /** Whether ingest is journaled: false in mode off, where the shards' memory is all there is. */
@@ -114,15 +151,17 @@ export class Durability {
       idempotency,
       oldest: oldest(deps),
     });
+    let durability: Durability | undefined;
     const journal = new Journal(
       path.join(config.dataDir, JOURNAL_DIR),
       config.mode,
       recovered.lastLsn,
       recovered.segments,
-      (err) => deps.log.error({ err }, 'journal failed: ingest answers 503 until a restart'),
+      // Only a write can fail, and none is made before the constructor below has run.
+      (failure) => durability!.#journalFailed(failure),
       deps.flushed,
     );
-    const durability = new Durability(config, deps, idempotency, journal, recovered);
+    durability = new Durability(config, deps, idempotency, journal, recovered);
     durability.#logRecovery(recovered.report);
     // A repair rewrites what it kept into a fresh checkpoint, which leaves the damaged files behind.
     if (recovered.report.dropped.length > 0) await durability.checkpoint();
@@ -135,10 +174,9 @@ export class Durability {
    */
   commit(record: Omit<CounterRecord, 'lsn'>, apply: (lsn: number | null) => Promise<void>): Promise<void> {
     const journal = this.#journal;
-    if (!journal) {
-      this.#remember(record);
-      return apply(null);
-    }
+    // Without a journal the shards' memory is all there is: a key is answered from once they hold
+    // the counters, so a retry after a shard died with them is counted.
+    if (!journal) return apply(null).then(() => this.#remember(record));
     let applied: Promise<void> | undefined;
     let recordLsn = 0;
     const written = journal.append(
@@ -149,7 +187,10 @@ export class Durability {
         applied = apply(recordLsn);
       },
     );
-    if (journal.bytesSinceCut >= CHECKPOINT_BYTES) this.#checkpointSoon();
+    const budget = this.#config.checkpointEvery ?? { bytes: CHECKPOINT_BYTES, records: CHECKPOINT_RECORDS };
+    if (journal.bytesWritten - this.#cutAt.bytes >= budget.bytes || journal.stats.records - this.#cutAt.records >= budget.records) {
+      this.#checkpointSoon();
+    }
     return written.then(() => applied);
   }
 
@@ -204,6 +245,7 @@ export class Durability {
   /** Waits for checkpoints under way, writes out the journal and closes it; says what it wrote. */
   async close(): Promise<JournalStats | null> {
     this.#closing = true;
+    if (this.#repairTimer) clearTimeout(this.#repairTimer);
     await this.#chain;
     await this.#journal?.close();
     await this.#lock?.release();
@@ -229,6 +271,7 @@ export class Durability {
     const started = performance.now();
     const oldestNow = oldest(this.#deps);
     let cut = 0;
+    let cutAt = this.#cutAt;
     let changed: WindowRef[] = [];
     let answers: KeyedAnswer[] = [];
     let exporting: Promise<ExportedWindow[][]> | undefined;
@@ -236,6 +279,7 @@ export class Durability {
     // the cut and before any later one, so the snapshot holds exactly the records up to the cut.
     await journal.cut((appliedLsn) => {
       cut = appliedLsn;
+      cutAt = { bytes: journal.bytesWritten, records: journal.stats.records };
       changed = this.#dirty.take().filter((ref) => ref.index >= oldestNow[ref.kind]);
       answers = this.idempotency.answers();
       exporting = this.#deps.backend.export(changed.map(({ kind, index }) => ({ window: kind, index })));
@@ -244,6 +288,7 @@ export class Durability {
       const exported = await exporting!;
       const previous = this.#checkpoint;
       this.#checkpoint = await writeCheckpoint(this.#config.dataDir, previous, { cut, changed, exported, answers, oldest: oldestNow });
+      this.#cutAt = cutAt;
     } catch (err) {
       for (const ref of changed) this.#dirty.add(ref);
       throw err;
@@ -254,6 +299,39 @@ export class Durability {
       { cut, changed: changed.length, windows: this.#checkpoint.windows.size, keys: answers.length, ms: Math.round(performance.now() - started) },
       'checkpoint written',
     );
+  }
+
+  #journalFailed({ reason, lost }: JournalFailure): void {
+    const { log } = this.#deps;
+    if (lost) log.error({ reason }, 'journal segment deleted or replaced: checkpointing what is in memory into a new segment before acknowledging more');
+    else log.error({ reason }, 'journal cannot write: ingest answers 503 with Retry-After and /readyz is not ready until it can; retrying every second');
+    this.#repairFailure = '';
+    this.#scheduleRepair(0);
+  }
+
+  #scheduleRepair(delayMs: number): void {
+    if (this.#repairTimer || this.#closing) return;
+    this.#repairTimer = setTimeout(() => {
+      this.#repairTimer = null;
+      this.#repair().then(
+        () => this.#deps.log.warn('journal writes again: ingest resumed'),
+        (err: Error) => {
+          if (err.message !== this.#repairFailure) this.#deps.log.warn({ err }, 'journal still cannot write; retrying every second');
+          this.#repairFailure = err.message;
+          this.#scheduleRepair(REPAIR_RETRY_MS);
+        },
+      );
+    }, delayMs);
+  }
+
+  /** End the failed segment, make what was applied durable by a checkpoint, take appends again. */
+  async #repair(): Promise<void> {
+    const journal = this.#journal!;
+    await journal.endFailedSegment();
+    await this.checkpoint();
+    if (this.#closing) return;
+    journal.resume();
+    for (const resolve of this.#writable.splice(0)) resolve();
   }
 
   /** Warnings for what recovery cut off or dropped; the summary goes in the start-up line. */

@@ -47,8 +47,14 @@ export interface Damage {
   offset: number;
   bytes: number;
   reason: string;
-  /** True when no whole frame follows: what a write torn by a crash leaves behind. */
+  /** True when no whole frame follows. */
   atEnd: boolean;
+  /**
+   * True when it is also what a write torn by a crash leaves behind: the start of a frame cut short,
+   * or zeros (a file extended before its data reached the disk). A frame whose full length is
+   * present but whose checksum fails was written whole, so it is damage wherever it is.
+   */
+  torn: boolean;
 }
 
 export interface Scan {
@@ -56,14 +62,17 @@ export interface Scan {
   damage: Damage[];
 }
 
+const TRUNCATED_HEADER = 'truncated frame header';
+const TRUNCATED_FRAME = 'truncated frame';
+
 /** Why the bytes at `pos` are not a whole frame, or null when they are one. */
 function problemAt(data: Buffer, pos: number): string | null {
-  if (data.length - pos < FRAME_HEADER_BYTES) return 'truncated frame header';
+  if (data.length - pos < FRAME_HEADER_BYTES) return TRUNCATED_HEADER;
   if (data.compare(MAGIC, 0, MAGIC.length, pos, pos + MAGIC.length) !== 0 || data[pos + 3] !== VERSION) {
     return 'no frame header (bad magic)';
   }
   const end = pos + FRAME_HEADER_BYTES + data.readUInt32LE(pos + 4);
-  if (end > data.length) return 'truncated frame';
+  if (end > data.length) return TRUNCATED_FRAME;
   const crc = checksum(data, pos + FRAME_HEADER_BYTES, end, checksum(data, pos + 4, pos + 8));
   return crc === data.readUInt32LE(pos + 8) ? null : 'checksum mismatch';
 }
@@ -84,9 +93,15 @@ export function scanFrames(data: Buffer): Scan {
     let next = data.indexOf(MAGIC, pos + 1);
     while (next >= 0 && problemAt(data, next) !== null) next = data.indexOf(MAGIC, next + 1);
     const atEnd = next < 0;
-    damage.push({ offset: pos, bytes: (atEnd ? data.length : next) - pos, reason: problem, atEnd });
+    const torn = atEnd && (problem === TRUNCATED_HEADER || problem === TRUNCATED_FRAME || allZero(data, pos));
+    damage.push({ offset: pos, bytes: (atEnd ? data.length : next) - pos, reason: problem, atEnd, torn });
     if (atEnd) break;
     pos = next;
   }
   return { frames, damage };
+}
+
+function allZero(data: Buffer, from: number): boolean {
+  for (let i = from; i < data.length; i++) if (data[i] !== 0) return false;
+  return true;
 }

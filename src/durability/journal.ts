@@ -11,9 +11,16 @@
 // interval mode a record is applied once written to the OS (it survives a crash of the process) and
 // fsynced at most a second later. A checkpoint cuts the journal between two groups: everything up to
 // the cut is applied, nothing after it is, and later records go to a new segment.
+//
+// Failures: a write or fsync that fails, or the segment being written found deleted or replaced (it
+// is checked before each group is applied, and every second), fails the group and everything after
+// it, and appends are refused until the owner has ended the failed segment (endFailedSegment), made
+// what was applied durable by a checkpoint (cuts still run), and resumed. Records refused that way
+// were never applied, and their LSNs are used again, so no refused record can be replayed later
+// (the failed segment is cut back to what was applied, or dropped by that checkpoint).
 
-import { writeSync } from 'node:fs';
-import { unlink, type FileHandle, open } from 'node:fs/promises';
+import { statSync, writeSync } from 'node:fs';
+import { mkdir, unlink, type FileHandle, open } from 'node:fs/promises';
 import path from 'node:path';
 import { TopTallyError } from '../errors.ts';
 import { ByteWriter } from './bytes.ts';
@@ -21,7 +28,11 @@ import { fsyncDir, segmentName } from './files.ts';
 
 export type DurabilityMode = 'fsync' | 'interval' | 'off';
 
-const INTERVAL_SYNC_MS = 1000;
+/**
+ * Every second: the fsync of interval mode, and in every mode a check that the segment being
+ * written is still the file at its path (it is also checked before each group is applied).
+ */
+const TICK_MS = 1000;
 
 /**
  * Groups up to this size are written from the event loop (as Redis writes its append-only file):
@@ -68,6 +79,18 @@ interface Barrier {
   reject(err: unknown): void;
 }
 
+export interface JournalFailure {
+  /** What ingest is answered meanwhile. */
+  error: TopTallyError;
+  /** What failed, in a few words (the system error's message). */
+  reason: string;
+  /**
+   * The segment being written was deleted or replaced: what was applied from it is in memory
+   * only, until a checkpoint covers it.
+   */
+  lost: boolean;
+}
+
 export interface JournalStats {
   records: number;
   writes: number;
@@ -77,7 +100,7 @@ export interface JournalStats {
 export class Journal {
   readonly #dir: string;
   readonly #mode: 'fsync' | 'interval';
-  readonly #onFailure: (err: TopTallyError) => void;
+  readonly #onFailure: (failure: JournalFailure) => void;
   #nextLsn: number;
   /** The last record applied: the cut a checkpoint taken now would have. */
   #appliedLsn: number;
@@ -95,6 +118,11 @@ export class Journal {
   #drained: (() => void)[] = [];
   #handle: FileHandle | null = null;
   #active: Segment | null = null;
+  /** The active segment's identity, to tell it from a file put in its place. */
+  #identity: { dev: number; ino: number } | null = null;
+  /** Bytes of the active segment written whole, and those of them applied. */
+  #writtenEnd = 0;
+  #appliedEnd = 0;
   /** Segments no longer written to, oldest first: dropped once a checkpoint covers them. */
   readonly #closed: Segment[];
   /** Closing the segments a cut retired: fsynced (interval mode) before a newer one is written. */
@@ -102,11 +130,11 @@ export class Journal {
   #unsynced = false;
   /** The interval mode's fsync under way; writes go on meanwhile. */
   #syncing: Promise<void> | null = null;
-  readonly #timer: NodeJS.Timeout | null;
-  #failure: TopTallyError | null = null;
+  readonly #timer: NodeJS.Timeout;
+  #failure: JournalFailure | null = null;
   #closing = false;
-  /** Bytes written since the last cut, so the service can checkpoint before the journal grows large. */
-  bytesSinceCut = 0;
+  /** Bytes written in all, so the service can checkpoint before the journal grows large. */
+  bytesWritten = 0;
   readonly stats: JournalStats = { records: 0, writes: 0, syncs: 0 };
 
   readonly #onFlushed: (seconds: number) => void;
@@ -116,7 +144,7 @@ export class Journal {
     mode: 'fsync' | 'interval',
     lastLsn: number,
     closed: Segment[],
-    onFailure: (err: TopTallyError) => void,
+    onFailure: (failure: JournalFailure) => void,
     onFlushed: (seconds: number) => void = () => {},
   ) {
     this.#onFlushed = onFlushed;
@@ -126,10 +154,15 @@ export class Journal {
     this.#appliedLsn = lastLsn;
     this.#closed = closed;
     this.#onFailure = onFailure;
-    this.#timer =
-      mode === 'interval'
-        ? setInterval(() => this.#syncInBackground(), INTERVAL_SYNC_MS).unref()
-        : null;
+    this.#timer = setInterval(() => {
+      if (!this.#failure && !this.#linked()) this.#fail(this.#unlinked(), [], true);
+      if (mode === 'interval') this.#syncInBackground();
+    }, TICK_MS).unref();
+  }
+
+  /** Why appends are refused, or null while they are taken. */
+  get failure(): JournalFailure | null {
+    return this.#failure;
   }
 
   get appliedLsn(): number {
@@ -146,7 +179,7 @@ export class Journal {
    */
   append(encode: (lsn: number, into: ByteWriter) => void, apply: () => void): Promise<void> {
     if (this.#closing) return Promise.reject(new TopTallyError('TOPTALLY_ERR_SHUTTING_DOWN', 'The journal is closed'));
-    if (this.#failure) return Promise.reject(this.#failure);
+    if (this.#failure) return Promise.reject(this.#failure.error);
     const filling = this.#filling;
     const start = filling.length;
     try {
@@ -165,36 +198,88 @@ export class Journal {
 
   /**
    * Runs `run` between two groups, when every record written so far is applied and none after
-   * it, with the LSN of the last one; the records after it go to a new segment.
+   * it, with the LSN of the last one; the records after it go to a new segment. Cuts also run
+   * while appends are refused, so that a checkpoint can make what was applied durable again.
    */
   cut(run: (appliedLsn: number) => void): Promise<void> {
-    if (this.#failure) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
       this.#barriers.push({ run, resolve, reject });
       this.#settle();
     });
   }
 
-  /** Deletes the segments whose every record is at or below `lsn`. */
+  /** Deletes the segments whose every record is at or below `lsn`; one stays listed until it is gone. */
   async drop(lsn: number): Promise<void> {
     await this.#retiring;
     while (this.#closed.length > 0 && this.#closed[0].lastLsn <= lsn) {
-      const [segment] = this.#closed.splice(0, 1);
-      await unlink(segment.file);
+      await unlink(this.#closed[0].file).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+      this.#closed.shift();
     }
+  }
+
+  /**
+   * After a failure, once nothing is in flight: cuts the failed segment back to what was applied
+   * (best effort: a checkpoint must cover it next anyway) and ends it, so the next record opens a
+   * new segment. Appends stay refused until resume(). Rejects when the directory cannot be made.
+   */
+  async endFailedSegment(): Promise<void> {
+    if (!this.#failure) return;
+    while (this.#writing || this.#syncingGroup) await new Promise<void>((resolve) => this.#drained.push(resolve));
+    await Promise.all([this.#retiring, this.#syncing]);
+    const handle = this.#handle;
+    const active = this.#active;
+    if (handle && active) {
+      const lost = this.#failure.lost || !this.#linked();
+      this.#failure.lost = lost;
+      await this.#cutBack(handle);
+      await handle.close().catch(() => undefined);
+      active.lastLsn = this.#appliedLsn;
+      // A file put in place of a lost segment is not ours to delete later.
+      if (!lost && active.lastLsn >= active.firstLsn) this.#closed.push(active);
+      else if (!lost) await unlink(active.file).catch(() => undefined);
+    }
+    this.#handle = this.#active = this.#identity = null;
+    this.#unsynced = false;
+    this.#writtenEnd = this.#appliedEnd = 0;
+    this.#nextLsn = this.#appliedLsn + 1;
+    await mkdir(this.#dir, { recursive: true });
+  }
+
+  /** Takes appends again, after endFailedSegment() and a checkpoint. */
+  resume(): void {
+    if (this.#handle) throw new Error('resume() before endFailedSegment()');
+    this.#failure = null;
   }
 
   /** Waits for what was appended to be written, fsyncs and closes the segment. */
   async close(): Promise<void> {
     this.#closing = true;
-    if (this.#timer) clearInterval(this.#timer);
+    clearInterval(this.#timer);
     if (this.#busy) await new Promise<void>((resolve) => this.#drained.push(resolve));
     await Promise.all([this.#retiring, this.#syncing]);
     const handle = this.#handle;
     this.#handle = null;
-    if (handle) {
-      if (this.#unsynced) await handle.datasync();
-      await handle.close();
+    if (!handle) return;
+    if (this.#failure) {
+      // Refused records must not be replayed on the next start.
+      await this.#cutBack(handle);
+      await handle.close().catch(() => undefined);
+      return;
+    }
+    if (this.#unsynced) await handle.datasync();
+    await handle.close();
+  }
+
+  /** Cuts the segment being written back to what was applied, when it is still the one linked. */
+  async #cutBack(handle: FileHandle): Promise<void> {
+    if (this.#failure?.lost || this.#writtenEnd === this.#appliedEnd) return;
+    try {
+      await handle.truncate(this.#appliedEnd);
+      await handle.datasync();
+    } catch {
+      // Left to the checkpoint that follows, which drops the whole segment.
     }
   }
 
@@ -228,12 +313,14 @@ export class Journal {
         frames.reset();
         if (frames.buffer.length <= KEPT_BUFFER_BYTES) this.#spare = frames;
         if (this.#failure) {
-          this.#fail(this.#failure, group);
+          this.#fail(this.#failure.error, group);
         } else if (this.#mode === 'fsync') {
           for (const pending of group) this.#written.push(pending);
           void this.#syncNext();
+        } else if (!this.#linked()) {
+          this.#fail(this.#unlinked(), group, true);
         } else {
-          this.#apply(group);
+          this.#apply(group, this.#writtenEnd);
         }
         this.#settle();
       },
@@ -249,13 +336,16 @@ export class Journal {
   async #syncNext(): Promise<void> {
     if (this.#syncingGroup || this.#written.length === 0 || this.#failure) return;
     const group = this.#written;
+    const end = this.#writtenEnd;
     this.#written = [];
     this.#syncingGroup = true;
     const started = performance.now();
     try {
       await this.#sync();
       this.#onFlushed((performance.now() - started) / 1000);
-      this.#apply(group);
+      // A segment deleted under us takes its records with it however well they were synced.
+      if (this.#linked()) this.#apply(group, end);
+      else this.#fail(this.#unlinked(), group, true);
     } catch (err) {
       this.#fail(err, group);
     }
@@ -264,8 +354,9 @@ export class Journal {
     this.#settle();
   }
 
-  /** Applies a group now on disk, in LSN order, and answers its callers. */
-  #apply(group: Pending[]): void {
+  /** Applies a group now on disk, in LSN order, and answers its callers; `end`: where it ends in the segment. */
+  #apply(group: Pending[], end: number): void {
+    this.#appliedEnd = end;
     for (const pending of group) {
       try {
         pending.apply();
@@ -287,7 +378,7 @@ export class Journal {
   async #write(group: Pending[], bytes: Buffer): Promise<void> {
     if (!this.#handle) {
       await this.#retiring;
-      if (this.#failure) throw this.#failure;
+      if (this.#failure) throw this.#failure.error;
       await this.#open(group[0].lsn);
     }
     const started = performance.now();
@@ -296,7 +387,8 @@ export class Journal {
     if (this.#mode === 'interval') this.#onFlushed((performance.now() - started) / 1000);
     this.#unsynced = true;
     this.#active!.lastLsn = group[group.length - 1].lsn;
-    this.bytesSinceCut += bytes.length;
+    this.#writtenEnd += bytes.length;
+    this.bytesWritten += bytes.length;
     this.stats.records += group.length;
     this.stats.writes++;
   }
@@ -319,20 +411,48 @@ export class Journal {
   async #open(firstLsn: number): Promise<void> {
     const file = path.join(this.#dir, segmentName(firstLsn));
     // 'wx': a segment is never reopened; an existing name would mean two writers or a bug.
-    this.#handle = await open(file, 'wx');
+    const handle = await open(file, 'wx');
+    try {
+      const { dev, ino } = await handle.stat();
+      await fsyncDir(this.#dir);
+      this.#identity = { dev, ino };
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+    this.#handle = handle;
     this.#active = { file, firstLsn, lastLsn: firstLsn - 1 };
-    await fsyncDir(this.#dir);
+    this.#writtenEnd = this.#appliedEnd = 0;
+  }
+
+  /** Whether the segment being written is still the file at its path (true when there is none). */
+  #linked(): boolean {
+    const active = this.#active;
+    const identity = this.#identity;
+    if (!active || !identity) return true;
+    try {
+      const now = statSync(active.file, { throwIfNoEntry: false });
+      return now !== undefined && now.ino === identity.ino && now.dev === identity.dev;
+    } catch {
+      return false; // ENOTDIR and the like: the path leads nowhere
+    }
+  }
+
+  #unlinked(): Error {
+    return new Error(`${this.#active?.file ?? this.#dir} was deleted or replaced while it was being written`);
   }
 
   /** Ends the active segment: records after a cut go to a new one, so the old one can be dropped. */
   #retire(): void {
     const handle = this.#handle;
-    if (!handle) return;
+    if (!handle || this.#failure) return; // a failed segment is ended by endFailedSegment()
     const unsynced = this.#unsynced;
     this.#closed.push(this.#active!);
     this.#handle = null;
     this.#active = null;
+    this.#identity = null;
     this.#unsynced = false;
+    this.#writtenEnd = this.#appliedEnd = 0;
     this.#retiring = Promise.all([this.#retiring, this.#syncing]).then(async () => {
       if (unsynced) {
         await handle.datasync();
@@ -349,7 +469,6 @@ export class Journal {
       try {
         barrier.run(this.#appliedLsn);
         this.#retire();
-        this.bytesSinceCut = 0;
         barrier.resolve();
       } catch (err) {
         barrier.reject(err);
@@ -357,17 +476,21 @@ export class Journal {
     }
   }
 
-  #fail(cause: unknown, group: Pending[]): void {
+  #fail(cause: unknown, group: Pending[], lost = false): void {
     if (!this.#failure) {
       const reason = cause instanceof Error ? cause.message : String(cause);
-      this.#failure = new TopTallyError(
+      const error = new TopTallyError(
         'TOPTALLY_ERR_JOURNAL_FAILED',
-        `The journal could not write to disk (${reason}); nothing more is accepted until a restart`,
+        `The journal could not write to disk (${reason}); nothing of this was counted, and ingest resumes once it can write again`,
+        { retryAfter: 1 },
       );
+      this.#failure = { error, reason, lost };
       this.#onFailure(this.#failure);
+    } else if (lost) {
+      this.#failure.lost = true;
     }
-    for (const pending of [...group, ...this.#written.splice(0), ...this.#queue.splice(0)]) pending.reject(this.#failure);
+    const error = this.#failure.error;
+    for (const pending of [...group, ...this.#written.splice(0), ...this.#queue.splice(0)]) pending.reject(error);
     this.#filling.reset();
-    for (const barrier of this.#barriers.splice(0)) barrier.reject(this.#failure);
   }
 }

@@ -3,10 +3,10 @@
 //
 // What the bytes may look like, and what is done about it:
 // - a checkpoint directory still named .tmp: a crash while writing it; removed, the previous one counts;
-// - damage at the very end of the newest journal segment with no whole frame after it: a write torn
-//   by a crash; that record was never acknowledged, so it is cut off and start-up goes on;
-// - anything else (a bad checksum with whole frames after it, a missing record, an unreadable
-//   checkpoint file): refused, naming file and offset, unless --repair, which keeps every whole
+// - a frame cut short at the very end of the newest journal segment, with no whole frame after it: a
+//   write torn by a crash; that record was never acknowledged, so it is cut off and start-up goes on;
+// - anything else (a bad checksum, even on the last frame, which was written whole; a missing
+//   record; an unreadable checkpoint file): refused, naming file and offset, unless --repair, which keeps every whole
 //   frame, reports what it dropped, and checkpoints at once so the damaged files are left behind.
 
 import { open, readFile, rm, unlink } from 'node:fs/promises';
@@ -25,7 +25,7 @@ import {
   parseSegmentName,
   parseWindowFileName,
 } from './files.ts';
-import { scanFrames, type Frame } from './frame.ts';
+import { scanFrames, type Damage, type Frame } from './frame.ts';
 import type { IdempotencyStore } from './idempotency.ts';
 import type { Segment } from './journal.ts';
 import { decodePayload, type CounterRecord, type Payload } from './records.ts';
@@ -247,7 +247,7 @@ class Recovery {
       const segment: Segment = { file, firstLsn, lastLsn: firstLsn - 1 };
       for (const item of scan(data)) {
         if ('reason' in item) {
-          if (isNewest && item.atEnd) await this.#cutTornTail(file, item);
+          if (isNewest && item.torn) await this.#cutTornTail(file, item);
           else this.#damaged(file, item.offset, item.bytes, item.reason);
           continue;
         }
@@ -302,7 +302,7 @@ class Recovery {
   }
 }
 
-type ScanItem = Frame | { offset: number; bytes: number; reason: string; atEnd: boolean };
+type ScanItem = Frame | Damage;
 
 /** Whole frames and damaged stretches, in file order, so the first problem is the one reported. */
 function scan(data: Buffer): ScanItem[] {

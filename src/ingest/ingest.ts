@@ -4,7 +4,7 @@
 // counters safe: the journal when there is one (a shard that dies is rebuilt from it), else the
 // backend's own memory.
 
-import type { StateBackend } from '../backend/state-backend.ts';
+import type { Admission, StateBackend } from '../backend/state-backend.ts';
 import type { Clock } from '../clock.ts';
 import type { Durability } from '../durability/durability.ts';
 import type { SharedKeys } from '../cluster/shared-keys.ts';
@@ -19,6 +19,7 @@ import type { DecodePool } from './decode-pool.ts';
 import { fingerprintCounters } from './fingerprint.ts';
 import type { OffloadPolicy } from './offload-policy.ts';
 import { validate, type InputLimits, type TimeBounds } from './validate.ts';
+import type { WindowTotals } from './window-totals.ts';
 
 export interface IngestResult {
   /** Counter objects taken. */
@@ -38,6 +39,8 @@ export interface IngestOptions {
   onApplied?: (result: IngestResult) => void;
   /** The journal every ingest goes through before it is applied, and the idempotency keys. */
   durability: Durability;
+  /** Every window's total as admitted so far (filled from the shards after recovery). */
+  totals: WindowTotals;
   /** Cluster mode: idempotency keys every node sees, checked after this node's own. */
   sharedKeys?: SharedKeys;
 }
@@ -61,12 +64,25 @@ export class Ingestor {
   readonly #decoders: DecodePool;
   readonly #clock: Clock;
   readonly #options: IngestOptions;
+  #retainedMinute = -Infinity;
 
   constructor(backend: StateBackend, decoders: DecodePool, clock: Clock, options: IngestOptions) {
     this.#backend = backend;
     this.#decoders = decoders;
     this.#clock = clock;
     this.#options = options;
+  }
+
+  /** The window totals, without the windows that left the retention. */
+  #totals(): WindowTotals {
+    const { retention, totals } = this.#options;
+    const now = Math.floor(this.#clock.now() / 1000);
+    const oldestMinute = oldestRetained(retention, 'minute', now);
+    if (oldestMinute !== this.#retainedMinute) {
+      this.#retainedMinute = oldestMinute;
+      totals.retain(oldestMinute, oldestRetained(retention, 'hour', now));
+    }
+    return totals;
   }
 
   #bounds(): TimeBounds {
@@ -112,10 +128,18 @@ export class Ingestor {
   }
 
   async #commit(partitioned: Partitioned, key?: { key: string; fingerprint: string }): Promise<IngestResult> {
-    const { counters, entries, parts, minutes } = partitioned;
-    // A partition that is down (it would refuse its part once the record is on disk) or behind:
-    // refuse first, so that this 503 counted nothing.
-    const admission = this.#backend.admit(partitioned);
+    const { counters, entries, parts, minutes, sums } = partitioned;
+    // A window that would pass 2^53 - 1, a partition that is down (it would refuse its part once the
+    // record is on disk) or behind: refuse first, so that the error counted nothing.
+    const totals = this.#totals();
+    totals.add(minutes, sums);
+    let admission: Admission;
+    try {
+      admission = this.#backend.admit(partitioned);
+    } catch (err) {
+      totals.remove(minutes, sums);
+      throw err;
+    }
     const record = { atMs: this.#clock.now(), counters, entries, key, shards: this.#backend.partitions, parts, minutes };
     // Log, then apply: the backend invalidates cached answers only as it applies, never earlier, so
     // an answer computed while the record is being written cannot be kept as current.
@@ -123,6 +147,7 @@ export class Ingestor {
     try {
       await this.#options.durability.commit(record, (lsn) => (applying = admission.apply(lsn === null ? null : { lsn, minutes })));
     } catch (err) {
+      if (!applying) totals.remove(minutes, sums); // it reached no shard
       // A shard that died while applying a journaled batch is rebuilt from the journal, this batch
       // included: once it is, the batch is counted, and the answer is the one it would have had.
       if (!applying || !(err instanceof TopTallyError) || err.code !== 'TOPTALLY_ERR_SHARD_UNAVAILABLE') throw err;

@@ -28,6 +28,13 @@ export interface Census {
   bytes: number;
 }
 
+/** A window's total, the sum of its counts (one shard's part of it). */
+export interface WindowTotal {
+  window: WindowKind;
+  index: number;
+  total: number;
+}
+
 /** One window's entries in one shard, as parts (their minutes unused); none when it holds none. */
 export interface ExportedWindow {
   window: WindowKind;
@@ -45,6 +52,8 @@ export type ToShard =
   | { kind: 'top'; id: number; window: WindowKind; index: number; limit: number }
   /** How much the shard holds, for /metrics. */
   | { kind: 'census'; id: number }
+  /** The total of every window it holds. */
+  | { kind: 'totals'; id: number }
   | { kind: 'stop'; id: number };
 
 export type FromShard =
@@ -52,6 +61,7 @@ export type FromShard =
   | { kind: 'applied'; id: number; entries: number }
   | ({ kind: 'top'; id: number } & TopEntries)
   | ({ kind: 'census'; id: number } & Census)
+  | { kind: 'totals'; id: number; windows: WindowTotal[] }
   | { kind: 'exported'; id: number; windows: ExportedWindow[] }
   | { kind: 'stopped'; id: number }
   | { kind: 'error'; id: number; error: ErrorBody };

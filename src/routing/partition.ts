@@ -13,14 +13,17 @@ export interface Partitioned {
   parts: (ShardPart | undefined)[];
   /** The minute indexes touched (their hours follow), for cache invalidation and pushes. */
   minutes: number[];
+  /** sums[i]: the sum of the counts for minutes[i], to keep window totals exact (see WindowTotals). */
+  sums: number[];
 }
 
 export class Partitioner {
   readonly #builders: (PartBuilder | undefined)[];
   /** shards - 1 when shards is a power of two, where `hash & mask` is `hash % shards` without a float modulo. */
   readonly #mask: number;
-  readonly #minutes = new Set<number>();
+  readonly #sums = new Map<number, number>();
   #lastMinute = NaN;
+  #lastSum = 0;
   #entries = 0;
 
   constructor(shards: number) {
@@ -32,7 +35,7 @@ export class Partitioner {
     this.#entries++;
     if (count === 0) return; // taken, but changes no window
     this.#builder(hash).add(name, hash, count, minute);
-    this.#touch(minute);
+    this.#touch(minute, count);
   }
 
   /** The same, with the name as the UTF-8 bytes `bytes[start..end)`. */
@@ -40,7 +43,7 @@ export class Partitioner {
     this.#entries++;
     if (count === 0) return;
     this.#builder(hash).addRange(bytes, start, end, hash, count, minute);
-    this.#touch(minute);
+    this.#touch(minute, count);
   }
 
   #builder(hash: number): PartBuilder {
@@ -48,14 +51,25 @@ export class Partitioner {
     return (this.#builders[shard] ??= new PartBuilder());
   }
 
-  #touch(minute: number): void {
-    if (minute !== this.#lastMinute) this.#minutes.add((this.#lastMinute = minute));
+  /** Counters come in runs of one minute: its sum is kept at hand and stored when the minute changes. */
+  #touch(minute: number, count: number): void {
+    if (minute !== this.#lastMinute) {
+      this.#store();
+      this.#lastMinute = minute;
+      this.#lastSum = this.#sums.get(minute) ?? 0;
+    }
+    this.#lastSum += count;
+  }
+
+  #store(): void {
+    if (!Number.isNaN(this.#lastMinute)) this.#sums.set(this.#lastMinute, this.#lastSum);
   }
 
   finish(counters: number): Partitioned {
     const builders = this.#builders;
     const parts: (ShardPart | undefined)[] = new Array(builders.length);
     for (let i = 0; i < builders.length; i++) parts[i] = builders[i]?.finish();
-    return { counters, entries: this.#entries, parts, minutes: [...this.#minutes] };
+    this.#store();
+    return { counters, entries: this.#entries, parts, minutes: [...this.#sums.keys()], sums: [...this.#sums.values()] };
   }
 }

@@ -9,9 +9,10 @@
 // the messages near a thousand a second per shard whatever the request rate.
 
 import { EventEmitter, once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { TopTallyError, fromErrorBody } from '../errors.ts';
-import { assertNever, send, type Census, type ExportedWindow, type FromShard, type ToShard, type TopEntries } from '../protocol/messages.ts';
+import { assertNever, send, type Census, type ExportedWindow, type FromShard, type ToShard, type TopEntries, type WindowTotal } from '../protocol/messages.ts';
 import { concatParts, type ShardPart } from '../protocol/shard-part.ts';
 import { built, packageFile, threadModule } from '../runtime.ts';
 import type { WindowKind } from '../window.ts';
@@ -21,6 +22,22 @@ const TSX_ENTRY = packageFile('workers/shard-worker.ts').href;
 const COALESCE_MS = 1;
 /** Up to this many bytes, a message's parts are joined into one (see #flush). */
 const JOIN_BYTES = 256 * 1024;
+
+/**
+ * The JS heap a shard may take. Its tables are typed arrays outside the heap, so the heap holds
+ * little but messages and cached top-N answers; a shard past this has run away, and is ended and
+ * rebuilt like one that died, instead of growing until the whole process is killed.
+ */
+const SHARD_HEAP_MB = 1024;
+/** A worker that neither says it is ready nor exits in this time is ended: its start failed. */
+const START_TIMEOUT_MS = 30_000;
+
+export interface ShardWorkerOptions {
+  /** The worker's entry module (a URL of plain JavaScript); tests start stand-ins. */
+  entry?: string;
+  heapMb?: number;
+  startTimeoutMs?: number;
+}
 
 /** Ingest parts not yet posted; `done` resolves when the worker has applied them. */
 interface Batch {
@@ -33,6 +50,7 @@ interface Batch {
 }
 
 interface Waiter {
+  kind: ToShard['kind'];
   resolve(reply: FromShard): void;
   reject(err: TopTallyError): void;
 }
@@ -52,22 +70,42 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
   #flushSoon: NodeJS.Immediate | null = null;
   #flushLater: NodeJS.Timeout | null = null;
 
-  private constructor(index: number) {
+  private constructor(index: number, options: ShardWorkerOptions) {
     super();
     this.index = index;
-    this.#worker = new Worker(ENTRY, { workerData: built ? undefined : { entry: TSX_ENTRY }, name: `shard-${index}` });
+    // A stand-in entry (tests) is plain JavaScript, started as it is.
+    const [entry, workerData] = options.entry ? [new URL(options.entry), undefined] : [ENTRY, built ? undefined : { entry: TSX_ENTRY }];
+    this.#worker = new Worker(entry, {
+      workerData,
+      name: `shard-${index}`,
+      resourceLimits: { maxOldGenerationSizeMb: options.heapMb ?? SHARD_HEAP_MB },
+    });
     this.#worker.on('message', (message: FromShard) => this.#onMessage(message));
     this.#worker.on('error', (err) => this.#fail(err));
     this.#worker.on('exit', (code) => this.#fail(new Error(`shard ${index} exited with code ${code}`)));
   }
 
-  static async start(index: number): Promise<ShardHandle> {
-    const handle = new ShardHandle(index);
-    const [message] = (await Promise.race([
-      once(handle.#worker, 'message'),
-      once(handle.#worker, 'error').then(([err]) => Promise.reject(err)),
-    ])) as [FromShard];
-    if (message.kind !== 'ready') throw new Error(`shard ${index} sent ${message.kind} before ready`);
+  /** Starts a worker; rejects (and ends it) when it errs, exits or stays silent before it is ready. */
+  static async start(index: number, options: ShardWorkerOptions = {}): Promise<ShardHandle> {
+    const handle = new ShardHandle(index, options);
+    const worker = handle.#worker;
+    const timeoutMs = options.startTimeoutMs ?? START_TIMEOUT_MS;
+    const settled = new AbortController();
+    const { signal } = settled;
+    try {
+      const [message] = (await Promise.race([
+        once(worker, 'message', { signal }),
+        once(worker, 'error', { signal }).then(([err]) => Promise.reject(err)),
+        once(worker, 'exit', { signal }).then(([code]) => Promise.reject(new Error(`shard ${index} exited with code ${code} before it was ready`))),
+        sleep(timeoutMs, undefined, { signal }).then(() => Promise.reject(new Error(`shard ${index} was not ready within ${timeoutMs} ms`))),
+      ])) as [FromShard];
+      if (message.kind !== 'ready') throw new Error(`shard ${index} sent ${message.kind} before ready`);
+    } catch (err) {
+      await handle.terminate();
+      throw err;
+    } finally {
+      settled.abort();
+    }
     return handle;
   }
 
@@ -132,6 +170,14 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     return { domains, entries, bytes };
   }
 
+  /** Every window's total, queued ingest included. */
+  async totals(): Promise<WindowTotal[]> {
+    this.#flush();
+    const reply = await this.#request({ kind: 'totals', id: this.#nextId++ });
+    if (reply.kind !== 'totals') throw new Error(`shard ${this.index} answered totals with ${reply.kind}`);
+    return reply.windows;
+  }
+
   retain(oldestMinute: number, oldestHour: number): void {
     if (!this.#failure) send(this.#worker, { kind: 'retain', oldestMinute, oldestHour });
   }
@@ -194,7 +240,7 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
   #request(message: ToShard & { id: number }): Promise<FromShard> {
     if (this.#failure) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
-      this.#waiting.set(message.id, { resolve, reject });
+      this.#waiting.set(message.id, { kind: message.kind, resolve, reject });
       send(this.#worker, message);
     });
   }
@@ -206,19 +252,29 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
       case 'applied':
       case 'top':
       case 'census':
+      case 'totals':
       case 'exported':
       case 'stopped':
       case 'error': {
         const waiter = this.#waiting.get(message.id);
         if (!waiter) throw new Error(`shard ${this.index} answered unknown request ${message.id}`);
         this.#waiting.delete(message.id);
-        if (message.kind === 'error') waiter.reject(fromErrorBody(message.error));
-        else waiter.resolve(message);
+        if (message.kind !== 'error') return waiter.resolve(message);
+        // Counters the shard could not take may be half applied, and some were acknowledged once
+        // journaled: only a rebuild from the journal makes its state whole again.
+        if (waiter.kind === 'ingest') return this.#end(new Error(`shard ${this.index} failed to apply counters: ${message.error.message}`));
+        waiter.reject(fromErrorBody(message.error));
         return;
       }
       default:
         assertNever(message);
     }
+  }
+
+  /** Treats the worker as dead (see #fail) and ends it. */
+  #end(cause: Error): void {
+    this.#fail(cause);
+    void this.#worker.terminate();
   }
 
   #fail(cause: Error): void {

@@ -6,10 +6,10 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TopTallyError } from '../errors.ts';
-import type { ExportedWindow, TopEntries } from '../protocol/messages.ts';
+import type { ExportedWindow, TopEntries, WindowTotal } from '../protocol/messages.ts';
 import type { Partitioned } from '../routing/partition.ts';
 import type { WindowKind } from '../window.ts';
-import { ShardHandle } from './shard-handle.ts';
+import { ShardHandle, type ShardWorkerOptions } from './shard-handle.ts';
 
 /** Restarts after the first are spaced out, so a worker that cannot start does not spin a core. */
 const RESTART_DELAY_MS = 100;
@@ -25,6 +25,7 @@ export interface PoolOptions {
   recover?: (shard: number, handle: ShardHandle) => Promise<boolean>;
   /** Counter bytes a shard may owe before ingest for it is refused with 503 (default: no bound). */
   maxBacklogBytes?: number;
+  worker?: ShardWorkerOptions;
 }
 
 /**
@@ -74,7 +75,7 @@ export class ShardPool extends EventEmitter<{
   }
 
   static async start(count: number, options: PoolOptions = {}): Promise<ShardPool> {
-    const started = await Promise.allSettled(Array.from({ length: count }, (_, i) => ShardHandle.start(i)));
+    const started = await Promise.allSettled(Array.from({ length: count }, (_, i) => ShardHandle.start(i, options.worker)));
     const failed = started.find((r) => r.status === 'rejected');
     const shards = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     if (failed) {
@@ -174,12 +175,14 @@ export class ShardPool extends EventEmitter<{
    * is queued behind it all the same, and a worker that dies is rebuilt from the journal, or has
    * nothing to rebuild from), at once, unless a shard owes more than its share of the backlog bound.
    */
-  ingest({ parts }: Partitioned, early = false): Promise<void> {
+  ingest({ parts }: Pick<Partitioned, 'parts'>, early = false): Promise<void> {
     const ahead = this.#options.maxBacklogBytes === undefined ? Infinity : this.#options.maxBacklogBytes * EARLY_ACK_SHARE;
     let wait = !early;
     for (let s = 0; s < parts.length && !wait; s++) wait = parts[s] !== undefined && this.#shards[s].backlogBytes > ahead;
     if (!wait) {
-      // Nobody waits for the shards: no promise per request (a batch that fails is handled once, by its handle).
+      // Nobody waits for the shards: no promise per request. The batch that fails is handled once, by
+      // its handle; a worker that dies with it, or fails to apply it (it is then ended), is rebuilt
+      // from the journal, this batch included.
       for (let s = 0; s < parts.length; s++) {
         const part = parts[s];
         if (part) this.#shards[s].ingest(part, false);
@@ -203,6 +206,11 @@ export class ShardPool extends EventEmitter<{
   /** Every shard's part of these windows; see ShardHandle.export for what it covers. */
   async export(windows: { window: WindowKind; index: number }[]): Promise<ExportedWindow[][]> {
     return Promise.all(this.#shards.map((shard) => shard.export(windows)));
+  }
+
+  /** Every shard's window totals, each shard's answers in one list. */
+  totals(): Promise<WindowTotal[][]> {
+    return Promise.all(this.#shards.map((shard) => shard.totals()));
   }
 
   retain(oldestMinute: number, oldestHour: number): void {
@@ -268,7 +276,7 @@ export class ShardPool extends EventEmitter<{
       let handle: ShardHandle | undefined;
       let recovered = false;
       try {
-        handle = await ShardHandle.start(index);
+        handle = await ShardHandle.start(index, this.#options.worker);
         await this.#settled(index);
         recovered = (await this.#recover?.(index, handle)) ?? false;
       } catch (err) {

@@ -16,12 +16,22 @@ export interface Child {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+export interface SpawnOptions {
+  /**
+   * The shell's `ulimit -f` (512-byte blocks in dash) for the process: a write past it fails with
+   * EFBIG, a real write failure that needs no full disk and no privileges.
+   */
+  fileSizeBlocks?: number;
+}
+
 /** Runs `bin/toptally.js args`; resolves once it listens, rejects with its stderr if it exits first. */
-export function spawnToptally(t: Pick<TestContext, 'after'>, args: string[]): Promise<Child> {
-  const child = spawn(process.execPath, ['bin/toptally.js', '--port', '0', '--shards', '2', ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export function spawnToptally(t: Pick<TestContext, 'after'>, args: string[], options: SpawnOptions = {}): Promise<Child> {
+  const argv = ['bin/toptally.js', '--port', '0', '--shards', '2', ...args];
+  const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
+  const child =
+    options.fileSizeBlocks === undefined
+      ? spawn(process.execPath, argv, { cwd: ROOT, stdio })
+      : spawn('/bin/sh', ['-c', `ulimit -f ${options.fileSizeBlocks} && exec "$0" "$@"`, process.execPath, ...argv], { cwd: ROOT, stdio });
   t.after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });

@@ -53,6 +53,27 @@ test('a record torn at the end of the journal is discarded, start-up goes on, an
   assert.deepEqual(await minute(s3), { shared: 40, d0: 1, d1: 2, d2: 3, d3: 4, d5: 6 });
 });
 
+test('a flipped byte in the last record, whole on disk, refuses start-up naming file and offset; --repair drops that record only', async (t) => {
+  const { dir, file, data, frames } = await fiveRecords(t);
+  data[frames[4].offset + FRAME_HEADER_BYTES + 5] ^= 0xff;
+  writeFileSync(file, data);
+
+  await assert.rejects(startServer(t, { dataDir: dir }), (err: Error & { code: string; details: object }) => {
+    assert.equal(err.code, 'TOPTALLY_ERR_DATA_CORRUPT');
+    assert.deepEqual(err.details, { file: SEGMENT, offset: frames[4].offset });
+    assert.match(err.message, /at offset \d+: checksum mismatch\. Start with --repair/);
+    return true;
+  });
+  assert.equal(readFileSync(file).length, data.length, 'a refused start-up cuts nothing off');
+
+  const s2 = await startServer(t, { dataDir: dir, repair: true });
+  assert.equal(s2.app.durability.recovery!.tornTail, null);
+  assert.deepEqual(s2.app.durability.recovery!.dropped, [
+    { file: SEGMENT, offset: frames[4].offset, bytes: frames[4].payload.length + FRAME_HEADER_BYTES, reason: 'checksum mismatch' },
+  ]);
+  assert.deepEqual(await minute(s2), { shared: 40, d0: 1, d1: 2, d2: 3, d3: 4 });
+});
+
 test('a flipped byte mid-journal refuses start-up naming file and offset; --repair keeps the rest', async (t) => {
   const { dir, file, data, frames } = await fiveRecords(t);
   data[frames[2].offset + FRAME_HEADER_BYTES + 5] ^= 0xff;

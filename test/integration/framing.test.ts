@@ -2,32 +2,15 @@
 // before its body is read, so no proxy in front can be made to see a different request than we do.
 
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import net from 'node:net';
 import { test } from 'node:test';
+import { rawExchange } from '../helpers/raw-http.ts';
 import { startServer, T0, type TestServer } from '../helpers/server.ts';
 
 const body = JSON.stringify({ timestamp: T0 - 60, 'smuggled.example': 1 });
 const chunked = `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`;
 const head = 'POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n';
 
-/**
- * Sends `text` on a socket of its own; everything the server wrote until it closed the connection,
- * or until one whole JSON reply is in (then the client closes).
- */
-async function exchange(s: TestServer, text: string): Promise<string> {
-  const socket = net.connect(s.app.port, '127.0.0.1');
-  await once(socket, 'connect');
-  let reply = '';
-  socket.on('data', (chunk) => {
-    reply += chunk.toString();
-    if (reply.endsWith('}')) socket.destroy();
-  });
-  socket.on('error', () => {});
-  socket.write(text);
-  await once(socket, 'close');
-  return reply;
-}
+const exchange = (s: TestServer, text: string): Promise<string> => rawExchange(s.app.port, text);
 
 const AMBIGUOUS: [string, string, RegExp][] = [
   ['two different Content-Length', `Content-Length: ${body.length}\r\nContent-Length: 5\r\n\r\n${body}`, /more than one Content-Length/],

@@ -2,9 +2,8 @@
 // re-serialises is the same request, over either transport; other counters are a reused key.
 
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import net from 'node:net';
 import { test } from 'node:test';
+import { rawExchange } from '../helpers/raw-http.ts';
 import { request, startServer, T0, type TestServer } from '../helpers/server.ts';
 import { TestSocket } from '../helpers/ws-client.ts';
 
@@ -54,19 +53,11 @@ for (const offload of ['never', 'always'] as const) {
 /** A POST with an Idempotency-Key header of raw bytes, on a socket of its own; the reply's status and JSON body. */
 async function postWithKeyBytes(s: TestServer, key: Buffer): Promise<{ status: number; body: any }> {
   const body = JSON.stringify(counters[0]);
-  const socket = net.connect(s.app.port, '127.0.0.1');
-  await once(socket, 'connect');
-  let reply = '';
-  socket.on('data', (chunk) => {
-    reply += chunk.toString();
-    if (reply.endsWith('}')) socket.destroy();
-  });
-  socket.write(Buffer.concat([
+  const reply = await rawExchange(s.app.port, Buffer.concat([
     Buffer.from('POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: '),
     key,
     Buffer.from(`\r\nContent-Length: ${body.length}\r\n\r\n${body}`),
   ]));
-  await once(socket, 'close');
   const [head, json] = reply.split('\r\n\r\n');
   return { status: Number(head.split(' ')[1]), body: JSON.parse(json) };
 }

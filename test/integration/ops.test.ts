@@ -152,13 +152,13 @@ test('/readyz answers 503 until start-up has finished and while a shard is down;
 
   const early = await s.get('/readyz');
   assert.equal(early.status, 503);
-  assert.deepEqual(early.body, { ready: false, checks: { recovery: 'ok', startup: 'pending', shards: 'ok' } });
+  assert.deepEqual(early.body, { ready: false, checks: { recovery: 'ok', startup: 'pending', shards: 'ok', journal: 'ok' } });
   assert.deepEqual((await s.get('/healthz')).body, { ok: true });
 
   finish();
   const ready = await s.get('/readyz');
   assert.equal(ready.status, 200);
-  assert.deepEqual(ready.body, { ready: true, checks: { recovery: 'ok', startup: 'ok', shards: 'ok' } });
+  assert.deepEqual(ready.body, { ready: true, checks: { recovery: 'ok', startup: 'ok', shards: 'ok', journal: 'ok' } });
 
   await s.app.pool.shards[1].terminate();
   const down = await s.get('/readyz');

@@ -41,13 +41,13 @@ test('a frame cut short at the end is damage at its offset with nothing whole af
   const data = Buffer.concat(three).subarray(0, offsets[2] + FRAME_HEADER_BYTES + 2);
   const { frames, damage } = scanFrames(data);
   assert.equal(frames.length, 2);
-  assert.deepEqual(damage, [{ offset: offsets[2], bytes: FRAME_HEADER_BYTES + 2, reason: 'truncated frame', atEnd: true }]);
+  assert.deepEqual(damage, [{ offset: offsets[2], bytes: FRAME_HEADER_BYTES + 2, reason: 'truncated frame', atEnd: true, torn: true }]);
 });
 
 test('zeros after the last frame (a half-written block) are damage at the end', () => {
   const data = Buffer.concat([three[0], Buffer.alloc(100)]);
   const { damage } = scanFrames(data);
-  assert.deepEqual(damage, [{ offset: offsets[1], bytes: 100, reason: 'no frame header (bad magic)', atEnd: true }]);
+  assert.deepEqual(damage, [{ offset: offsets[1], bytes: 100, reason: 'no frame header (bad magic)', atEnd: true, torn: true }]);
 });
 
 test('a flipped byte in the middle is damage of that frame only, and the next frame is found again', () => {
@@ -58,7 +58,7 @@ test('a flipped byte in the middle is damage of that frame only, and the next fr
     frames.map((f) => f.payload.toString()),
     ['first', 'third'],
   );
-  assert.deepEqual(damage, [{ offset: offsets[1], bytes: three[1].length, reason: 'checksum mismatch', atEnd: false }]);
+  assert.deepEqual(damage, [{ offset: offsets[1], bytes: three[1].length, reason: 'checksum mismatch', atEnd: false, torn: false }]);
 });
 
 test('a damaged length field does not swallow the frames after it', () => {
@@ -69,7 +69,7 @@ test('a damaged length field does not swallow the frames after it', () => {
     frames.map((f) => f.payload.toString()),
     ['second record', 'third'],
   );
-  assert.deepEqual(damage, [{ offset: 0, bytes: three[0].length, reason: 'truncated frame', atEnd: false }]);
+  assert.deepEqual(damage, [{ offset: 0, bytes: three[0].length, reason: 'truncated frame', atEnd: false, torn: false }]);
 });
 
 function part(entries: [string, number, number][]): ShardPart {

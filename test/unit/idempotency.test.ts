@@ -2,6 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock } from '../../src/clock.ts';
 import { checkKey, IDEMPOTENCY_TTL_MS, IdempotencyStore } from '../../src/durability/idempotency.ts';
+import { Durability } from '../../src/durability/durability.ts';
+import { TopTallyError } from '../../src/errors.ts';
+import { createLogger } from '../../src/log.ts';
+import type { StateBackend } from '../../src/backend/state-backend.ts';
 
 /** Fingerprints are 32 hex digits (fingerprint.ts); these stand for three different requests. */
 const [PRINT_A, PRINT_B, PRINT_C] = ['a', 'b', 'c'].map((digit) => digit.repeat(32));
@@ -83,4 +87,29 @@ test('keys are 1 to 255 printable ASCII characters', () => {
   for (const bad of ['', 'x'.repeat(256), 'tab\there', 'é', 42]) {
     assert.throws(() => checkKey(bad), { code: 'TOPTALLY_ERR_INVALID_IDEMPOTENCY_KEY' }, JSON.stringify(bad));
   }
+});
+
+test('with --durability off a key is answered from only once the shards applied its counters: a retry after a shard death is counted', async () => {
+  const clock = new ManualClock(T);
+  // Mode off touches neither the backend nor the disk on open.
+  const durability = await Durability.open(
+    { dataDir: '/nonexistent', mode: 'off', repair: false },
+    { backend: {} as StateBackend, clock, retention: { minutes: 120, hours: 24 }, log: createLogger('silent') },
+  );
+  const key = { key: 'k-1', fingerprint: PRINT_A };
+  const record = { atMs: T, counters: 1, entries: 2, key, shards: 2, parts: [], minutes: [] };
+  let applied = 0;
+  const send = (apply: () => Promise<void>) =>
+    durability.idempotency.once(key.key, key.fingerprint, async () => {
+      await durability.commit(record, apply);
+      return { accepted: record.counters, counters: record.entries };
+    });
+
+  const died = new TopTallyError('TOPTALLY_ERR_SHARD_UNAVAILABLE', 'Shard 0 is unavailable', { shard: 0, retryAfter: 1 });
+  await assert.rejects(send(() => Promise.reject(died)), { code: 'TOPTALLY_ERR_SHARD_UNAVAILABLE' });
+  assert.equal(durability.idempotency.size, 0, 'nothing is remembered for counters no shard holds');
+  assert.deepEqual(await send(async () => void applied++), { accepted: 1, counters: 2 });
+  assert.equal(applied, 1, 'the retry was counted');
+  assert.deepEqual(await send(async () => void applied++), { accepted: 1, counters: 2 });
+  assert.equal(applied, 1, 'and a retry after it is not');
 });

@@ -11,7 +11,7 @@ const record = (lsn: number, into: ByteWriter): void => into.bytes(frameOf(Buffe
 
 function journalIn(dir: string, mode: 'fsync' | 'interval' = 'fsync'): { journal: Journal; failures: TopTallyError[] } {
   const failures: TopTallyError[] = [];
-  return { journal: new Journal(dir, mode, 0, [], (err) => failures.push(err)), failures };
+  return { journal: new Journal(dir, mode, 0, [], ({ error }) => failures.push(error)), failures };
 }
 
 test('records appended in one event-loop turn share one write and one fsync, and each is on disk before it is applied', async (t) => {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { PartBuilder, type ShardPart } from '../../src/protocol/shard-part.ts';
+import { concatParts, PartBuilder, type ShardPart } from '../../src/protocol/shard-part.ts';
 import { hashDomain, shardOf } from '../../src/routing/hash.ts';
 import { Partitioner } from '../../src/routing/partition.ts';
 
@@ -60,7 +60,7 @@ test('the part bytes of a known input are pinned: zero counts dropped, a non-ASC
     out.add(hashDomain(domain), domain, count, minute);
   }
   const { parts, ...rest } = out.finish(2);
-  assert.deepEqual(rest, { counters: 2, entries: 4, minutes: [M, M + 1] });
+  assert.deepEqual(rest, { counters: 2, entries: 4, minutes: [M, M + 1], sums: [3 + 2 ** 40 + 1, 7] });
   // a.io hashes to 0x8f6dc0b6 (shard 0); é.fr 0xf1269d49 and b.io 0x6cf70305 (shard 1).
   assert.deepEqual(parts.map(bytesOf), [
     {
@@ -128,4 +128,14 @@ test('entries go to shard hash % shards, for every shard count and hashes at and
     });
     assert.deepEqual(parts.map(bytesOf), want, `${shards} shards`);
   }
+});
+
+test('parts joined into one are the layout of all their entries in order', () => {
+  fc.assert(
+    fc.property(fc.array(fc.array(anyEntry, { maxLength: 20 }), { minLength: 1, maxLength: 12 }), (lists) => {
+      const joined = concatParts(lists.map(build));
+      assert.deepEqual(bytesOf(joined), { entries: lists.flat().length, hex: reference(lists.flat()).toString('hex') });
+    }),
+    { numRuns: 150 },
+  );
 });
