@@ -168,14 +168,14 @@ async function nextBody(ws: TestSocket, ms = 10_000): Promise<any> {
 }
 
 test('the window-close push waits for a node that lags behind, and includes its counters', async (t) => {
-  const [a, b] = await Promise.all([clusterNode(t, cluster.urls), clusterNode(t, cluster.urls, { flushInterval: 1500 })]);
+  const [a, b] = await Promise.all([clusterNode(t, cluster.urls), clusterNode(t, cluster.urls, { flushInterval: 500 })]);
   const minute = Math.floor((START + 9 * 3600) / 60);
   for (const s of [a, b]) s.clock.set(minute * 60_000 + 1000);
   const ws = await TestSocket.open(t, a.url);
   ws.send({ type: 'subscribe', window: 'minute', limit: 3 });
   assert.deepEqual((await nextBody(ws)).top, []);
   assert.equal((await a.post([{ timestamp: minute * 60 + 2, 'a.example': 2 }])).status, 200);
-  assert.equal((await b.post([{ timestamp: minute * 60 + 3, 'b.example': 5 }])).status, 200); // b flushes 1.5 s from now
+  assert.equal((await b.post([{ timestamp: minute * 60 + 3, 'b.example': 5 }])).status, 200); // b flushes 0.5 s from now, well inside the 2.5 s a close push waits for a live node
   for (const s of [a, b]) s.clock.set((minute + 1) * 60_000 + 10);
   const pushed = await nextBody(ws);
   assert.deepEqual(
