@@ -6,7 +6,9 @@
 //   else: a gap (Redis lost acknowledged batches in a failover): nothing changes, and the node
 //   replays its journal from the mark it is told.
 // Redis replicates a function's effects as one transaction, so the counts and the mark are kept or
-// lost together. tt_top reads one partition's candidates for an exact top-N (see reader.ts).
+// lost together. tt_top reads one partition's candidates for an exact top-N (see reader.ts), and
+// tt_top_many those of every partition a master holds: it names keys of several slots, which Redis
+// allows a function flagged allow-cross-slot-keys as long as this master serves them all.
 
 export const LIBRARY_NAME = 'toptally';
 
@@ -33,19 +35,32 @@ local function apply(keys, args)
   return {'ok', args[3]}
 end
 
-local function top(keys, args)
-  local n = tonumber(args[1])
-  local ranked = redis.call('ZREVRANGE', keys[1], 0, n - 1, 'WITHSCORES')
+local function top_of(zset, total, n)
+  local ranked = redis.call('ZREVRANGE', zset, 0, n - 1, 'WITHSCORES')
   local ties = {}
   if n > 0 and #ranked == 2 * n then
     local s = ranked[#ranked]
-    ties = redis.call('ZRANGE', keys[1], s, s, 'BYSCORE', 'LIMIT', 0, n)
+    ties = redis.call('ZRANGE', zset, s, s, 'BYSCORE', 'LIMIT', 0, n)
   end
-  return {ranked, ties, redis.call('ZCARD', keys[1]), redis.call('GET', keys[2]) or '0'}
+  return {ranked, ties, redis.call('ZCARD', zset), redis.call('GET', total) or '0'}
+end
+
+local function top(keys, args)
+  return top_of(keys[1], keys[2], tonumber(args[1]))
+end
+
+-- Several partitions held by one master, in one call: keys[1] (the first partition's window) routes
+-- it; args are N, then each partition's window and total key.
+local function top_many(keys, args)
+  local n = tonumber(args[1])
+  local replies = {}
+  for a = 2, #args, 2 do replies[#replies + 1] = top_of(args[a], args[a + 1], n) end
+  return replies
 end
 
 redis.register_function('tt_apply', apply)
 redis.register_function{function_name = 'tt_top', callback = top, flags = {'no-writes'}}
+redis.register_function{function_name = 'tt_top_many', callback = top_many, flags = {'no-writes', 'allow-cross-slot-keys'}}
 `;
 
 /** Replies to tt_apply. */
