@@ -93,7 +93,7 @@ export async function openCluster(config: Config, deps: ClusterDeps): Promise<Cl
       log.warn({ partition, from, to }, `Redis lacks this node's batches after LSN ${from} for partition ${partition}: replaying them from the journal`);
     },
   });
-  registry = new Registry({ link, nodeId: id, clock, flushedThrough: () => flusher.flushedThrough(), pollMs: config.flushInterval, onError });
+  registry = new Registry({ link, nodeId: id, clock, flushedThrough: () => flusher.flushedThrough(), flushing: () => flusher.lastError === null, pollMs: config.flushInterval, onError });
   const reader = new ClusterReader(link, tags);
   const backend = new ClusterBackend({
     local: deps.local,

@@ -1,7 +1,8 @@
 // What the nodes of one cluster tell each other, through Redis: the settings fixed for the cluster
-// (the partition count), heartbeats carrying each node's flushed-through time, and a stream of the
-// minutes each flush changed. From them a node knows when a closed window is final (every live node
-// has flushed past its end) and which cached answers and pushes another node's counters changed.
+// (the partition count), heartbeats carrying each node's flushed-through time and whether its
+// flushes succeed, and a stream of the minutes each flush changed. From them a node knows when a
+// closed window is final (every live node that can flush has flushed past its end) and which cached
+// answers and pushes another node's counters changed.
 
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -46,6 +47,8 @@ export async function checkPartitions(link: RedisLink, partitions: number): Prom
 interface Peer {
   through: number;
   beatAt: number;
+  /** Whether its flushes reach Redis: one that cannot flush holds no final back. */
+  flushing: boolean;
 }
 
 export interface RegistryOptions {
@@ -54,6 +57,8 @@ export interface RegistryOptions {
   clock: Clock;
   /** This node's flushed-through time (toptally's clock, ms). */
   flushedThrough: () => number;
+  /** Whether this node's flushes reach Redis now (its last call did not fail). */
+  flushing: () => boolean;
   pollMs: number;
   onError?: (err: Error) => void;
 }
@@ -100,25 +105,30 @@ export class Registry extends EventEmitter<{ changed: [minutes: number[]]; reset
     return [this.#o.nodeId, ...[...this.#peers].filter(([id, p]) => id !== this.#o.nodeId && now - p.beatAt < DEAD_AFTER_MS).map(([id]) => id)];
   }
 
-  /** Whether every live node has flushed everything it acknowledged before `endMs`. */
+  /**
+   * Whether every live node that can flush has flushed everything it acknowledged before `endMs`.
+   * A node that stopped beating, or whose flushes fail, no longer holds the window back: what it
+   * sends later arrives as late counters.
+   */
   final(endMs: number): boolean {
-    if (this.#o.flushedThrough() < endMs) return false;
+    if (this.#o.flushing() && this.#o.flushedThrough() < endMs) return false;
     const now = Date.now();
     for (const [id, peer] of this.#peers) {
-      if (id === this.#o.nodeId || now - peer.beatAt >= DEAD_AFTER_MS) continue;
+      if (id === this.#o.nodeId || now - peer.beatAt >= DEAD_AFTER_MS || !peer.flushing) continue;
       if (peer.through < endMs) return false;
     }
     return true;
   }
 
-  /** Resolves once final(endMs), or after `timeoutMs` (a node that stopped beating stops counting by then). */
-  async whenFinal(endMs: number, timeoutMs = DEAD_AFTER_MS + 2 * HEARTBEAT_MS): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
+  /**
+   * Resolves true once final(endMs), however long a live node that flushes takes to get there; false
+   * when the registry stops first. Each node is bounded by itself: by its heartbeats and its flushes.
+   */
+  async whenFinal(endMs: number): Promise<boolean> {
     // Fresh heartbeats first: the ones at hand may predate the window's end.
     await this.#heartbeat();
     while (!this.#stopped) {
       if (this.final(endMs)) return true;
-      if (Date.now() >= deadline) return false;
       await new Promise((resolve) => setTimeout(resolve, Math.min(this.#o.pollMs, HEARTBEAT_MS)));
       await this.#heartbeat();
     }
@@ -136,12 +146,12 @@ export class Registry extends EventEmitter<{ changed: [minutes: number[]]; reset
     if (this.#stopped) return;
     const { link, nodeId } = this.#o;
     try {
-      const mine = `${this.#o.flushedThrough()}:${Date.now()}`;
+      const mine = `${this.#o.flushedThrough()}:${Date.now()}:${this.#o.flushing() ? 1 : 0}`;
       const [, all] = await Promise.all([link.call(NODES_KEY, ['HSET', NODES_KEY, nodeId, mine]), link.call(NODES_KEY, ['HGETALL', NODES_KEY])]);
       const peers = new Map<string, Peer>();
       for (const [id, value] of entries(all)) {
-        const [through, beatAt] = value.split(':').map(Number);
-        peers.set(id, { through, beatAt });
+        const [through, beatAt, flushing] = value.split(':').map(Number);
+        peers.set(id, { through, beatAt, flushing: flushing !== 0 });
       }
       this.#peers = peers;
     } catch (err) {
