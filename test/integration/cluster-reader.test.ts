@@ -60,7 +60,7 @@ test('the reader reads every partition a master holds in one call, and one by on
   assert.deepEqual(calls, ['tt_top_many', 'tt_top_many', 'tt_top_many'], 'one call per master');
 
   // Move the slot of a partition that has members to another master, keys and all.
-  const tag = tags.find((t, p) => [...counts.keys()].some((name) => hashDomain(name) % tags.length === p))!;
+  const tag = tags.find((_, p) => [...counts.keys()].some((name) => hashDomain(name) % tags.length === p))!;
   const slot = keySlot(windowKey(tag, 'minute', MINUTE));
   const masters = await cluster.masters();
   const ids = await Promise.all(masters.map((m) => cli(m.port, 'CLUSTER', 'MYID')));
