@@ -4,16 +4,21 @@
  * cluster mode on a local 3-master Redis Cluster (no replicas: the machine has two cores), all in the
  * same run, alternated per repeat.
  *
- *   node --import tsx bench/cluster.ts [--duration 8] [--repeats 2]
+ *   node --import tsx bench/cluster.ts [--duration 8] [--repeats 2] [--flush-interval 100ms]
  *
  * Reports per node: B counters/s (ratio to local mode in the same repeat), toptally CPU and Redis
  * CPU per million counters (Redis CPU from /proc over the measured phase, all masters), flush lag
- * p99 (toptally_cluster_lag_seconds sampled every 100 ms during the load), and stats latency p50/p99
- * for a closed and the open minute (sequential GETs after the load). Needs Debian's redis-server.
+ * p99 (toptally_cluster_lag_seconds sampled every 100 ms during the load), stats latency p50/p99 for
+ * a closed and the open minute (sequential GETs on one keep-alive connection after the load), and,
+ * with two nodes, how long after the minute's end a WebSocket subscriber on the first node gets the
+ * window-close push (the load is timed so the minute ends halfway through it). Needs Debian's
+ * redis-server.
  * Environment: BENCH_SEED, BENCH_UNIVERSE (10,000), BENCH_CONNECTIONS (32 per node).
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import WebSocket from 'ws';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,7 +30,9 @@ import { metricsOf } from './lib/report.js';
 import { freePort, pinning, ServerProcess } from './lib/server-process.js';
 import { median } from './lib/stats.js';
 
-const { values: flags } = parseArgs({ options: { duration: { type: 'string', default: '8' }, repeats: { type: 'string', default: '2' } } });
+const { values: flags } = parseArgs({
+  options: { duration: { type: 'string', default: '8' }, repeats: { type: 'string', default: '2' }, 'flush-interval': { type: 'string', default: '100ms' } },
+});
 const durationS = Number(flags.duration);
 const repeats = Number(flags.repeats);
 const seed = numberEnv('BENCH_SEED', 42);
@@ -47,6 +54,8 @@ interface Row {
   closedP99Ms: number;
   openP50Ms: number;
   openP99Ms: number;
+  /** From the minute's end to the close push on node 1's subscriber (two nodes only). */
+  closePushMs: number;
 }
 
 function redisCpuMs(cluster: RedisCluster): number {
@@ -58,10 +67,12 @@ function redisCpuMs(cluster: RedisCluster): number {
   return (ticks * 1000) / clockTicksPerSecond;
 }
 
-function get(port: number, path: string): Promise<string> {
+const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+function get(port: number, path: string, agent: http.Agent | false = false): Promise<string> {
   return new Promise((resolve, reject) => {
     http
-      .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      .get({ host: '127.0.0.1', port, path, agent }, (res) => {
         let text = '';
         res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('end', () => resolve(text));
       })
@@ -86,13 +97,35 @@ async function sampleLag(ports: number[], until: Promise<unknown>): Promise<numb
 
 async function statsLatency(port: number, path: string, n = 300): Promise<{ p50: number; p99: number }> {
   const times: number[] = [];
+  for (let i = 0; i < 20; i++) await get(port, path, keepAlive);
   for (let i = 0; i < n; i++) {
     const started = performance.now();
-    await get(port, path);
+    await get(port, path, keepAlive);
     times.push(performance.now() - started);
   }
   times.sort((a, b) => a - b);
   return { p50: times[Math.floor(n / 2)], p99: times[Math.floor(n * 0.99)] };
+}
+
+/** Subscribes to the minute on `port`; resolves with the ms from `endMs` to the push that closes that minute. */
+async function closePush(port: number, endMs: number): Promise<{ ready: Promise<void>; pushed: Promise<number> }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  let ready!: () => void;
+  const readyP = new Promise<void>((resolve) => (ready = resolve));
+  const pushed = new Promise<number>((resolve) => {
+    ws.on('message', (data) => {
+      const frame = JSON.parse(String(data)) as { type: string; from?: number; final?: boolean };
+      if (frame.type !== 'top') return;
+      ready();
+      if (frame.final && frame.from === endMs / 1000 - 60) {
+        resolve(Date.now() - endMs);
+        ws.close();
+      }
+    });
+  });
+  ws.send(JSON.stringify({ type: 'subscribe', window: 'minute', limit: 10 }));
+  return { ready: readyP, pushed };
 }
 
 async function runSetup(setup: Setup, repeat: number, cluster: RedisCluster): Promise<Row> {
@@ -103,8 +136,16 @@ async function runSetup(setup: Setup, repeat: number, cluster: RedisCluster): Pr
     for (const dir of dirs) {
       const port = await freePort();
       const args = ['bin/toptally.js', '--port', String(port), '--shards', '2', '--data-dir', dir, '--log-level', 'warn'];
-      if (setup !== 'local') args.push('--redis', cluster.urls.join(','));
+      if (setup !== 'local') args.push('--redis', cluster.urls.join(','), '--flush-interval', flags['flush-interval']!);
       servers.push(await ServerProcess.start({ name: `toptally (${setup})`, command: process.execPath, args, ...(pinning ? { cpu: pinning.server } : {}) }, { port }));
+    }
+    let push: { ready: Promise<void>; pushed: Promise<number> } | undefined;
+    if (nodes === 2) {
+      // The minute ends halfway through the measured phase.
+      const endMs = Math.ceil((Date.now() + (2 + durationS / 2) * 1000) / 60_000) * 60_000;
+      await new Promise((resolve) => setTimeout(resolve, endMs - (2 + durationS / 2) * 1000 - Date.now()));
+      push = await closePush(servers[0].port, endMs);
+      await push.ready;
     }
     log(`${setup}, repeat ${repeat + 1}: ${durationS} s after 2 s warm-up`);
     const redisBefore = redisCpuMs(cluster);
@@ -126,6 +167,7 @@ async function runSetup(setup: Setup, repeat: number, cluster: RedisCluster): Pr
     const nowMinute = Math.floor(Date.now() / 60_000);
     const closed = await statsLatency(servers[0].port, `/api/stats?window=minute&at=${nowMinute * 60}`);
     const open = await statsLatency(servers[0].port, '/api/stats?window=minute&open=true');
+    const closePushMs = push ? await Promise.race([push.pushed, new Promise<number>((resolve) => setTimeout(() => resolve(Number.NaN), 10_000))]) : Number.NaN;
     lag.sort((a, b) => a - b);
     return {
       setup,
@@ -139,6 +181,7 @@ async function runSetup(setup: Setup, repeat: number, cluster: RedisCluster): Pr
       closedP99Ms: closed.p99,
       openP50Ms: open.p50,
       openP99Ms: open.p99,
+      closePushMs,
     };
   } finally {
     await Promise.all(servers.map((server) => server.stop(30_000)));
@@ -151,6 +194,9 @@ const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? (n >= 100 ?
 const scope = fileScope();
 try {
   const cluster = await startRedisCluster(scope, { masters: 3, replicas: 0 });
+  // Redis shares the generators' core, not the servers': a node's figures are its own cost, as they
+  // would be with Redis on other machines. Redis's CPU is still read from /proc.
+  if (pinning) for (const node of cluster.nodes) spawnSync('taskset', ['-a', '-cp', String(pinning.generator), String(node.process!.pid)]);
   const rows: Row[] = [];
   for (let repeat = 0; repeat < repeats; repeat++) {
     // Alternated, so drift in the machine's load hits every setup alike.
@@ -158,17 +204,17 @@ try {
     for (const setup of order) rows.push(await runSetup(setup, repeat, cluster));
   }
   const lines = [
-    `Cluster benchmark: B shape, ${connections} connections per node, ${durationS} s x ${repeats} repeats, 3-master Redis Cluster on loopback (median of repeats; ratio: to local mode in the same repeat)`,
+    `Cluster benchmark: B shape, ${connections} connections per node, ${durationS} s x ${repeats} repeats, flush interval ${flags['flush-interval']}, 3-master Redis Cluster on loopback (median of repeats; ratio: to local mode in the same repeat)`,
     '',
-    '| setup | B counters/s per node | ratio to local | toptally CPU ms / M counters | Redis CPU ms / M counters | Redis / toptally CPU | flush lag p99 ms | closed stats p50 / p99 ms | open stats p50 / p99 ms |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| setup | B counters/s per node | ratio to local | toptally CPU ms / M counters | Redis CPU ms / M counters | Redis / toptally CPU | flush lag p99 ms | closed stats p50 / p99 ms | open stats p50 / p99 ms | close push ms after the minute |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const setup of ['local', 'cluster, 1 node', 'cluster, 2 nodes'] as const) {
     const mine = rows.filter((r) => r.setup === setup);
     const ratios = mine.map((r) => r.countersPerS / rows.find((l) => l.setup === 'local' && l.repeat === r.repeat)!.countersPerS);
     const m = (key: keyof Row) => median(mine.map((r) => r[key] as number));
     lines.push(
-      `| ${setup} | ${fmt(m('countersPerS'))} | ${fmt(median(ratios))} | ${fmt(m('toptallyCpuMsPerMillion'))} | ${fmt(m('redisCpuMsPerMillion'))} | ${fmt(m('redisCpuMsPerMillion') / m('toptallyCpuMsPerMillion'))} | ${fmt(m('lagP99Ms'))} | ${fmt(m('closedP50Ms'))} / ${fmt(m('closedP99Ms'))} | ${fmt(m('openP50Ms'))} / ${fmt(m('openP99Ms'))} |`,
+      `| ${setup} | ${fmt(m('countersPerS'))} | ${fmt(median(ratios))} | ${fmt(m('toptallyCpuMsPerMillion'))} | ${fmt(m('redisCpuMsPerMillion'))} | ${fmt(m('redisCpuMsPerMillion') / m('toptallyCpuMsPerMillion'))} | ${fmt(m('lagP99Ms'))} | ${fmt(m('closedP50Ms'))} / ${fmt(m('closedP99Ms'))} | ${fmt(m('openP50Ms'))} / ${fmt(m('openP99Ms'))} | ${fmt(m('closePushMs'))} |`,
     );
   }
   process.stdout.write(lines.join('\n') + '\n\n' + JSON.stringify(rows) + '\n');
