@@ -1,5 +1,5 @@
-// Cluster mode put together: connect to the seeds, load the function library, check the partition
-// count, and build the flusher, reader, registry and backend. startToptally calls openCluster()
+// Cluster mode put together: connect to the seeds (or keep trying in the background), load the
+// function library, check the partition count, and build the flusher, reader, registry and backend. startToptally calls openCluster()
 // before recovery (the backend is what recovery fills) and start() after it (the flusher replays
 // what Redis lacks from the recovered journal).
 
@@ -15,8 +15,9 @@ import { ClusterBackend } from './cluster-backend.ts';
 import { clusterMetrics } from './cluster-metrics.ts';
 import { Flusher } from './flusher.ts';
 import { ClusterReader } from './reader.ts';
-import { connectRedis } from './redis-link.ts';
-import { checkPartitions, nodeId as loadNodeId, Registry } from './registry.ts';
+import { DeferredLink } from './deferred-link.ts';
+import { connectRedis, type RedisLink } from './redis-link.ts';
+import { checkPartitions, nodeId as loadNodeId, PartitionMismatch, Registry } from './registry.ts';
 import { sharedKeys, type SharedKeys } from './shared-keys.ts';
 import { partitionTags } from './slots.ts';
 
@@ -56,21 +57,34 @@ export async function openCluster(config: Config, deps: ClusterDeps): Promise<Cl
   let registry!: Registry;
   const metrics = clusterMetrics(deps.metrics.registry, () => flusher, () => registry, clock);
   let warned = false;
+  let lastError: Error | null = null;
   const onError = (err: Error): void => {
+    lastError = err;
     metrics.redisError();
     if (!warned) log.warn({ err: err.message }, 'Redis error; retrying (counters stay journaled meanwhile)');
     warned = true;
   };
-  const link = await connectRedis(config.redis, { onError }).catch((err: Error) => {
-    throw new Error(`cannot reach Redis at ${config.redis.join(', ')}: ${err.message}`);
+  // Connected, with the function library loaded and the partition count checked.
+  const reach = async (): Promise<RedisLink> => {
+    const link = await connectRedis(config.redis, { onError });
+    try {
+      await link.loadLibrary();
+      await checkPartitions(link, config.partitions);
+      return link;
+    } catch (err) {
+      await link.close();
+      throw err;
+    }
+  };
+  // A node whose Redis is down at start still starts, and rides it out as it would an outage; one
+  // set up against another partition count refuses to start.
+  const link: RedisLink = await reach().catch((err: Error) => {
+    if (err instanceof PartitionMismatch) throw err;
+    lastError = err;
+    log.warn({ err: err.message }, `cannot reach Redis at ${config.redis.join(', ')}; trying again every second, counters stay journaled meanwhile`);
+    return new DeferredLink(reach, err, { onError, fatal: (e) => e instanceof PartitionMismatch });
   });
-  try {
-    await link.loadLibrary();
-    await checkPartitions(link, config.partitions);
-  } catch (err) {
-    await link.close();
-    throw err;
-  }
+  const connected = link instanceof DeferredLink ? link.connected : Promise.resolve(link);
   const tags = partitionTags(config.partitions);
   let durability: Durability | null = null;
   flusher = new Flusher({
@@ -111,11 +125,15 @@ export async function openCluster(config: Config, deps: ClusterDeps): Promise<Cl
     nodeId: id,
     async start(opened) {
       durability = opened;
+      if ((await connected) === null) return; // stopped first
       await flusher.sync(opened.journalLsn);
       await registry.start();
     },
     notReady() {
-      if (!flusher.synced) return `Redis not reached yet${flusher.lastError ? `: ${flusher.lastError.message}` : ''}`;
+      if (!flusher.synced) {
+        const why = flusher.lastError ?? lastError;
+        return `Redis not reached yet${why ? `: ${why.message}` : ''}`;
+      }
       if (flusher.lastError && flusher.sinceLastOkMs > 1000) return `Redis unreachable: ${flusher.lastError.message}`;
       const lag = clock.now() - flusher.flushedThrough();
       if (lag > LAG_NOT_READY_MS) return `behind: ${flusher.unflushedBytes} bytes of counters not in Redis for ${Math.round(lag / 1000)} s`;
@@ -125,6 +143,6 @@ export async function openCluster(config: Config, deps: ClusterDeps): Promise<Cl
       await registry.whenFinal(span(kind, index).to * 1000);
     },
     sharedKeys: sharedKeys(link, id),
-    summary: `cluster mode: node ${id}, ${config.partitions} partitions on ${link.cluster ? 'Redis Cluster' : 'a single Redis'} at ${config.redis.join(',')}, ack ${config.clusterAck}`,
+    summary: `cluster mode: node ${id}, ${config.partitions} partitions on ${link instanceof DeferredLink ? 'Redis (not reached yet)' : link.cluster ? 'Redis Cluster' : 'a single Redis'} at ${config.redis.join(',')}, ack ${config.clusterAck}`,
   };
 }

@@ -35,12 +35,15 @@ export async function nodeId(dataDir: string, configured: string): Promise<strin
   return id;
 }
 
-/** Records the partition count on first use; throws when the cluster was set up with another. */
+/** The cluster was set up with another partition count: no retry mends that. */
+export class PartitionMismatch extends Error {}
+
+/** Records the partition count on first use; throws PartitionMismatch when the cluster was set up with another. */
 export async function checkPartitions(link: RedisLink, partitions: number): Promise<void> {
   await link.call(CONFIG_KEY, ['HSETNX', CONFIG_KEY, 'partitions', String(partitions)]);
   const recorded = Number(String(await link.call(CONFIG_KEY, ['HGET', CONFIG_KEY, 'partitions'])));
   if (recorded !== partitions) {
-    throw new Error(`this Redis holds a cluster set up with --partitions ${recorded}; this node was started with --partitions ${partitions}: start it with --partitions ${recorded}`);
+    throw new PartitionMismatch(`this Redis holds a cluster set up with --partitions ${recorded}; this node was started with --partitions ${partitions}: start it with --partitions ${recorded}`);
   }
 }
 

@@ -204,6 +204,38 @@ test('a late counter taken by node A is pushed again to a subscriber on node B',
   );
 });
 
+test('a node started while Redis is down takes counters, says why it is not ready, and sends them once Redis is up', async (t) => {
+  const redis = await startRedis(t);
+  await redis.kill();
+  const minute = Math.floor((START + 14 * 3600) / 60);
+  const s = await startServer(t, { redis: [redis.url], partitions: 8, flushInterval: 20, durability: 'interval' }, START);
+  s.clock.set(minute * 60_000 + 1000);
+  assert.equal((await s.post([{ timestamp: minute * 60 + 1, 'early.example': 6, 'other.example': 2 }])).status, 200);
+  const stats = await s.get('/api/stats?window=minute&open=true&limit=5');
+  assert.equal(stats.status, 503);
+  assert.equal(stats.body.error.code, 'TOPTALLY_ERR_CLUSTER_UNAVAILABLE');
+  const ready = await s.get('/readyz');
+  assert.equal(ready.status, 503);
+  assert.match(JSON.stringify(ready.body), /Redis not reached yet/);
+  await redis.restart();
+  await eventually('ready', async () => ((await s.get('/readyz')).status === 200 ? null : JSON.stringify((await s.get('/readyz')).body)));
+  const sent = await s.get('/api/stats?window=minute&open=true&limit=5');
+  assert.deepEqual(sent.body.top, [{ domain: 'early.example', count: 6 }, { domain: 'other.example', count: 2 }]);
+});
+
+test('a node that reaches Redis after its start and finds another --partitions there stays not ready, naming both', async (t) => {
+  const redis = await startRedis(t);
+  await clusterNode(t, [redis.url], { partitions: 16 });
+  await redis.restart(); // kept in its AOF: the cluster was set up with 16
+  await redis.kill();
+  const s = await startServer(t, { redis: [redis.url], partitions: 8, flushInterval: 20, durability: 'interval' }, START);
+  await redis.restart();
+  await eventually('refused', async () => {
+    const ready = await s.get('/readyz');
+    return ready.status === 503 && /--partitions 16.*--partitions 8/.test(JSON.stringify(ready.body)) ? null : JSON.stringify(ready.body);
+  });
+});
+
 test('the journal keeps what Redis has not taken through checkpoints, so a restart after an outage still sends it', async (t) => {
   const redis = await startRedis(t);
   const dataDir = await tempDir(t);
