@@ -35,12 +35,21 @@ local function apply(keys, args)
   return {'ok', args[3]}
 end
 
+-- The tie list is only read when members tied at the boundary score were cut off (ZCOUNT says more
+-- than the ranked list holds): otherwise every one of them is in the list already.
 local function top_of(zset, total, n)
   local ranked = redis.call('ZREVRANGE', zset, 0, n - 1, 'WITHSCORES')
   local ties = {}
   if n > 0 and #ranked == 2 * n then
     local s = ranked[#ranked]
-    ties = redis.call('ZRANGE', zset, s, s, 'BYSCORE', 'LIMIT', 0, n)
+    local listed = 0
+    for i = #ranked, 2, -2 do
+      if ranked[i] ~= s then break end
+      listed = listed + 1
+    end
+    if redis.call('ZCOUNT', zset, s, s) > listed then
+      ties = redis.call('ZRANGE', zset, s, s, 'BYSCORE', 'LIMIT', 0, n)
+    end
   end
   return {ranked, ties, redis.call('ZCARD', zset), redis.call('GET', total) or '0'}
 end
