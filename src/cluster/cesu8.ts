@@ -3,8 +3,8 @@
 // and CESU-8's byte order is UTF-16 code-unit order, the order local mode breaks ties in (JS `<`).
 // With plain UTF-8 they differ: U+FF01 sorts before U+1F600 in UTF-8 and after it in UTF-16.
 
-/** CESU-8 of the UTF-8 bytes `utf8[start..end)`, as a latin1 string (one char per byte): a cheap map key. */
-export function cesu8Key(utf8: Buffer, start: number, end: number): string {
+/** CESU-8 of the UTF-8 bytes `utf8[start..end)`, as a Buffer of its own. */
+export function cesu8Bytes(utf8: Buffer, start: number, end: number): Buffer {
   let plain = true;
   for (let i = start; i < end; i++) {
     if (utf8[i] >= 0xf0) {
@@ -12,14 +12,13 @@ export function cesu8Key(utf8: Buffer, start: number, end: number): string {
       break;
     }
   }
-  const buffer = utf8;
-  if (plain) return buffer.toString('latin1', start, end);
+  if (plain) return Buffer.from(utf8.subarray(start, end));
   let out = '';
   for (let i = start; i < end; ) {
     const b = utf8[i];
     if (b < 0xf0) {
       const len = b < 0x80 ? 1 : b < 0xe0 ? 2 : 3;
-      out += buffer.toString('latin1', i, i + len);
+      out += utf8.toString('latin1', i, i + len);
       i += len;
       continue;
     }
@@ -29,7 +28,7 @@ export function cesu8Key(utf8: Buffer, start: number, end: number): string {
     out += threeBytes(high) + threeBytes(low);
     i += 4;
   }
-  return out;
+  return Buffer.from(out, 'latin1');
 }
 
 function threeBytes(unit: number): string {
@@ -39,7 +38,7 @@ function threeBytes(unit: number): string {
 /** The CESU-8 of a JS string (tests and the reader's own checks). */
 export function encodeCesu8(s: string): Buffer {
   const utf8 = Buffer.from(s, 'utf8');
-  return Buffer.from(cesu8Key(utf8, 0, utf8.length), 'latin1');
+  return cesu8Bytes(utf8, 0, utf8.length);
 }
 
 /** The JS string a CESU-8 member stands for. */

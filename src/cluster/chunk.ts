@@ -1,9 +1,9 @@
 // A chunk: one partition's pre-aggregated share of this node's journal records (lo, hi], as one
 // tt_apply call sends it. Deltas are kept per minute and domain (found by hash, compared by bytes);
-// the hours are summed from the minutes when the call is built.
+// each minute's deltas go to its hour too, in Redis.
 
 import { minuteToHour, type WindowKind } from '../window.ts';
-import { cesu8Key } from './cesu8.ts';
+import { cesu8Bytes } from './cesu8.ts';
 import { totalKey, watermarkKey, windowKey } from './keys.ts';
 import type { Arg } from './redis-link.ts';
 
@@ -23,8 +23,8 @@ export interface Chunk {
 
 /** A domain's delta in one minute of a chunk; `next` chains domains whose hashes collide. */
 interface Delta {
-  /** CESU-8 as latin1. */
-  member: string;
+  /** The domain in CESU-8, as Redis stores it. */
+  member: Buffer;
   delta: number;
   next?: Delta;
 }
@@ -50,8 +50,8 @@ export function openChunk(chunks: Chunk[], lsn: number): Chunk {
 
 /**
  * Adds the delta of the domain `names[start..end)` (UTF-8) with FNV hash `hash`; 1 when the domain is
- * new to the minute. Found by hash and compared by bytes, so the member string is built once per
- * domain and chunk, not once per entry.
+ * new to the minute. Found by hash and compared by bytes, so the member is built once per domain and
+ * chunk, not once per entry.
  */
 export function addDelta(members: Map<number, Delta>, hash: number, names: Buffer, start: number, end: number, delta: number): number {
   const first = members.get(hash);
@@ -61,47 +61,37 @@ export function addDelta(members: Map<number, Delta>, hash: number, names: Buffe
       return 0;
     }
   }
-  members.set(hash, { member: cesu8Key(names, start, end), delta, next: first });
+  members.set(hash, { member: cesu8Bytes(names, start, end), delta, next: first });
   return 1;
 }
 
-function sameName(member: string, names: Buffer, start: number, end: number): boolean {
-  if (member.length !== end - start) return member === cesu8Key(names, start, end); // astral characters: CESU-8 is longer
-  for (let i = 0; i < member.length; i++) if (member.charCodeAt(i) !== names[start + i]) return false;
+function sameName(member: Buffer, names: Buffer, start: number, end: number): boolean {
+  if (member.length !== end - start) return member.equals(cesu8Bytes(names, start, end)); // astral characters: CESU-8 is longer
+  for (let i = 0; i < member.length; i++) if (member[i] !== names[start + i]) return false;
   return true;
 }
 
-function addTo(windows: Map<number, Map<string, number>>, index: number, member: string, delta: number): void {
-  let members = windows.get(index);
-  if (!members) windows.set(index, (members = new Map()));
-  members.set(member, (members.get(member) ?? 0) + delta);
-}
-
-/** tt_apply's arguments for the chunk (see library.ts for their layout). */
+/**
+ * tt_apply's arguments for the chunk (see library.ts): per minute its window and total keys, then
+ * its hour's, and each domain's delta once, which the function adds to both.
+ */
 export function applyArgs(chunk: Chunk, tag: string, nodeId: string, lo: number, ttl: (kind: WindowKind, index: number) => number): Arg[] {
   const keys: Arg[] = [watermarkKey(tag)];
   const args: Arg[] = [nodeId, String(lo), String(chunk.hi)];
-  const minutes = new Map<number, Map<string, number>>();
-  const hours = new Map<number, Map<string, number>>();
   for (const [minute, members] of chunk.minutes) {
+    const hour = minuteToHour(minute);
+    keys.push(windowKey(tag, 'minute', minute), totalKey(tag, 'minute', minute), windowKey(tag, 'hour', hour), totalKey(tag, 'hour', hour));
+    let sum = 0;
+    let size = 0;
+    const pairs: Arg[] = [];
     for (const first of members.values()) {
       for (let d: Delta | undefined = first; d; d = d.next) {
-        addTo(minutes, minute, d.member, d.delta);
-        addTo(hours, minuteToHour(minute), d.member, d.delta);
+        sum += d.delta;
+        size++;
+        pairs.push(d.member, String(d.delta));
       }
     }
-  }
-  for (const [kind, windows] of [['minute', minutes], ['hour', hours]] as const) {
-    for (const [index, members] of windows) {
-      keys.push(windowKey(tag, kind, index), totalKey(tag, kind, index));
-      let sum = 0;
-      const pairs: Arg[] = [];
-      for (const [member, delta] of members) {
-        sum += delta;
-        pairs.push(Buffer.from(member, 'latin1'), String(delta));
-      }
-      args.push(String(ttl(kind, index)), String(sum), String(members.size), ...pairs);
-    }
+    args.push(String(ttl('minute', minute)), String(ttl('hour', hour)), String(sum), String(size), ...pairs);
   }
   return ['FCALL', 'tt_apply', String(keys.length), ...keys, ...args];
 }

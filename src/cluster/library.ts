@@ -19,17 +19,23 @@ local function apply(keys, args)
   local m = tonumber(mark)
   if hi <= m then return {'dup', mark} end
   if lo ~= m then return {'gap', mark} end
+  -- Per minute: its window and total, then its hour's; each delta goes to both.
   local a = 4
-  for w = 2, #keys, 2 do
-    local ttl, sum, n = args[a], args[a + 1], tonumber(args[a + 2])
-    a = a + 3
+  for w = 2, #keys, 4 do
+    local minute, hour = keys[w], keys[w + 2]
+    local minuteTtl, hourTtl, sum, n = args[a], args[a + 1], args[a + 2], tonumber(args[a + 3])
+    a = a + 4
     for i = 1, n do
-      redis.call('ZINCRBY', keys[w], args[a + 1], args[a])
+      redis.call('ZINCRBY', minute, args[a + 1], args[a])
+      redis.call('ZINCRBY', hour, args[a + 1], args[a])
       a = a + 2
     end
     redis.call('INCRBY', keys[w + 1], sum)
-    redis.call('EXPIRE', keys[w], ttl)
-    redis.call('EXPIRE', keys[w + 1], ttl)
+    redis.call('INCRBY', keys[w + 3], sum)
+    redis.call('EXPIRE', minute, minuteTtl)
+    redis.call('EXPIRE', keys[w + 1], minuteTtl)
+    redis.call('EXPIRE', hour, hourTtl)
+    redis.call('EXPIRE', keys[w + 3], hourTtl)
   end
   redis.call('HSET', keys[1], node, args[3])
   return {'ok', args[3]}

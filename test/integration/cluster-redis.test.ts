@@ -51,9 +51,12 @@ function record(lsn: number, counts: Record<string, number>, atMs = MINUTE * 60_
   return { lsn, atMs, counters, entries, shards: 2, parts, minutes };
 }
 
+const HOUR = Math.floor(MINUTE / 60);
+
 async function apply(target: RedisLink, tag: string, lo: number, hi: number, member: string, delta: number): Promise<string[]> {
   const z = windowKey(tag, 'minute', MINUTE);
-  const reply = (await target.call(z, ['FCALL', 'tt_apply', '3', watermarkKey(tag), z, totalKey(tag, 'minute', MINUTE), 'node-a', String(lo), String(hi), '600', String(delta), '1', encodeCesu8(member), String(delta)])) as Buffer[];
+  const keys = [watermarkKey(tag), z, totalKey(tag, 'minute', MINUTE), windowKey(tag, 'hour', HOUR), totalKey(tag, 'hour', HOUR)];
+  const reply = (await target.call(z, ['FCALL', 'tt_apply', String(keys.length), ...keys, 'node-a', String(lo), String(hi), '600', '7200', String(delta), '1', encodeCesu8(member), String(delta)])) as Buffer[];
   return reply.map(String);
 }
 
@@ -74,7 +77,7 @@ test('CESU-8 round-trips and orders like JS strings', () => {
 });
 
 for (const which of ['cluster', 'single'] as const) {
-  test(`tt_apply applies a batch once, refuses a gap, and says the watermark (${which})`, async () => {
+  test(`tt_apply applies a batch once to its minute and hour, refuses a gap, and says the watermark (${which})`, async () => {
     const target = which === 'cluster' ? link : singleLink;
     const tag = `apply-${which}`;
     assert.deepEqual(await apply(target, tag, 0, 5, 'x.com', 3), ['ok', '5']);
@@ -82,11 +85,15 @@ for (const which of ['cluster', 'single'] as const) {
     assert.deepEqual(await apply(target, tag, 2, 4, 'x.com', 3), ['dup', '5'], 'an older one');
     assert.deepEqual(await apply(target, tag, 7, 9, 'x.com', 3), ['gap', '5'], 'a batch after a lost one');
     assert.deepEqual(await apply(target, tag, 5, 9, 'x.com', 4), ['ok', '9']);
-    const z = windowKey(tag, 'minute', MINUTE);
-    assert.equal(String(await target.call(z, ['ZSCORE', z, 'x.com'])), '7');
-    assert.equal(String(await target.call(z, ['GET', totalKey(tag, 'minute', MINUTE)])), '7');
-    const ttl = Number(await target.call(z, ['TTL', z]));
-    assert.ok(ttl > 500 && ttl <= 600, `ttl ${ttl}`);
+    for (const [kind, index, expiry] of [['minute', MINUTE, 600], ['hour', HOUR, 7200]] as const) {
+      const z = windowKey(tag, kind, index);
+      assert.equal(String(await target.call(z, ['ZSCORE', z, 'x.com'])), '7', kind);
+      assert.equal(String(await target.call(z, ['GET', totalKey(tag, kind, index)])), '7', kind);
+      for (const key of [z, totalKey(tag, kind, index)]) {
+        const ttl = Number(await target.call(z, ['TTL', key]));
+        assert.ok(ttl > expiry - 100 && ttl <= expiry, `${key}: ttl ${ttl}`);
+      }
+    }
   });
 }
 
