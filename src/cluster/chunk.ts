@@ -9,7 +9,8 @@ import type { Arg } from './redis-link.ts';
 
 /**
  * Distinct (minute, domain) entries after which a chunk takes no more records (its call updates
- * about twice as many, with the hours): bounds one call's time in Redis.
+ * about twice as many, with the hours): bounds one call's time in Redis, except for a single record
+ * larger than that, which goes whole.
  */
 const CHUNK_ENTRIES = 2000;
 
@@ -37,10 +38,15 @@ export function emptyChunk(hi: number, sealed: boolean): Chunk {
   return { hi, minutes: new Map(), entries: 0, sealed };
 }
 
-/** The chunk records go to now: the last one, unless it is sealed (sent) or full. */
+/**
+ * The chunk the entries of record `lsn` go to: the last one, unless it is sealed (sent) or full. A
+ * full chunk still takes the rest of a record it holds part of: chunks split only between records,
+ * since a chunk is applied by the LSN range it covers, and a second chunk ending at the same LSN
+ * would be taken for a duplicate.
+ */
 export function openChunk(chunks: Chunk[], lsn: number): Chunk {
   let chunk = chunks[chunks.length - 1];
-  if (!chunk || chunk.sealed || chunk.entries >= CHUNK_ENTRIES) {
+  if (!chunk || chunk.sealed || (chunk.entries >= CHUNK_ENTRIES && chunk.hi !== lsn)) {
     chunk = emptyChunk(lsn, false);
     chunks.push(chunk);
   }

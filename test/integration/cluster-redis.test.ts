@@ -130,6 +130,22 @@ async function journalOf(dir: string, records: CounterRecord[]): Promise<Segment
   return [{ file, firstLsn: records[0].lsn, lastLsn: records.at(-1)!.lsn }];
 }
 
+test('the flusher sends a record whose entries for one partition pass a chunk\'s size whole, counted once', async (t) => {
+  const tags = ['big-f'];
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < 4500; i++) counts[`big${i}.example`] = 1 + (i % 3);
+  const flusher = new Flusher({ link, tags, nodeId: 'node-big', clock: clockAt(), retention: { minutes: 10, hours: 2 }, flushIntervalMs: 20, segments: () => [], waitReplicas: false });
+  t.after(() => flusher.stop());
+  await flusher.sync(0);
+  flusher.add(record(1, counts));
+  flusher.add(record(2, { 'big0.example': 10 }));
+  await flusher.settled({ timeoutMs: 5000 });
+  const merged = merge(await new ClusterReader(link, tags).top('minute', MINUTE, 3), 3);
+  assert.equal(merged.domains, 4500);
+  assert.equal(merged.total, Object.values(counts).reduce((a, b) => a + b, 0) + 10);
+  assert.deepEqual(merged.top[0], { domain: 'big0.example', count: 11 });
+});
+
 test('the flusher counts every record once (domains with colliding hashes apart), sets expiry by the toptally clock, and replays what Redis lost from the journal', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'toptally-flusher-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
