@@ -1,7 +1,7 @@
 // The pure state of one shard: per-minute and per-hour count tables for the domains it owns.
 // No I/O and no clock: the main thread says which windows are still retained.
 
-import type { Census, TopEntries, WindowKind, WindowTotal } from '../src/protocol/messages.ts';
+import type { Census, Drained, TopEntries, WindowKind, WindowTotal } from '../src/protocol/messages.ts';
 import { PartBuilder, viewPart, type ShardPart } from '../src/protocol/shard-part.ts';
 import { CountTable } from './count-table.ts';
 import { NameTable } from './name-table.ts';
@@ -27,6 +27,7 @@ interface Window {
 }
 
 const EMPTY_TOP: TopEntries = { domains: [], counts: [], total: 0, size: 0 };
+
 /** Entries per part of a window snapshot: bounds a message, and what a damaged frame can lose. */
 const EXPORT_PART_ENTRIES = 65_536;
 
@@ -34,6 +35,11 @@ export class ShardState implements ShardStore {
   readonly #names = new NameTable();
   readonly #windows: Record<WindowKind, Map<number, Window>> = { minute: new Map(), hour: new Map() };
   #oldest: Record<WindowKind, number> = { minute: -Infinity, hour: -Infinity };
+  /**
+   * Per minute, what apply() added since the last drain (cluster mode reads it instead of every
+   * entry): kept only once a first drain asked for it, so local mode keeps nothing.
+   */
+  #deltas: Map<number, CountTable> | null = null;
 
   /** What the shard holds: distinct domains, (domain, window) entries, and the bytes of its tables. */
   census(): Census {
@@ -79,8 +85,35 @@ export class ShardState implements ShardStore {
       const id = this.#names.idOf(hashes[i], names, i === 0 ? 0 : nameEnds[i - 1], nameEnds[i]);
       this.#add(minuteWindow, id, count);
       this.#add(hourWindow, id, count);
+      if (this.#deltas) this.#addDelta(minuteIndex, id, count);
     }
     return entries;
+  }
+
+  /**
+   * The (minute, domain) deltas applied since the last drain, as parts, and forgets them. The first
+   * drain finds none kept (`fresh`): from it on, apply() keeps them.
+   */
+  drain(maxEntries = EXPORT_PART_ENTRIES): Drained {
+    if (!this.#deltas) {
+      this.#deltas = new Map();
+      return { fresh: true, parts: [] };
+    }
+    const parts: ShardPart[] = [];
+    let builder = new PartBuilder();
+    for (const [minute, table] of this.#deltas) {
+      table.forEach((id, count) => {
+        builder.addBytes(this.#names.bytesOf(id), this.#names.hashOf(id), count, minute);
+        this.#names.release(id);
+        if (builder.entries === maxEntries) {
+          parts.push(builder.finish());
+          builder = new PartBuilder();
+        }
+      });
+    }
+    if (builder.entries > 0) parts.push(builder.finish());
+    this.#deltas.clear();
+    return { fresh: false, parts };
   }
 
   top(kind: WindowKind, index: number, limit: number): TopEntries {
@@ -139,6 +172,12 @@ export class ShardState implements ShardStore {
       this.#windows[kind].set(index, window);
     }
     return window;
+  }
+
+  #addDelta(minute: number, id: number, count: number): void {
+    let table = this.#deltas!.get(minute);
+    if (!table) this.#deltas!.set(minute, (table = new CountTable()));
+    if (table.add(id, count)) this.#names.retain(id);
   }
 
   #add(window: Window | undefined, id: number, count: number): void {

@@ -29,6 +29,8 @@ function handle(message: ToShard): FromShard | undefined {
         id: message.id,
         windows: message.windows.map(({ window, index }) => ({ window, index, parts: state.exportWindow(window, index) })),
       };
+    case 'drain':
+      return { kind: 'drained', id: message.id, ...state.drain() };
     case 'load':
       return { kind: 'applied', id: message.id, entries: state.load(message.window, message.index, message.part) };
     case 'retain':

@@ -3,7 +3,7 @@
 // acknowledges a batch once it is handed to the shards (unless one is behind, see ShardPool.ingest).
 
 import { EventEmitter } from 'node:events';
-import type { Census, ExportedWindow, TopEntries, WindowTotal } from '../protocol/messages.ts';
+import type { Census, Drained, ExportedWindow, TopEntries, WindowTotal } from '../protocol/messages.ts';
 import type { ShardPart } from '../protocol/shard-part.ts';
 import type { Partitioned } from '../routing/partition.ts';
 import type { ShardPool } from '../shards/shard-pool.ts';
@@ -63,6 +63,11 @@ export class LocalBackend extends EventEmitter<BackendEvents> implements StateBa
 
   totals(): Promise<WindowTotal[][]> {
     return this.pool.totals();
+  }
+
+  /** Each shard's (minute, domain) deltas since its last drain (cluster mode's flusher). */
+  drain(): Promise<Drained[]> {
+    return this.pool.drain();
   }
 
   unavailable(): number[] {

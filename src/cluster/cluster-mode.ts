@@ -89,6 +89,7 @@ export async function openCluster(config: Config, deps: ClusterDeps): Promise<Cl
   let durability: Durability | null = null;
   flusher = new Flusher({
     link,
+    drain: () => deps.local.drain(),
     tags,
     nodeId: id,
     clock,

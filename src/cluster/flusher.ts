@@ -1,8 +1,14 @@
-// Moves this node's acknowledged counters into Redis. Every journaled record is split by partition
-// and pre-aggregated per (partition, window, domain) into chunks; each chunk covers the node's
-// records (lo, hi] for its partition and goes to Redis as one tt_apply call (library.ts), one call in
-// flight per partition, every flush interval. Redis load therefore follows the distinct (domain,
-// window) pairs per interval, not the counters.
+// Moves this node's acknowledged counters into Redis. The shard workers, which count every entry
+// anyway, keep what they applied per (minute, domain) since they were last drained; every flush
+// interval the flusher drains them (a drain is queued behind every part handed over before it, so
+// it covers the records up to the last one added) and splits the deltas by partition into chunks.
+// Each chunk covers the node's records (lo, hi] for its partition and goes to Redis as one tt_apply
+// call (library.ts), one call in flight per partition. The I/O thread therefore handles distinct
+// (domain, minute) pairs per interval, not entries, and so does Redis.
+//
+// A worker that just started (every one at start-up, one that replaced a dead one) kept nothing
+// before its first drain: that drain resets, and every partition is rebuilt from the journal
+// records after its watermark up to the drain, as after a failover.
 //
 // The ordering rule, enforced here: a partition's watermark in Redis only moves from lo to hi, so
 // a chunk is applied at most once. When Redis answers with a lower watermark than this node last
@@ -16,6 +22,8 @@ import type { Clock } from '../clock.ts';
 import type { CounterRecord } from '../durability/records.ts';
 import { payloads } from '../durability/shard-rebuild.ts';
 import type { Segment } from '../durability/journal.ts';
+import type { Drained } from '../protocol/messages.ts';
+import type { ShardPart } from '../protocol/shard-part.ts';
 import { TopTallyError } from '../errors.ts';
 import { viewPart } from '../protocol/shard-part.ts';
 import { WINDOW_SECONDS, type WindowKind } from '../window.ts';
@@ -49,12 +57,16 @@ interface Partition {
   failures: number;
   /** LSNs of records that touched this partition and are not yet verified. */
   lsns: Touches;
-  /** The highest LSN added for this partition. */
+  /** The highest LSN whose entries reached this partition's chunks. */
   lastLsn: number;
+  /** A reset waiting for the call in flight to end: rebuild from the journal up to this LSN. */
+  resetTo: number;
 }
 
 export interface FlusherOptions {
   link: RedisLink;
+  /** Each shard's deltas since its last drain, queued behind every part handed to it before. */
+  drain: () => Promise<Drained[]>;
   tags: readonly string[];
   nodeId: string;
   clock: Clock;
@@ -94,6 +106,11 @@ export class Flusher {
   #lastAdded = 0;
   /** Whether every record added so far is confirmed (then the next one added moves the cursor). */
   #allConfirmed = true;
+  /** Every record up to this LSN has been drained from the shards into chunks (or a replay). */
+  #drainedThrough = 0;
+  #draining = false;
+  /** The next drain rebuilds every partition from the journal instead (start-up, a failed drain). */
+  #resetPending = true;
   /** Partitions waiting for a replay: from (exclusive) → to (inclusive). */
   #rewinds = new Map<number, { from: number; to: number }>();
   #replaying: Promise<void> | null = null;
@@ -114,6 +131,7 @@ export class Flusher {
       failures: 0,
       lsns: new Touches(),
       lastLsn: 0,
+      resetTo: 0,
     }));
   }
 
@@ -140,18 +158,19 @@ export class Flusher {
   /** Journal records at or below this LSN may be dropped. */
   journalKeepFrom(): number {
     if (!this.#synced) return 0;
-    let lowest = Infinity;
+    // What the shards hold undrained may touch any partition: a reset reads it from the journal.
+    let lowest = this.#drainedThrough + 1;
     for (const p of this.#partitions) {
       // A partition being rewound needs everything after its verified mark read again.
       const next = p.replaying ? p.verified + 1 : p.lsns.firstUnverified();
       if (next !== undefined && next < lowest) lowest = next;
     }
-    return lowest === Infinity ? this.#lastAdded : lowest - 1;
+    return Math.min(this.#lastAdded, lowest - 1);
   }
 
   /**
-   * Reads this node's watermarks and replays the journal records after them (records up to
-   * `journalLsn`, the last one recovered from disk); retried until Redis answers.
+   * Reads this node's watermarks (retried until Redis answers); the first drain then replays the
+   * journal records after them, those recovered from disk (up to `journalLsn`) and those taken since.
    */
   async sync(journalLsn: number): Promise<void> {
     this.#lastAdded = Math.max(this.#lastAdded, journalLsn);
@@ -167,8 +186,6 @@ export class Flusher {
           }
           p.lsns.confirm(marks[i]);
           p.lsns.verify(marks[i]);
-          // Counters taken since start-up (before the marks were read) are replayed with the rest.
-          if (marks[i] < journalLsn) this.#rewind(p, marks[i], Math.max(journalLsn, p.lastLsn));
         });
         break;
       } catch (err) {
@@ -186,11 +203,10 @@ export class Flusher {
 
   /** Takes a journaled record (in LSN order). */
   add(record: CounterRecord): void {
-    const touched = this.#aggregate(record);
     this.#lastAdded = record.lsn;
     let bytes = 0;
     for (const part of record.parts) bytes += part?.buffer.byteLength ?? 0;
-    if (touched.size > 0) this.#records.push({ lsn: record.lsn, atMs: record.atMs, bytes });
+    this.#records.push({ lsn: record.lsn, atMs: record.atMs, bytes });
     // A record added while every earlier one is confirmed is the first unconfirmed one.
     if (this.#allConfirmed) this.#progress();
   }
@@ -225,11 +241,15 @@ export class Flusher {
     this.#waiters = [];
   }
 
-  /** Adds the record's entries to the open chunk of each partition it touches (or of `only`). */
-  #aggregate(record: CounterRecord, only?: Partition): Set<Partition> {
-    const touched = new Set<Partition>();
+  /**
+   * Adds the parts' entries to the open chunk of each partition they touch (or of `only`), as those
+   * of journal record `lsn`, or of a drain through `lsn` (then `touch` is the lowest LSN it covers);
+   * whether they touched any.
+   */
+  #aggregate(parts: readonly (ShardPart | undefined)[], lsn: number, touch: number, only?: Partition): boolean {
     const count = this.#partitions.length;
-    for (const part of record.parts) {
+    let touched = false;
+    for (const part of parts) {
       if (!part) continue;
       const view = viewPart(part);
       const names = Buffer.from(view.names.buffer, view.names.byteOffset, view.names.byteLength);
@@ -241,14 +261,12 @@ export class Flusher {
           start = end;
           continue;
         }
-        if (!touched.has(p)) {
-          touched.add(p);
-          if (p.lastLsn < record.lsn) {
-            p.lsns.push(record.lsn);
-            p.lastLsn = record.lsn;
-          }
+        touched = true;
+        if (p.lastLsn < lsn) {
+          p.lsns.push(touch);
+          p.lastLsn = lsn;
         }
-        const chunk = openChunk(p.chunks, record.lsn);
+        const chunk = openChunk(p.chunks, lsn);
         const minute = view.minutes[i];
         let members = chunk.minutes.get(minute);
         if (!members) chunk.minutes.set(minute, (members = new Map()));
@@ -259,8 +277,44 @@ export class Flusher {
     return touched;
   }
 
+  /** Drains the shards into chunks, or resets (see the header); then sends what it can. */
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    const through = this.#lastAdded;
+    const from = this.#drainedThrough;
+    try {
+      const drained = await this.#o.drain();
+      if (this.#stopped) return;
+      this.#drainedThrough = through;
+      if (this.#resetPending || drained.some((d) => d.fresh)) {
+        this.#resetPending = false;
+        for (const p of this.#partitions) {
+          if (p.mark >= through) continue;
+          if (!p.inFlight) {
+            this.#rewind(p, p.mark, through);
+            continue;
+          }
+          // Its call ends first (Redis may take it): then the rest is rebuilt (#resetAfterCall).
+          p.chunks = p.chunks.slice(0, 1);
+          p.resetTo = through;
+        }
+      } else {
+        for (const d of drained) this.#aggregate(d.parts, through, from + 1);
+      }
+      this.#progress();
+    } catch {
+      // A shard that died took its deltas with it: its successor starts afresh, and the next drain
+      // rebuilds from the journal what this one would have held.
+      this.#resetPending = true;
+    } finally {
+      this.#draining = false;
+    }
+    for (const p of this.#partitions) this.#send(p);
+  }
+
   #tick(): void {
     if (!this.#synced || this.#stopped) return;
+    if (!this.#draining && this.#lastAdded > this.#drainedThrough) void this.#drain();
     for (const p of this.#partitions) this.#send(p);
   }
 
@@ -280,7 +334,8 @@ export class Flusher {
         if (kind === 'gap') {
           this.stats.gaps++;
           this.#o.onGap?.(p.index, mark, p.lastLsn);
-          this.#rewind(p, mark, Math.max(p.lastLsn, p.mark));
+          this.#rewind(p, mark, Math.max(p.lastLsn, p.mark, p.resetTo));
+          p.resetTo = 0;
           return;
         }
         this.stats.flushes++;
@@ -290,17 +345,36 @@ export class Flusher {
         p.chunks.shift();
         p.mark = Math.max(mark, chunk.hi);
         p.lsns.confirm(p.mark);
+        this.#resetAfterCall(p);
         if (this.#o.waitReplicas && (await this.#replicated(hwm))) this.#verified(p, p.mark);
         this.#progress();
         if (p.chunks.length > 0 && (p.chunks[0].sealed || p.chunks.length > 1)) this.#send(p);
       },
       (err: Error) => {
         p.inFlight = false;
+        if (p.resetTo > 0) {
+          p.chunks.shift(); // the rebuild covers it
+          this.#resetAfterCall(p);
+        }
         p.retryAt = Date.now() + Math.min(RETRY_MAX_MS, this.#o.flushIntervalMs * 2 ** p.failures++);
         this.#failed(err);
         if (functionMissing(err)) void this.#o.link.loadLibrary().catch((e: Error) => this.#failed(e));
       },
     );
+  }
+
+  /**
+   * A reset that waited for `p`'s call to end: the records after its mark up to the reset's drain
+   * are read from the journal, and go before the chunks later drains made meanwhile.
+   */
+  #resetAfterCall(p: Partition): void {
+    const to = p.resetTo;
+    if (to === 0) return;
+    p.resetTo = 0;
+    if (p.mark >= to) return;
+    const later = p.chunks;
+    this.#rewind(p, p.mark, to);
+    p.chunks = later;
   }
 
   async #apply(p: Partition, lo: number, chunk: Chunk): Promise<['ok' | 'dup' | 'gap', number]> {
@@ -420,7 +494,7 @@ export class Flusher {
               if (record.lsn <= r.from || record.lsn > r.to) continue;
               const live = p.chunks;
               p.chunks = into.chunks;
-              if (this.#aggregate(record, p).size > 0) into.lsns.push(record.lsn);
+              if (this.#aggregate(record.parts, record.lsn, record.lsn, p)) into.lsns.push(record.lsn);
               p.chunks = live;
             }
           }
@@ -462,7 +536,7 @@ export class Flusher {
 
   /** The lowest LSN some partition has not confirmed; past the last one added when none. */
   #lowestUnconfirmed(): number {
-    let lowest = this.#lastAdded + 1;
+    let lowest = this.#drainedThrough + 1;
     for (const p of this.#partitions) {
       const first = p.replaying ? p.mark + 1 : p.lsns.firstUnconfirmed();
       if (first !== undefined && first < lowest) lowest = first;

@@ -42,6 +42,16 @@ export interface ExportedWindow {
   parts: ShardPart[];
 }
 
+/**
+ * A shard's (minute, domain) deltas applied since its last drain, as parts; `fresh` when it kept none
+ * before this drain (a worker keeps them only once a first drain asked, so one that just started
+ * cannot say what it applied before).
+ */
+export interface Drained {
+  fresh: boolean;
+  parts: ShardPart[];
+}
+
 export type ToShard =
   | { kind: 'ingest'; id: number; parts: ShardPart[] }
   /** A snapshot of these windows, for a checkpoint. */
@@ -54,6 +64,8 @@ export type ToShard =
   | { kind: 'census'; id: number }
   /** The total of every window it holds. */
   | { kind: 'totals'; id: number }
+  /** The (minute, domain) deltas applied since the last drain (cluster mode's flusher). */
+  | { kind: 'drain'; id: number }
   | { kind: 'stop'; id: number };
 
 export type FromShard =
@@ -63,6 +75,7 @@ export type FromShard =
   | ({ kind: 'census'; id: number } & Census)
   | { kind: 'totals'; id: number; windows: WindowTotal[] }
   | { kind: 'exported'; id: number; windows: ExportedWindow[] }
+  | ({ kind: 'drained'; id: number } & Drained)
   | { kind: 'stopped'; id: number }
   | { kind: 'error'; id: number; error: ErrorBody };
 
@@ -74,6 +87,8 @@ export function send(port: Port, message: ToShard | FromShard): void {
     port.postMessage(message, message.parts.map((part) => part.buffer));
   } else if (message.kind === 'load') {
     port.postMessage(message, [message.part.buffer]);
+  } else if (message.kind === 'drained') {
+    port.postMessage(message, message.parts.map((part) => part.buffer));
   } else if (message.kind === 'exported') {
     port.postMessage(message, message.windows.flatMap((w) => w.parts.map((part) => part.buffer)));
   } else {

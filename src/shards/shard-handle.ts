@@ -12,7 +12,7 @@ import { EventEmitter, once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { TopTallyError, fromErrorBody } from '../errors.ts';
-import { assertNever, send, type Census, type ExportedWindow, type FromShard, type ToShard, type TopEntries, type WindowTotal } from '../protocol/messages.ts';
+import { assertNever, send, type Census, type Drained, type ExportedWindow, type FromShard, type ToShard, type TopEntries, type WindowTotal } from '../protocol/messages.ts';
 import { concatParts, type ShardPart } from '../protocol/shard-part.ts';
 import { built, packageFile, threadModule } from '../runtime.ts';
 import type { WindowKind } from '../window.ts';
@@ -178,6 +178,14 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     return reply.windows;
   }
 
+  /** The deltas applied since the last drain, queued ingest included (see ShardState.drain). */
+  async drain(): Promise<Drained> {
+    this.#flush();
+    const reply = await this.#request({ kind: 'drain', id: this.#nextId++ });
+    if (reply.kind !== 'drained') throw new Error(`shard ${this.index} answered drain with ${reply.kind}`);
+    return { fresh: reply.fresh, parts: reply.parts };
+  }
+
   retain(oldestMinute: number, oldestHour: number): void {
     if (!this.#failure) send(this.#worker, { kind: 'retain', oldestMinute, oldestHour });
   }
@@ -254,6 +262,7 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
       case 'census':
       case 'totals':
       case 'exported':
+      case 'drained':
       case 'stopped':
       case 'error': {
         const waiter = this.#waiting.get(message.id);

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TopTallyError } from '../errors.ts';
-import type { ExportedWindow, TopEntries, WindowTotal } from '../protocol/messages.ts';
+import type { Drained, ExportedWindow, TopEntries, WindowTotal } from '../protocol/messages.ts';
 import type { Partitioned } from '../routing/partition.ts';
 import type { WindowKind } from '../window.ts';
 import { ShardHandle, type ShardWorkerOptions } from './shard-handle.ts';
@@ -211,6 +211,11 @@ export class ShardPool extends EventEmitter<{
   /** Every shard's window totals, each shard's answers in one list. */
   totals(): Promise<WindowTotal[][]> {
     return Promise.all(this.#shards.map((shard) => shard.totals()));
+  }
+
+  /** Every shard's deltas since its last drain (see ShardHandle.drain). */
+  drain(): Promise<Drained[]> {
+    return Promise.all(this.#shards.map((shard) => shard.drain()));
   }
 
   retain(oldestMinute: number, oldestHour: number): void {

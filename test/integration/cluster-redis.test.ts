@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import { ManualClock } from '../../src/clock.ts';
 import { encodeCesu8, decodeCesu8 } from '../../src/cluster/cesu8.ts';
 import { Flusher } from '../../src/cluster/flusher.ts';
+import { ShardPool } from '../../src/shards/shard-pool.ts';
 import { totalKey, watermarkKey, windowKey } from '../../src/cluster/keys.ts';
 import { ClusterReader } from '../../src/cluster/reader.ts';
 import { connectRedis, type RedisLink } from '../../src/cluster/redis-link.ts';
@@ -21,6 +22,7 @@ import { Partitioner } from '../../src/routing/partition.ts';
 import type { Segment } from '../../src/durability/journal.ts';
 import { fileScope, startRedis, startRedisCluster, type RedisCluster, type RedisNode } from '../helpers/redis-cluster.ts';
 import { mulberry32, pick } from '../helpers/random.ts';
+import { tempDir } from '../helpers/server.ts';
 
 const hooks = fileScope();
 let cluster: RedisCluster;
@@ -123,6 +125,19 @@ for (const partitions of [1, 8]) test(`the reader answers ties in local mode ord
   }
 });
 
+/** Real shard workers, which the flusher drains. */
+async function shards(t: { after: (fn: () => Promise<void>) => void }): Promise<ShardPool> {
+  const pool = await ShardPool.start(2);
+  t.after(() => pool.stop());
+  return pool;
+}
+
+/** What a node does with a journaled record: the flusher takes it, then the shards (moving its parts). */
+function take(flusher: Flusher, pool: ShardPool, r: CounterRecord): void {
+  flusher.add(r);
+  void pool.ingest(r);
+}
+
 /** A journal file holding `records`, as the flusher replays it. */
 async function journalOf(dir: string, records: CounterRecord[]): Promise<Segment[]> {
   const file = path.join(dir, `seg-${records[0].lsn}`);
@@ -134,16 +149,22 @@ test('the flusher sends a record whose entries for one partition pass a chunk\'s
   const tags = ['big-f'];
   const counts: Record<string, number> = {};
   for (let i = 0; i < 4500; i++) counts[`big${i}.example`] = 1 + (i % 3);
-  const flusher = new Flusher({ link, tags, nodeId: 'node-big', clock: clockAt(), retention: { minutes: 10, hours: 2 }, flushIntervalMs: 20, segments: () => [], waitReplicas: false });
+  const pool = await shards(t);
+  const first = record(1, counts);
+  const segments = await journalOf(await tempDir(t), [first]);
+  const flusher = new Flusher({ link, drain: () => pool.drain(), tags, nodeId: 'node-big', clock: clockAt(), retention: { minutes: 10, hours: 2 }, flushIntervalMs: 20, segments: () => segments, waitReplicas: false });
   t.after(() => flusher.stop());
   await flusher.sync(0);
-  flusher.add(record(1, counts));
-  flusher.add(record(2, { 'big0.example': 10 }));
+  // The first drain rebuilds from the journal; the next ones take what the shards hold.
+  take(flusher, pool, first);
+  await flusher.settled({ timeoutMs: 5000 });
+  take(flusher, pool, record(2, counts));
+  take(flusher, pool, record(3, { 'big0.example': 10 }));
   await flusher.settled({ timeoutMs: 5000 });
   const merged = merge(await new ClusterReader(link, tags).top('minute', MINUTE, 3), 3);
   assert.equal(merged.domains, 4500);
-  assert.equal(merged.total, Object.values(counts).reduce((a, b) => a + b, 0) + 10);
-  assert.deepEqual(merged.top[0], { domain: 'big0.example', count: 11 });
+  assert.equal(merged.total, 2 * Object.values(counts).reduce((a, b) => a + b, 0) + 10);
+  assert.deepEqual(merged.top[0], { domain: 'big0.example', count: 12 });
 });
 
 test('the flusher counts every record once (domains with colliding hashes apart), sets expiry by the toptally clock, and replays what Redis lost from the journal', async (t) => {
@@ -163,14 +184,15 @@ test('the flusher counts every record once (domains with colliding hashes apart)
     records.push(record(lsn, counts));
   }
   const segments = await journalOf(dir, records);
+  const pool = await shards(t);
   const make = (): Flusher =>
-    new Flusher({ link, tags, nodeId: 'node-f', clock: clockAt(), retention: { minutes: 10, hours: 2 }, flushIntervalMs: 20, segments: () => segments, waitReplicas: false });
+    new Flusher({ link, drain: () => pool.drain(), tags, nodeId: 'node-f', clock: clockAt(), retention: { minutes: 10, hours: 2 }, flushIntervalMs: 20, segments: () => segments, waitReplicas: false });
   const flusher = make();
   t.after(() => flusher.stop());
   await flusher.sync(0);
-  for (const r of records.slice(0, 20)) flusher.add(r);
+  for (const r of records.slice(0, 20)) take(flusher, pool, r);
   await flusher.settled({ timeoutMs: 5000 });
-  for (const r of records.slice(20)) flusher.add(r);
+  for (const r of records.slice(20)) take(flusher, pool, r);
   await flusher.settled({ timeoutMs: 5000 });
   const want = [...expected].map(([domain, count]) => ({ domain, count })).sort(compareRanked);
   assert.ok(['costarring', 'liquid', 'declinate', 'macallums'].every((d) => expected.has(d)));

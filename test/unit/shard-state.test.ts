@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PartBuilder, type ShardPart } from '../../src/protocol/shard-part.ts';
+import { PartBuilder, viewPart, type ShardPart } from '../../src/protocol/shard-part.ts';
 import { hashDomain } from '../../src/routing/hash.ts';
 import { CountTable } from '../../workers/count-table.ts';
 import { ShardState } from '../../workers/shard-state.ts';
@@ -98,3 +98,33 @@ test('the count table grows and keeps every count', () => {
   assert.equal(table.get(3), 0);
 });
 
+
+/** A drain's entries as "minute domain" → delta. */
+function drained(state: ShardState): { fresh: boolean; deltas: Map<string, number> } {
+  const { fresh, parts } = state.drain();
+  const deltas = new Map<string, number>();
+  for (const part of parts) {
+    const view = viewPart(part);
+    const names = Buffer.from(view.names.buffer, view.names.byteOffset, view.names.byteLength);
+    for (let i = 0, start = 0; i < view.entries; start = view.nameEnds[i++]) {
+      const key = `${view.minutes[i]} ${names.toString('utf8', start, view.nameEnds[i])}`;
+      assert.equal(view.hashes[i], hashDomain(names.toString('utf8', start, view.nameEnds[i])));
+      deltas.set(key, (deltas.get(key) ?? 0) + view.counts[i]);
+    }
+  }
+  return { fresh, deltas };
+}
+
+test('a drain says fresh the first time, then hands over what was applied since the last one per (minute, domain), once', () => {
+  const state = new ShardState();
+  state.apply(columns([['a', 3, M]]));
+  assert.deepEqual(drained(state), { fresh: true, deltas: new Map() }, 'nothing kept before the first drain');
+  state.apply(columns([['a', 3, M], ['b', 4, M], ['a', 2, M], ['😀', 1, M + 1]]));
+  assert.deepEqual(drained(state), { fresh: false, deltas: new Map([[`${M} a`, 5], [`${M} b`, 4], [`${M + 1} 😀`, 1]]) });
+  assert.deepEqual(drained(state), { fresh: false, deltas: new Map() }, 'handed over once');
+  // A minute past the retention whose hour is still kept goes on (to the hour); one past both does not.
+  state.retain(M + 1, H);
+  state.apply(columns([['c', 7, M], ['d', 1, M - 60]]));
+  assert.deepEqual(drained(state).deltas, new Map([[`${M} c`, 7]]));
+  assert.deepEqual(state.top('hour', H, 10).domains, ['a', 'c', 'b', '😀']);
+});
