@@ -169,8 +169,9 @@ export class Flusher {
   }
 
   /**
-   * Reads this node's watermarks (retried until Redis answers); the first drain then replays the
-   * journal records after them, those recovered from disk (up to `journalLsn`) and those taken since.
+   * Reads this node's watermarks (retried until Redis answers), then drains the shards for the first
+   * time: that drain replays the journal records after the watermarks, those recovered from disk (up
+   * to `journalLsn`) and those taken since.
    */
   async sync(journalLsn: number): Promise<void> {
     this.#lastAdded = Math.max(this.#lastAdded, journalLsn);
@@ -195,6 +196,9 @@ export class Flusher {
       }
     }
     this.#synced = true;
+    // The workers keep deltas from their first drain on: this one, at once, so that the reset it
+    // makes only rebuilds what the journal holds past the watermarks (nothing, on a clean start).
+    await this.#drain();
     this.#timer = setInterval(() => this.#tick(), this.#o.flushIntervalMs);
     this.#timer.unref();
     this.#verifyTimer = setInterval(() => void this.#verify(), VERIFY_INTERVAL_MS);
