@@ -1,7 +1,7 @@
 // Cluster mode put together: connect to the seeds (or keep trying in the background), load the
-// function library, check the partition count, and build the flusher, reader, registry and backend. startToptally calls openCluster()
-// before recovery (the backend is what recovery fills) and start() after it (the flusher replays
-// what Redis lacks from the recovered journal).
+// function library, check the partition count, and build the flusher, reader, registry and
+// backend. startToptally calls openCluster() before recovery (the backend is what recovery fills)
+// and start() after it (the flusher replays what Redis lacks from the recovered journal).
 
 import type { LocalBackend } from '../backend/local-backend.ts';
 import type { Clock } from '../clock.ts';

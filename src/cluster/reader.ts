@@ -1,9 +1,10 @@
 // Reads a window's exact top-N from Redis: the candidates of every partition, one call per master,
 // merged here. Per partition, tt_top returns its top N by score and, when members tied at the N-th
 // score were cut off, the first N of them in byte order: ZREVRANGE orders ties backwards, so the
-// members it returns at the boundary score may not be the ones local mode would pick. Every member above the boundary score is among the N; the N smallest at the boundary
-// are in the tie list; so the global top N is within the union, which the merge sorts as local mode
-// does (members are CESU-8, whose byte order is local mode's order, see cesu8.ts).
+// members it returns at the boundary score may not be the ones local mode would pick. Every member
+// above the boundary score is among the N; the N smallest at the boundary are in the tie list; so
+// the global top N is within the union, which the merge sorts as local mode does (members are
+// CESU-8, whose byte order is local mode's order, see cesu8.ts).
 
 import type { TopEntries } from '../protocol/messages.ts';
 import type { WindowKind } from '../window.ts';
