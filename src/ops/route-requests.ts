@@ -1,8 +1,7 @@
 // HTTP requests answered, by route: the count by status and the duration histogram, kept in plain
 // numbers per route and shaped for the registry only when it is scraped. prom-client's own metrics
-// hash their label values on every call, which on one-counter POSTs costs about as much as the
-// rest of the metrics put together; a route's tally is found by its name, a string the router made
-// once.
+// hash their label values on every call, and this runs for every request; a route's tally is found
+// by its name, a string the router made once.
 
 import type { MetricValueWithName, Registry } from 'prom-client';
 

@@ -10,10 +10,10 @@ export interface ShardPart {
 }
 
 /**
- * The ingest path's parts are carved out of shared chunks instead of having a buffer each: an
- * ArrayBuffer per part cost more than building the part (V8 tracks each one for its collector), and
- * these parts never leave the main thread but as the copy a shard handle joins them into. A part
- * that does need a buffer of its own (to be moved to a thread whole) gets it, copied, on first use.
+ * The ingest path's parts are carved out of shared chunks instead of having a buffer each: every
+ * ArrayBuffer is an allocation V8 tracks for its collector, and these parts never leave the main
+ * thread but as the copy a shard handle joins them into (docs/performance.md). A part that does need
+ * a buffer of its own (to be moved to a thread whole) gets it, copied, on first use.
  */
 const ARENA_BYTES = 64 * 1024;
 /** Larger parts are sliced out of their builder's scratch as before: the copy is the cost there. */
