@@ -36,7 +36,7 @@ export class BodyDeadlines {
   /** Starts watching a read; `forget` it once it ended, whichever way. */
   watch(read: BodyRead): void {
     this.#reads.add(read);
-    this.#sweep ??= setInterval(() => this.#expire(), SWEEP_MS).unref();
+    this.#sweep ??= setInterval(() => this.#expire(), SWEEP_MS);
   }
 
   forget(read: BodyRead): void {
