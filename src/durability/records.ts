@@ -4,7 +4,7 @@
 // minutes). Parts are stored byte for byte, so writing one is a copy and recovery hands them back
 // to the shards without parsing them, as long as the shard count is the same.
 
-import type { ShardPart } from '../protocol/shard-part.ts';
+import { partBytes, type ShardPart } from '../protocol/shard-part.ts';
 import type { WindowKind } from '../window.ts';
 import { ByteReader, ByteWriter, DecodeError } from './bytes.ts';
 import { FRAME_HEADER_BYTES, sealFrame, sealFrameAt } from './frame.ts';
@@ -64,8 +64,9 @@ function framed(capacity: number): ByteWriter {
 
 function writePart(w: ByteWriter, part: ShardPart): void {
   w.varint(part.entries);
-  w.varint(part.buffer.byteLength);
-  w.bytes(new Uint8Array(part.buffer));
+  const bytes = partBytes(part);
+  w.varint(bytes.length);
+  w.bytes(bytes);
 }
 
 /** A part copied out of the payload into its own buffer, which can be moved to a shard. */

@@ -3,8 +3,9 @@
 import type { Config } from '../config.ts';
 import { BodyBudget } from './body-budget.ts';
 import { BodyBuffers } from './body-buffers.ts';
+import { BodyDeadlines } from './body-deadlines.ts';
 import type { BodyReading } from './http.ts';
 
 export function bodyReading(config: Pick<Config, 'bodyTimeout' | 'maxInflightBytes'>): BodyReading {
-  return { timeoutMs: config.bodyTimeout, buffers: new BodyBuffers(), budget: new BodyBudget(config.maxInflightBytes) };
+  return { timeoutMs: config.bodyTimeout, deadlines: new BodyDeadlines(config.bodyTimeout), buffers: new BodyBuffers(), budget: new BodyBudget(config.maxInflightBytes) };
 }

@@ -3,6 +3,7 @@
 // cork every write made after an await.
 
 import { TopTallyError, toTopTallyError, type ErrorCode } from '../errors.ts';
+import { PACE_BYTES, PACE_MS, type BodyDeadlines, type BodyRead } from './body-deadlines.ts';
 import { IncomingBody, type BodyMemory } from './incoming-body.ts';
 import type { HttpResponse } from './uws.ts';
 
@@ -24,18 +25,12 @@ const STATUS_TEXT: Record<number, string> = {
   503: '503 Service Unavailable',
 };
 
-/** How bodies are read: their memory, and the deadline for a whole one (0: none of ours). */
+/** How bodies are read: their memory, and the deadlines of those being read. */
 export interface BodyReading extends BodyMemory {
+  deadlines: BodyDeadlines;
+  /** The deadline for a whole body (0: none of ours, only the pace). */
   timeoutMs: number;
 }
-
-/**
- * uWS drops a connection that receives under 16 KiB of body in 10 s (8 to 12 s: its timer ticks
- * every 4 s), with no reply. Its counter restarts at each 16 KiB, and so does ours, which is why
- * the same bytes end our wait first, a second before uWS's could, with a 408 that says why.
- */
-const PACE_BYTES = 16 * 1024;
-const PACE_MS = 7000;
 
 /** One HTTP exchange: the response plus whether the client went away. */
 export class Exchange {
@@ -79,35 +74,35 @@ export class Exchange {
     if (!reading) return Promise.reject(new Error('this exchange reads no body'));
     return new Promise((resolve, reject) => {
       const body = (this.#body = new IncomingBody(reading, declared, limit));
-      const ms = reading.timeoutMs;
-      const deadline = ms > 0 ? setTimeout(() => stop(tooSlow(ms, body.length)), ms) : undefined;
+      const { deadlines } = reading;
+      const now = performance.now();
       let paced = 0;
-      const pace = (): NodeJS.Timeout => setTimeout(() => stop(tooSlowPaced(body.length)), PACE_MS);
-      let pacer = pace();
-      const settle = (): void => {
-        clearTimeout(deadline);
-        clearTimeout(pacer);
-        this.#abortRead = null;
+      const read: BodyRead = {
+        startedAt: now,
+        pacedAt: now,
+        expire: (pace) => stop(pace ? tooSlowPaced(body.length) : tooSlow(reading.timeoutMs, body.length)),
       };
       const stop = (err: Error): void => {
-        settle();
+        deadlines.forget(read);
+        this.#abortRead = null;
         this.releaseBody();
         reject(err);
       };
+      deadlines.watch(read);
       this.#abortRead = () => stop(new Error('the client went away before the body was complete'));
       this.res.onData((chunk, isLast) => {
         if (this.#abortRead === null) return; // refused already: the rest is not read
         if (body.length + chunk.byteLength > limit) return stop(tooLarge(limit));
         if (!body.append(chunk)) return stop(overBudget(reading.budget.limit));
+        if (isLast) {
+          deadlines.forget(read);
+          this.#abortRead = null;
+          return resolve(body.bytes);
+        }
         paced += chunk.byteLength;
         if (paced >= PACE_BYTES) {
           paced = 0;
-          clearTimeout(pacer);
-          pacer = pace();
-        }
-        if (isLast) {
-          settle();
-          resolve(body.bytes);
+          read.pacedAt = performance.now();
         }
       });
     });

@@ -22,6 +22,8 @@ export interface OriginPolicyOptions {
 /** The headers a cross-origin page may send, and the methods it may use. */
 const CORS_ALLOW_HEADERS = 'authorization, content-type, idempotency-key';
 const CORS_MAX_AGE = '600';
+/** Acceptable Host headers remembered; a client inventing new ones gets them checked each time. */
+const HOSTS_SEEN = 256;
 
 export class OriginPolicy {
   readonly #hosts: ReadonlySet<string>;
@@ -29,6 +31,8 @@ export class OriginPolicy {
   readonly #anyHost: boolean;
   readonly #origins: ReadonlySet<string>;
   readonly #anyOrigin: boolean;
+  /** Host headers found acceptable: clients send the same few on every request. */
+  readonly #hostsSeen = new Set<string>();
 
   constructor({ listenHost, allowedHosts, allowedOrigins }: OriginPolicyOptions) {
     const hosts = allowedHosts.map((h) => h.toLowerCase());
@@ -41,12 +45,17 @@ export class OriginPolicy {
 
   /** 421 unless `host` (a Host header) names this service. An empty one is not a browser's. */
   checkHost(host: string): TopTallyError | null {
-    if (host === '' || this.#anyHost) return null;
+    if (host === '' || this.#anyHost || this.#hostsSeen.has(host)) return null;
+    if (!this.#hostAllowed(host)) return hostRefused(host);
+    if (this.#hostsSeen.size < HOSTS_SEEN) this.#hostsSeen.add(host);
+    return null;
+  }
+
+  #hostAllowed(host: string): boolean {
     const name = hostName(host);
-    if (name === null) return hostRefused(host);
-    if (net.isIP(name) !== 0 || name === 'localhost' || name.endsWith('.localhost') || this.#hosts.has(name)) return null;
-    if (this.#domains.some((domain) => name.endsWith(domain) || name === domain.slice(1))) return null;
-    return hostRefused(host);
+    if (name === null) return false;
+    if (net.isIP(name) !== 0 || name === 'localhost' || name.endsWith('.localhost') || this.#hosts.has(name)) return true;
+    return this.#domains.some((domain) => name.endsWith(domain) || name === domain.slice(1));
   }
 
   /**

@@ -72,7 +72,7 @@ export class Router {
           const refused = this.#guard?.(method, path, req);
           // Closed: a refused request's body is never read.
           if (refused) return exchange.error(refused, challenge(refused), true);
-          return this.#run(path, exchange, () => handler(exchange, req));
+          return this.#run(path, exchange, handler, req);
         }
         const err = new TopTallyError(
           'TOPTALLY_ERR_METHOD_NOT_ALLOWED',
@@ -88,15 +88,18 @@ export class Router {
   }
 
   /** Runs a handler so that a throw, now or later, is answered 500 and logged, never left to crash the process. */
-  #run(route: string, exchange: Exchange, handler: () => void | Promise<unknown>): void {
-    const failed = (err: unknown): void => {
-      this.#log?.error({ err, route }, 'a request failed unexpectedly; answered 500');
-      exchange.fail(err);
-    };
+  #run(route: string, exchange: Exchange, handler: Handler, req: HttpRequest): void {
+    let answering: void | Promise<unknown>;
     try {
-      handler()?.catch(failed);
+      answering = handler(exchange, req);
     } catch (err) {
-      failed(err);
+      return this.#failed(route, exchange, err);
     }
+    answering?.catch((err: unknown) => this.#failed(route, exchange, err));
+  }
+
+  #failed(route: string, exchange: Exchange, err: unknown): void {
+    this.#log?.error({ err, route }, 'a request failed unexpectedly; answered 500');
+    exchange.fail(err);
   }
 }

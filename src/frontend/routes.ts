@@ -31,13 +31,16 @@ export function addRoutes(router: Router, deps: RouteDeps): void {
     // The body's memory is held until the answer: decoding it is part of what the budget bounds.
     return exchange.readBody(deps.maxBody, req.getHeader('content-length')).then(
       (body) =>
-        deps.ingestor
-          .ingest(body, format, { key, lent: exchange.bodyLent })
-          .then(
-            (result) => exchange.json(200, result),
-            (err) => exchange.error(err),
-          )
-          .finally(() => exchange.releaseBody()),
+        deps.ingestor.ingest(body, format, { key, lent: exchange.bodyLent }).then(
+          (result) => {
+            exchange.json(200, result);
+            exchange.releaseBody();
+          },
+          (err) => {
+            exchange.error(err);
+            exchange.releaseBody();
+          },
+        ),
       (err) => exchange.error(err, {}, true),
     );
   });

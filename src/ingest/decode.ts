@@ -14,8 +14,21 @@ export interface Decoded {
 const JSON_TYPES = new Set(['', 'application/json', 'text/plain', 'application/x-www-form-urlencoded']);
 const NDJSON_TYPES = new Set(['application/x-ndjson', 'application/ndjson', 'application/jsonl']);
 
+/** Content-Type headers already parsed: clients send the same one or two on every request. */
+const formats = new Map<string, BodyFormat>();
+const FORMATS_KEPT = 64;
+
 /** The body format for a Content-Type header (parameters such as charset are ignored). */
 export function formatOf(contentType: string): BodyFormat {
+  let format = formats.get(contentType);
+  if (format === undefined) {
+    format = parseFormat(contentType);
+    if (formats.size < FORMATS_KEPT) formats.set(contentType, format);
+  }
+  return format;
+}
+
+function parseFormat(contentType: string): BodyFormat {
   const type = contentType.split(';', 1)[0].trim().toLowerCase();
   if (JSON_TYPES.has(type)) return 'json';
   if (NDJSON_TYPES.has(type)) return 'ndjson';

@@ -14,7 +14,7 @@ import { oldestRetained, type Retention } from '../retention.ts';
 import type { Partitioned } from '../routing/partition.ts';
 import { WINDOW_SECONDS } from '../window.ts';
 import type { BodyFormat, Decoded } from './decode.ts';
-import { decodeParts, type DecodeOutcome } from './decode-parts.ts';
+import { decodeParts, type DecodeOutcome, type DecodeTask } from './decode-parts.ts';
 import type { DecodePool } from './decode-pool.ts';
 import { fingerprintCounters } from './fingerprint.ts';
 import type { OffloadPolicy } from './offload-policy.ts';
@@ -97,6 +97,11 @@ export class Ingestor {
 
   /** `body` may be moved to a decode thread (DecodePool.run) unless `lent`: the caller must not use it afterwards. */
   ingest(body: Uint8Array, format: BodyFormat, call: IngestCall = {}): Promise<IngestResult> {
+    if (call.key === undefined && !this.#options.offload.offload(body.length)) {
+      // Decoded in place with no key, the usual request: no promise but the commit's.
+      const outcome = decodeParts(this.#task(body, format));
+      return outcome.ok ? this.#commit(outcome.value) : Promise.reject(fromErrorBody(outcome.error));
+    }
     return this.#once(call.key, () => this.#decode(body, format, call.lent ?? false));
   }
 
@@ -105,8 +110,12 @@ export class Ingestor {
     return this.#once(call.key, async () => validate(decoded, this.#bounds(), this.#backend.partitions, this.#options.limits));
   }
 
+  #task(body: Uint8Array, format: BodyFormat): DecodeTask {
+    return { body, format, bounds: this.#bounds(), shards: this.#backend.partitions, limits: this.#options.limits };
+  }
+
   async #decode(body: Uint8Array, format: BodyFormat, lent: boolean): Promise<Partitioned> {
-    const task = { body, format, bounds: this.#bounds(), shards: this.#backend.partitions, limits: this.#options.limits };
+    const task = this.#task(body, format);
     const { offload } = this.#options;
     let outcome: DecodeOutcome;
     if (offload.offload(body.length)) outcome = await this.#decoders.run(task, !lent);

@@ -7,6 +7,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ErrorCode } from '../errors.ts';
 import { uwsImplementation } from '../frontend/uws.ts';
+import { RouteRequests } from './route-requests.ts';
 import { version } from '../version.ts';
 import type { Census } from '../protocol/messages.ts';
 import type { StateBackend } from '../backend/state-backend.ts';
@@ -14,11 +15,10 @@ import type { WindowKind } from '../window.ts';
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly #ingestedObjects: Counter;
-  readonly #ingestedCounters: Counter;
-  readonly #requests: Counter<'route' | 'status'>;
+  /** Acknowledged since the last scrape. */
+  readonly #ingested = { objects: 0, counters: 0 };
+  readonly #requests: RouteRequests;
   readonly #aborted: Counter<'route'>;
-  readonly #requestSeconds: Histogram<'route'>;
   readonly #shardRestarts: Counter<'shard'>;
   readonly #rejected: Counter<'code'>;
   readonly #flushSeconds: Histogram;
@@ -40,21 +40,25 @@ export class Metrics {
       labelNames: ['version', 'nodejs', 'uws'],
       registers,
     }).set({ version, nodejs: process.versions.node, uws: uwsImplementation }, 1);
-    this.#ingestedObjects = new Counter({
+    // Counted in plain numbers, handed to prom-client when scraped: this runs for every ingest.
+    const ingested = this.#ingested;
+    new Counter({
       name: 'toptally_ingested_objects_total',
       help: 'Counter objects acknowledged (journaled, or handed to every owning shard with --durability off)',
       registers,
+      collect() {
+        this.inc(ingested.objects);
+        ingested.objects = 0;
+      },
     });
-    this.#ingestedCounters = new Counter({
+    new Counter({
       name: 'toptally_ingested_counters_total',
       help: 'Domain counters (one domain of one counter object) acknowledged',
       registers,
-    });
-    this.#requests = new Counter({
-      name: 'toptally_http_requests_total',
-      help: 'HTTP requests answered, by route and status code',
-      labelNames: ['route', 'status'],
-      registers,
+      collect() {
+        this.inc(ingested.counters);
+        ingested.counters = 0;
+      },
     });
     this.#aborted = new Counter({
       name: 'toptally_http_requests_aborted_total',
@@ -62,12 +66,14 @@ export class Metrics {
       labelNames: ['route'],
       registers,
     });
-    this.#requestSeconds = new Histogram({
-      name: 'toptally_http_request_duration_seconds',
-      help: 'Time from a request\'s arrival to the end of its answer (or to its abort), by route',
-      labelNames: ['route'],
-      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
-      registers,
+    this.#requests = new RouteRequests({
+      counter: { name: 'toptally_http_requests_total', help: 'HTTP requests answered, by route and status code' },
+      histogram: {
+        name: 'toptally_http_request_duration_seconds',
+        help: 'Time from a request\'s arrival to the end of its answer (or to its abort), by route',
+        buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      },
+      registry: this.registry,
     });
     this.#rejected = new Counter({
       name: 'toptally_rejected_total',
@@ -172,15 +178,14 @@ export class Metrics {
 
   /** An ingest (over any transport) was acknowledged. */
   ingested(objects: number, counters: number): void {
-    this.#ingestedObjects.inc(objects);
-    this.#ingestedCounters.inc(counters);
+    this.#ingested.objects += objects;
+    this.#ingested.counters += counters;
   }
 
   /** An HTTP exchange finished after `seconds`; status 0 means the client went away before the reply. */
   request(route: string, status: number, seconds: number): void {
     if (status === 0) this.#aborted.inc({ route });
-    else this.#requests.inc({ route, status });
-    this.#requestSeconds.observe({ route }, seconds);
+    this.#requests.observe(route, status, seconds);
   }
 
   // --- hooks -------------------------------------------------------------------------------------

@@ -4,8 +4,102 @@
 // The shard keys its tables by hash and bytes, so it never builds a string for a counter.
 
 export interface ShardPart {
-  entries: number;
-  buffer: ArrayBuffer;
+  readonly entries: number;
+  /** The part's own buffer, which a transfer moves; read the bytes with partBytes() instead. */
+  readonly buffer: ArrayBuffer;
+}
+
+/**
+ * The ingest path's parts are carved out of shared chunks instead of having a buffer each: every
+ * ArrayBuffer is an allocation V8 tracks for its collector, and these parts never leave the main
+ * thread but as the copy a shard handle joins them into (docs/performance.md). A part that does need
+ * a buffer of its own (to be moved to a thread whole) gets it, copied, on first use.
+ */
+const ARENA_BYTES = 64 * 1024;
+/** Larger parts are sliced out of their builder's scratch as before: the copy is the cost there. */
+const ARENA_PART_BYTES = 4096;
+/** A chunk parts are carved out of, with the views their copies read it through. */
+interface Chunk {
+  bytes: Uint8Array;
+  words: Uint32Array;
+  floats: Float64Array;
+}
+
+function chunk(size: number): Chunk {
+  const buffer = new ArrayBuffer(size);
+  return { bytes: new Uint8Array(buffer), words: new Uint32Array(buffer), floats: new Float64Array(buffer) };
+}
+
+let arena = chunk(0);
+let arenaAt = 0;
+
+class ArenaPart implements ShardPart {
+  readonly entries: number;
+  readonly #chunk: Chunk;
+  readonly #offset: number;
+  readonly #size: number;
+  #own: ArrayBuffer | null = null;
+
+  constructor(entries: number, chunk: Chunk, offset: number, size: number) {
+    this.entries = entries;
+    this.#chunk = chunk;
+    this.#offset = offset;
+    this.#size = size;
+  }
+
+  get buffer(): ArrayBuffer {
+    return (this.#own ??= this.#chunk.bytes.buffer.slice(this.#offset, this.#offset + this.#size) as ArrayBuffer);
+  }
+
+  /** Still readable once the buffer above was moved: the chunk stays. */
+  get bytes(): Uint8Array {
+    return this.#chunk.bytes.subarray(this.#offset, this.#offset + this.#size);
+  }
+
+  /** Copies the entries into `out` from entry `at` and name byte `nameAt` on, with no view of its own. */
+  copyTo(out: PartView, at: number, nameAt: number): void {
+    const { words, floats, bytes } = this.#chunk;
+    const n = this.entries;
+    const first = this.#offset / 4;
+    const count = this.#offset / 8;
+    for (let i = 0; i < n; i++) {
+      out.counts[at + i] = floats[count + i];
+      out.nameEnds[at + i] = words[first + 2 * n + i] + nameAt;
+      out.minutes[at + i] = words[first + 3 * n + i];
+      out.hashes[at + i] = words[first + 4 * n + i];
+    }
+    out.names.set(bytes.subarray(this.#offset + 20 * n, this.#offset + this.#size), nameAt);
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+}
+
+/** A part's bytes, without giving it a buffer of its own. */
+export function partBytes(part: ShardPart): Uint8Array {
+  return part instanceof ArenaPart ? part.bytes : new Uint8Array(part.buffer);
+}
+
+/** A part's size in bytes (what a shard owes for it). */
+export function partSize(part: ShardPart): number {
+  return part instanceof ArenaPart ? part.size : part.buffer.byteLength;
+}
+
+/** The part as a plain object with a buffer of its own: what may be posted to a thread. */
+export function movablePart(part: ShardPart): ShardPart {
+  return part instanceof ArenaPart ? { entries: part.entries, buffer: part.buffer } : part;
+}
+
+/** `size` bytes (a multiple of 8 apart, so typed arrays can view the part) in the current chunk. */
+function carve(size: number): number {
+  if (arenaAt + size > arena.bytes.length) {
+    arena = chunk(ARENA_BYTES);
+    arenaAt = 0;
+  }
+  const at = arenaAt;
+  arenaAt += (size + 7) & ~7;
+  return at;
 }
 
 export interface PartView {
@@ -19,14 +113,17 @@ export interface PartView {
   names: Uint8Array;
 }
 
-export function viewPart({ entries: n, buffer }: ShardPart): PartView {
+export function viewPart(part: ShardPart): PartView {
+  const n = part.entries;
+  const bytes = partBytes(part);
+  const { buffer, byteOffset: at } = bytes;
   return {
     entries: n,
-    counts: new Float64Array(buffer, 0, n),
-    nameEnds: new Uint32Array(buffer, 8 * n, n),
-    minutes: new Int32Array(buffer, 12 * n, n),
-    hashes: new Uint32Array(buffer, 16 * n, n),
-    names: new Uint8Array(buffer, 20 * n),
+    counts: new Float64Array(buffer, at, n),
+    nameEnds: new Uint32Array(buffer, at + 8 * n, n),
+    minutes: new Int32Array(buffer, at + 12 * n, n),
+    hashes: new Uint32Array(buffer, at + 16 * n, n),
+    names: new Uint8Array(buffer, at + 20 * n, bytes.length - 20 * n),
   };
 }
 
@@ -73,11 +170,17 @@ function scratch(capacity: number, nameCapacity: number): Scratch {
   };
 }
 
-/** Appends entries; `finish()` packs them into one exactly-sized buffer and empties the builder. */
+/** Appends entries; `finish()` packs them into one exactly-sized part and empties the builder. */
 export class PartBuilder {
+  readonly #arena: boolean;
   #scratch: Scratch | undefined;
   #entries = 0;
   #bytes = 0;
+
+  /** `arena`: small parts are carved out of shared chunks (see ArenaPart); only for parts that stay on this thread. */
+  constructor(arena = false) {
+    this.#arena = arena;
+  }
 
   add(name: string, hash: number, count: number, minute: number): void {
     const s = this.#room(name.length * 3);
@@ -162,39 +265,50 @@ export class PartBuilder {
     bytes.copyWithin(12 * n, 12 * c, 12 * c + 4 * n);
     bytes.copyWithin(16 * n, 16 * c, 16 * c + 4 * n);
     bytes.copyWithin(20 * n, 20 * c, 20 * c + b);
-    const buffer = s.buffer.slice(0, 20 * n + b);
+    const size = 20 * n + b;
+    let part: ShardPart;
+    if (this.#arena && size <= ARENA_PART_BYTES) {
+      const at = carve(size);
+      arena.bytes.set(bytes.subarray(0, size), at);
+      part = new ArenaPart(n, arena, at, size);
+    } else {
+      part = { entries: n, buffer: s.buffer.slice(0, size) };
+    }
     if (pool.length < POOLED && s.buffer.byteLength <= POOLED_BYTES) pool.push(s);
-    return { entries: n, buffer };
+    return part;
   }
 }
 
 /**
- * The entries of `parts`, in order, as one part: many small parts cost a transferred buffer each
+ * The entries of `parts`, in order, as one part with a buffer of its own: many small parts cost a transferred buffer each
  * when posted to a worker, and a view of each when applied, which for one-counter parts is most of
  * the work (a replay of small journal records hands over thousands at once).
  */
 export function concatParts(parts: readonly ShardPart[]): ShardPart {
-  if (parts.length === 1) return parts[0];
+  if (parts.length === 1) return movablePart(parts[0]);
   let n = 0;
   let b = 0;
-  const views = parts.map((part) => {
-    const view = viewPart(part);
-    n += view.entries;
-    b += view.names.length;
-    return view;
-  });
+  for (const part of parts) {
+    n += part.entries;
+    b += partSize(part) - 20 * part.entries;
+  }
   const buffer = new ArrayBuffer(20 * n + b);
   const out = viewPart({ entries: n, buffer });
   let at = 0;
   let nameAt = 0;
-  for (const view of views) {
-    out.counts.set(view.counts, at);
-    out.minutes.set(view.minutes, at);
-    out.hashes.set(view.hashes, at);
-    out.names.set(view.names, nameAt);
-    for (let i = 0; i < view.entries; i++) out.nameEnds[at + i] = view.nameEnds[i] + nameAt;
-    at += view.entries;
-    nameAt += view.names.length;
+  for (const part of parts) {
+    if (part instanceof ArenaPart) {
+      part.copyTo(out, at, nameAt);
+    } else {
+      const view = viewPart(part);
+      out.counts.set(view.counts, at);
+      out.minutes.set(view.minutes, at);
+      out.hashes.set(view.hashes, at);
+      out.names.set(view.names, nameAt);
+      for (let i = 0; i < view.entries; i++) out.nameEnds[at + i] = view.nameEnds[i] + nameAt;
+    }
+    at += part.entries;
+    nameAt += partSize(part) - 20 * part.entries;
   }
   return { entries: n, buffer };
 }

@@ -19,8 +19,6 @@ interface Cached {
   merged: MergedTop;
 }
 
-const key = (kind: WindowKind, index: number): string => `${kind}:${index}`;
-
 /**
  * 'touched' fires for every window the backend is about to change or says changed elsewhere (the
  * push publisher listens).
@@ -29,9 +27,12 @@ export class StatsService extends EventEmitter<{ touched: [kind: WindowKind, ind
   readonly #backend: StateBackend;
   readonly #clock: Clock;
   readonly #retention: Retention;
-  /** Bumped whenever an ingest touches the window, so an answer computed before is not kept. */
-  readonly #versions = new Map<string, number>();
-  readonly #cache = new Map<string, Cached>();
+  /**
+   * By window index, per kind: bumped whenever an ingest touches the window, so an answer computed
+   * before is not kept. Keyed by number, not by a string built per ingest.
+   */
+  readonly #versions: Record<WindowKind, Map<number, number>> = { minute: new Map(), hour: new Map() };
+  readonly #cache: Record<WindowKind, Map<number, Cached>> = { minute: new Map(), hour: new Map() };
 
   constructor(backend: StateBackend, clock: Clock, retention: Retention) {
     super();
@@ -47,8 +48,8 @@ export class StatsService extends EventEmitter<{ touched: [kind: WindowKind, ind
   touched(minutes: Iterable<number>): void {
     for (const minute of minutes) {
       const hour = minuteToHour(minute);
-      this.#bump(key('minute', minute));
-      this.#bump(key('hour', hour));
+      this.#bump('minute', minute);
+      this.#bump('hour', hour);
       this.emit('touched', 'minute', minute);
       this.emit('touched', 'hour', hour);
     }
@@ -73,15 +74,16 @@ export class StatsService extends EventEmitter<{ touched: [kind: WindowKind, ind
 
   async top(kind: WindowKind, index: number, limit: number): Promise<WindowStats> {
     const window = this.check(kind, index);
-    const k = key(kind, index);
+    const versions = this.#versions[kind];
+    const cache = this.#cache[kind];
     const closed = window.to * 1000 <= this.#clock.now();
-    const version = this.#versions.get(k) ?? 0;
-    const cached = this.#cache.get(k);
+    const version = versions.get(index) ?? 0;
+    const cached = cache.get(index);
     if (cached && cached.version === version && cached.limit >= limit) {
       return { window, ...slice(cached.merged, limit) };
     }
     const merged = merge(await this.#backend.top(kind, index, limit), limit);
-    if (closed && (this.#versions.get(k) ?? 0) === version) this.#cache.set(k, { version, limit, merged });
+    if (closed && (versions.get(index) ?? 0) === version) cache.set(index, { version, limit, merged });
     return { window, ...merged };
   }
 
@@ -91,17 +93,17 @@ export class StatsService extends EventEmitter<{ touched: [kind: WindowKind, ind
       minute: oldestRetained(this.#retention, 'minute', nowSeconds),
       hour: oldestRetained(this.#retention, 'hour', nowSeconds),
     };
-    for (const map of [this.#versions, this.#cache]) {
-      for (const k of map.keys()) {
-        const [kind, index] = k.split(':') as [WindowKind, string];
-        if (Number(index) < oldest[kind]) map.delete(k);
+    for (const kind of ['minute', 'hour'] as const) {
+      for (const map of [this.#versions[kind], this.#cache[kind]]) {
+        for (const index of map.keys()) if (index < oldest[kind]) map.delete(index);
       }
     }
   }
 
-  #bump(k: string): void {
-    this.#versions.set(k, (this.#versions.get(k) ?? 0) + 1);
-    this.#cache.delete(k);
+  #bump(kind: WindowKind, index: number): void {
+    const versions = this.#versions[kind];
+    versions.set(index, (versions.get(index) ?? 0) + 1);
+    this.#cache[kind].delete(index);
   }
 }
 

@@ -1,6 +1,7 @@
 // Splits validated entries by owner shard as they come: every domain lives in exactly one shard,
 // which is what makes the merged top-N exact.
 
+import { isMainThread } from 'node:worker_threads';
 import { PartBuilder, type ShardPart } from '../protocol/shard-part.ts';
 import { shardOf } from './hash.ts';
 
@@ -48,7 +49,8 @@ export class Partitioner {
 
   #builder(hash: number): PartBuilder {
     const shard = this.#mask >= 0 ? hash & this.#mask : shardOf(hash, this.#builders.length);
-    return (this.#builders[shard] ??= new PartBuilder());
+    // A decode thread's parts are moved back whole, so only the main thread's come from the arena.
+    return (this.#builders[shard] ??= new PartBuilder(isMainThread));
   }
 
   /** Counters come in runs of one minute: its sum is kept at hand and stored when the minute changes. */

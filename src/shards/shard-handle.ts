@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { TopTallyError, fromErrorBody } from '../errors.ts';
 import { assertNever, send, type Census, type Drained, type ExportedWindow, type FromShard, type ToShard, type TopEntries, type WindowTotal } from '../protocol/messages.ts';
-import { concatParts, type ShardPart } from '../protocol/shard-part.ts';
+import { concatParts, movablePart, partSize, type ShardPart } from '../protocol/shard-part.ts';
 import { built, packageFile, threadModule } from '../runtime.ts';
 import type { WindowKind } from '../window.ts';
 
@@ -130,9 +130,10 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
   ingest(part: ShardPart, waited = true): Promise<void> {
     const batch = (this.#queued ??= this.#newBatch());
     batch.parts.push(part);
-    batch.bytes += part.buffer.byteLength;
+    const size = partSize(part);
+    batch.bytes += size;
     batch.waited ||= waited;
-    this.#backlog += part.buffer.byteLength;
+    this.#backlog += size;
     if (this.#posted === 0) this.#schedule(batch);
     return batch.done;
   }
@@ -235,7 +236,7 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     this.#posted++;
     // Small parts go joined in one buffer, since a copy of each costs less than moving its buffer;
     // large ones go as they are, since moving costs the same whatever the size.
-    const parts = batch.bytes <= JOIN_BYTES ? [concatParts(batch.parts)] : batch.parts;
+    const parts = batch.bytes <= JOIN_BYTES ? [concatParts(batch.parts)] : batch.parts.map(movablePart);
     const applied = this.#request({ kind: 'ingest', id: this.#nextId++, parts });
     const next = (): void => {
       this.#backlog -= batch.bytes;

@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TopTallyError } from '../errors.ts';
 import type { Drained, ExportedWindow, TopEntries, WindowTotal } from '../protocol/messages.ts';
+import { partSize } from '../protocol/shard-part.ts';
 import type { Partitioned } from '../routing/partition.ts';
 import type { WindowKind } from '../window.ts';
 import { ShardHandle, type ShardWorkerOptions } from './shard-handle.ts';
@@ -131,7 +132,7 @@ export class ShardPool extends EventEmitter<{
       }
     }
     // Taken now: a part's buffer is detached once it is sent to a thread.
-    const bytes = parts.map((part) => part?.buffer.byteLength ?? 0);
+    const bytes = parts.map((part) => (part ? partSize(part) : 0));
     this.#reserve(bytes, 1);
     let held = true;
     const release = (): void => {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { concatParts, PartBuilder, type ShardPart } from '../../src/protocol/shard-part.ts';
+import { concatParts, movablePart, PartBuilder, partBytes, partSize, viewPart, type ShardPart } from '../../src/protocol/shard-part.ts';
 import { hashDomain, shardOf } from '../../src/routing/hash.ts';
 import { Partitioner } from '../../src/routing/partition.ts';
 
@@ -138,4 +138,42 @@ test('parts joined into one are the layout of all their entries in order', () =>
     }),
     { numRuns: 150 },
   );
+});
+
+function buildIn(arena: boolean, entries: readonly Entry[]): ShardPart {
+  const builder = new PartBuilder(arena);
+  entries.forEach((entry, i) => add(builder, entry, i));
+  return builder.finish();
+}
+
+test('parts carved from the arena have the layout, join with parts of their own, and read the same once their buffer was moved', () => {
+  fc.assert(
+    fc.property(fc.array(fc.array(anyEntry, { maxLength: 20 }), { minLength: 1, maxLength: 12 }), (lists) => {
+      const parts = lists.map((entries, i) => buildIn(i % 2 === 0, entries));
+      parts.forEach((part, i) => {
+        assert.equal(Buffer.from(partBytes(part)).toString('hex'), reference(lists[i]).toString('hex'));
+        assert.equal(partSize(part), reference(lists[i]).length);
+      });
+      const joined = concatParts(parts);
+      assert.deepEqual(bytesOf(joined), { entries: lists.flat().length, hex: reference(lists.flat()).toString('hex') });
+      // Posted to a thread: the copy that leaves is whole, and the part still reads its entries.
+      // (An empty builder's part is a plain one, which a move does empty.)
+      if (lists[0].length === 0) return;
+      const first = parts[0];
+      const posted = structuredClone(movablePart(first), { transfer: [first.buffer] });
+      assert.deepEqual(bytesOf(posted), { entries: lists[0].length, hex: reference(lists[0]).toString('hex') });
+      assert.equal(Buffer.from(partBytes(first)).toString('hex'), reference(lists[0]).toString('hex'));
+      assert.deepEqual([...viewPart(first).counts], lists[0].map(([, , count]) => count));
+    }),
+    { numRuns: 150 },
+  );
+});
+
+test('a part carved from the arena is posted as a plain part with a buffer of its own, never as the arena object', () => {
+  const part = buildIn(true, [['a.io', 1, 3, M], ['b.io', 2, 4, M]]);
+  // A structured clone keeps own fields only: the arena part itself would arrive without its bytes.
+  assert.equal((structuredClone(part as object) as ShardPart).buffer, undefined);
+  const posted = structuredClone(movablePart(part));
+  assert.deepEqual(bytesOf(posted), { entries: 2, hex: reference([['a.io', 1, 3, M], ['b.io', 2, 4, M]]).toString('hex') });
+  assert.equal(concatParts([part]).buffer.byteLength, partSize(part), 'a lone part leaves as a copy of its own');
 });
