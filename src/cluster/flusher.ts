@@ -25,7 +25,7 @@ import type { Segment } from '../durability/journal.ts';
 import type { Drained } from '../protocol/messages.ts';
 import type { ShardPart } from '../protocol/shard-part.ts';
 import { TopTallyError } from '../errors.ts';
-import { viewPart } from '../protocol/shard-part.ts';
+import { partSize, viewPart } from '../protocol/shard-part.ts';
 import { WINDOW_SECONDS, type WindowKind } from '../window.ts';
 import type { Retention } from '../retention.ts';
 import { addDelta, applyArgs, emptyChunk, minutesOf, openChunk, type Chunk } from './chunk.ts';
@@ -209,7 +209,7 @@ export class Flusher {
   add(record: CounterRecord): void {
     this.#lastAdded = record.lsn;
     let bytes = 0;
-    for (const part of record.parts) bytes += part?.buffer.byteLength ?? 0;
+    for (const part of record.parts) bytes += part ? partSize(part) : 0;
     this.#records.push({ lsn: record.lsn, atMs: record.atMs, bytes });
     // A record added while every earlier one is confirmed is the first unconfirmed one.
     if (this.#allConfirmed) this.#progress();
@@ -534,7 +534,7 @@ export class Flusher {
   /** Puts a replayed record back into the unconfirmed list (it may have been pruned). */
   #insertRecord(record: CounterRecord): void {
     let bytes = 0;
-    for (const part of record.parts) bytes += part?.buffer.byteLength ?? 0;
+    for (const part of record.parts) bytes += part ? partSize(part) : 0;
     this.#records.restore({ lsn: record.lsn, atMs: record.atMs, bytes });
   }
 
