@@ -188,6 +188,7 @@ export class Flusher {
           p.lsns.confirm(marks[i]);
           p.lsns.verify(marks[i]);
         });
+        this.#succeeded(); // an attempt that failed before does not make this node look unable to flush
         break;
       } catch (err) {
         if ((err as Error).message.includes('past this journal')) throw err;
