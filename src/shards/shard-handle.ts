@@ -5,8 +5,9 @@
 // load each message carries everything that arrived meanwhile. Each message costs both threads a
 // wake-up (docs/performance.md). A part someone waits for (an
 // acknowledgement that needs it applied) goes at the end of its event-loop turn; a part nobody waits
-// for (its request was acknowledged once journaled) waits up to COALESCE_MS for company, which keeps
-// the messages near a thousand a second per shard whatever the request rate.
+// for (its request was acknowledged early) waits up to COALESCE_MS for company, which keeps the
+// messages to a few hundred a second per shard whatever the request rate. Nothing reads a shard
+// without posting what is queued first, so the wait delays no answer.
 
 import { EventEmitter, once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,7 +20,7 @@ import type { WindowKind } from '../window.ts';
 
 const ENTRY = threadModule('workers/shard-worker', 'workers/boot.mjs');
 const TSX_ENTRY = packageFile('workers/shard-worker.ts').href;
-const COALESCE_MS = 1;
+const COALESCE_MS = 4;
 /** Up to this many bytes, a message's parts are joined into one (see #flush). */
 const JOIN_BYTES = 256 * 1024;
 
