@@ -14,6 +14,7 @@ import { ShardPool } from '../../src/shards/shard-pool.ts';
 import { totalKey, watermarkKey, windowKey } from '../../src/cluster/keys.ts';
 import { ClusterReader } from '../../src/cluster/reader.ts';
 import { connectRedis, type RedisLink } from '../../src/cluster/redis-link.ts';
+import { Registry, type RegistryOptions } from '../../src/cluster/registry.ts';
 import { keySlot, partitionTags } from '../../src/cluster/slots.ts';
 import { encodeCounters, type CounterRecord } from '../../src/durability/records.ts';
 import { compareRanked, merge } from '../../src/query/merge.ts';
@@ -227,4 +228,38 @@ test('the flusher counts every record once (domains with colliding hashes apart)
   assert.equal(merged.total, [...expected.values()].reduce((a, b) => a + b, 0));
   const hours = merge(await reader.top('hour', Math.floor(MINUTE / 60), 100), 100);
   assert.deepEqual(hours.top, want);
+});
+
+/** Polls `check` every 20 ms until it holds, for at most `ms`. */
+async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+test('a window is final once every live node that flushes is past its end: one whose flushes fail holds it back no longer', async (t) => {
+  const end = MINUTE * 60_000;
+  let through = end - 1000;
+  let flushing = true;
+  const registry = (nodeId: string, own: Pick<RegistryOptions, 'flushedThrough' | 'flushing'>): Registry =>
+    new Registry({ link: singleLink, nodeId, clock: clockAt(), pollMs: 20, ...own });
+  const lagging = registry('reg-lagging', { flushedThrough: () => through, flushing: () => flushing });
+  const ahead = registry('reg-ahead', { flushedThrough: () => end + 1000, flushing: () => true });
+  t.after(async () => {
+    await ahead.stop();
+    await lagging.stop();
+  });
+  await lagging.start();
+  await ahead.start();
+  assert.ok(ahead.live().includes('reg-lagging'));
+  assert.equal(ahead.final(end), false, 'a live node that flushes and is behind holds the window');
+  flushing = false; // its calls to Redis fail from now on: it says so in its next heartbeat
+  await until('final once the lagging node says its flushes fail', () => ahead.final(end));
+  flushing = true;
+  await until('held again once it flushes again', () => !ahead.final(end));
+  const whenFinal = ahead.whenFinal(end);
+  through = end + 1;
+  assert.equal(await whenFinal, true, 'final once it has flushed past the end');
 });
