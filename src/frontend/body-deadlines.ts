@@ -25,12 +25,12 @@ export interface BodyRead {
 
 export class BodyDeadlines {
   /** Milliseconds a whole body may take; 0: no deadline but the pace. */
-  readonly #timeoutMs: number;
+  readonly timeoutMs: number;
   readonly #reads = new Set<BodyRead>();
   #sweep: NodeJS.Timeout | null = null;
 
   constructor(timeoutMs: number) {
-    this.#timeoutMs = timeoutMs;
+    this.timeoutMs = timeoutMs;
   }
 
   /** Starts watching a read; `forget` it once it ended, whichever way. */
@@ -50,7 +50,7 @@ export class BodyDeadlines {
       return;
     }
     const now = performance.now();
-    const timeoutMs = this.#timeoutMs;
+    const timeoutMs = this.timeoutMs;
     for (const read of this.#reads) {
       const late = timeoutMs > 0 && now - read.startedAt >= timeoutMs;
       if (late || now - read.pacedAt >= PACE_MS) {

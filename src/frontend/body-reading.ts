@@ -7,5 +7,5 @@ import { BodyDeadlines } from './body-deadlines.ts';
 import type { BodyReading } from './http.ts';
 
 export function bodyReading(config: Pick<Config, 'bodyTimeout' | 'maxInflightBytes'>): BodyReading {
-  return { timeoutMs: config.bodyTimeout, deadlines: new BodyDeadlines(config.bodyTimeout), buffers: new BodyBuffers(), budget: new BodyBudget(config.maxInflightBytes) };
+  return { deadlines: new BodyDeadlines(config.bodyTimeout), buffers: new BodyBuffers(), budget: new BodyBudget(config.maxInflightBytes) };
 }

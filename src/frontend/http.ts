@@ -28,8 +28,6 @@ const STATUS_TEXT: Record<number, string> = {
 /** How bodies are read: their memory, and the deadlines of those being read. */
 export interface BodyReading extends BodyMemory {
   deadlines: BodyDeadlines;
-  /** The deadline for a whole body (0: none of ours, only the pace). */
-  timeoutMs: number;
 }
 
 /** One HTTP exchange: the response plus whether the client went away. */
@@ -80,7 +78,7 @@ export class Exchange {
       const read: BodyRead = {
         startedAt: now,
         pacedAt: now,
-        expire: (pace) => stop(pace ? tooSlowPaced(body.length) : tooSlow(reading.timeoutMs, body.length)),
+        expire: (pace) => stop(pace ? tooSlowPaced(body.length) : tooSlow(deadlines.timeoutMs, body.length)),
       };
       const stop = (err: Error): void => {
         deadlines.forget(read);
