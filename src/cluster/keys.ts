@@ -8,7 +8,9 @@ import type { WindowKind } from '../window.ts';
 
 export const KIND_LETTER: Record<WindowKind, string> = { minute: 'm', hour: 'h' };
 
-export const windowKey = (tag: string, kind: WindowKind, index: number): string => `{${tag}}:${KIND_LETTER[kind]}:${index}`;
+/** What follows a partition's `{tag}` in its window's key; tt_top builds the keys from it (library.ts). */
+export const windowSuffix = (kind: WindowKind, index: number): string => `:${KIND_LETTER[kind]}:${index}`;
+export const windowKey = (tag: string, kind: WindowKind, index: number): string => `{${tag}}${windowSuffix(kind, index)}`;
 export const totalKey = (tag: string, kind: WindowKind, index: number): string => `${windowKey(tag, kind, index)}:t`;
 export const watermarkKey = (tag: string): string => `{${tag}}:hwm`;
 

@@ -6,9 +6,9 @@
 //   else: a gap (Redis lost acknowledged batches in a failover): nothing changes, and the node
 //   replays its journal from the mark it is told.
 // Redis replicates a function's effects as one transaction, so the counts and the mark are kept or
-// lost together. tt_top reads one partition's candidates for an exact top-N (see reader.ts), and
-// tt_top_many those of every partition a master holds: it names keys of several slots, which Redis
-// allows a function flagged allow-cross-slot-keys as long as this master serves them all.
+// lost together. tt_top reads the candidates for an exact top-N (see reader.ts) of the partitions
+// it is given, usually all those a master holds: it names keys of several slots, which Redis allows
+// a function flagged allow-cross-slot-keys as long as this master serves them all.
 
 export const LIBRARY_NAME = 'toptally';
 
@@ -41,41 +41,52 @@ local function apply(keys, args)
   return {'ok', args[3]}
 end
 
--- The tie list is only read when members tied at the boundary score were cut off (ZCOUNT says more
--- than the ranked list holds): otherwise every one of them is in the list already.
-local function top_of(zset, total, n)
-  local ranked = redis.call('ZREVRANGE', zset, 0, n - 1, 'WITHSCORES')
-  local ties = {}
-  if n > 0 and #ranked == 2 * n then
-    local s = ranked[#ranked]
-    local listed = 0
-    for i = #ranked, 2, -2 do
-      if ranked[i] ~= s then break end
-      listed = listed + 1
+-- The candidates for a window's top N of several partitions held by one master, in one call:
+-- keys[1] (the first partition's window) routes it; args are N, the windows' key suffix and the
+-- partitions' tags, joined by commas (a window's key is {tag}suffix, its total's {tag}suffix:t, as
+-- keys.ts builds them). The partitions' top N are cut to their own N-th best score C, so the reply
+-- holds about N members however many partitions it covers: every member above C with its score, and members at C by name (the node orders
+-- ties by bytes). A partition whose list ends at C may hold more members at C than it listed: its
+-- first N at C in byte order are read; any other partition's members at C are all in its list.
+-- Totals come back as Redis keeps them (strings): Lua's own number formatting would round them.
+local function top(keys, args)
+  local n, suffix = tonumber(args[1]), args[2]
+  local zsets, lists, scores, totals, size = {}, {}, {}, {}, 0
+  for tag in string.gmatch(args[3], '[^,]+') do
+    local zset = '{' .. tag .. '}' .. suffix
+    local ranked = redis.call('ZREVRANGE', zset, 0, n - 1, 'WITHSCORES')
+    zsets[#zsets + 1] = zset
+    lists[#lists + 1] = ranked
+    for i = 2, #ranked, 2 do scores[#scores + 1] = tonumber(ranked[i]) end
+    size = size + redis.call('ZCARD', zset)
+    totals[#totals + 1] = redis.call('GET', zset .. ':t') or '0'
+  end
+  local cut = -math.huge
+  if n > 0 and #scores >= n then
+    table.sort(scores)
+    cut = scores[#scores - n + 1]
+  end
+  local above, at, cutText = {}, {}, ''
+  for k, ranked in ipairs(lists) do
+    local full = #ranked == 2 * n and tonumber(ranked[#ranked]) == cut
+    for i = 1, #ranked, 2 do
+      local score = tonumber(ranked[i + 1])
+      if score > cut then
+        above[#above + 1] = ranked[i]
+        above[#above + 1] = ranked[i + 1]
+      elseif score == cut then
+        cutText = ranked[i + 1]
+        if not full then at[#at + 1] = ranked[i] end
+      end
     end
-    if redis.call('ZCOUNT', zset, s, s) > listed then
-      ties = redis.call('ZRANGE', zset, s, s, 'BYSCORE', 'LIMIT', 0, n)
+    if full then
+      for _, member in ipairs(redis.call('ZRANGE', zsets[k], cut, cut, 'BYSCORE', 'LIMIT', 0, n)) do at[#at + 1] = member end
     end
   end
-  return {ranked, ties, redis.call('ZCARD', zset), redis.call('GET', total) or '0'}
+  return {above, at, cutText, size, totals}
 end
-
-local function top(keys, args)
-  return top_of(keys[1], keys[2], tonumber(args[1]))
-end
-
--- Several partitions held by one master, in one call: keys[1] (the first partition's window) routes
--- it; args are N, then each partition's window and total key.
-local function top_many(keys, args)
-  local n = tonumber(args[1])
-  local replies = {}
-  for a = 2, #args, 2 do replies[#replies + 1] = top_of(args[a], args[a + 1], n) end
-  return replies
-end
-
 redis.register_function('tt_apply', apply)
-redis.register_function{function_name = 'tt_top', callback = top, flags = {'no-writes'}}
-redis.register_function{function_name = 'tt_top_many', callback = top_many, flags = {'no-writes', 'allow-cross-slot-keys'}}
+redis.register_function{function_name = 'tt_top', callback = top, flags = {'no-writes', 'allow-cross-slot-keys'}}
 `;
 
 /** Replies to tt_apply. */

@@ -1,82 +1,82 @@
-// Reads a window's exact top-N from Redis: the candidates of every partition, one call per master,
-// merged here. Per partition, tt_top returns its top N by score and, when members tied at the N-th
-// score were cut off, the first N of them in byte order: ZREVRANGE orders ties backwards, so the
-// members it returns at the boundary score may not be the ones local mode would pick. Every member
-// above the boundary score is among the N; the N smallest at the boundary are in the tie list; so
-// the global top N is within the union, which the merge sorts as local mode does (members are
-// CESU-8, whose byte order is local mode's order, see cesu8.ts).
+// Reads a window's exact top-N from Redis: one call per master, whose candidates are merged here.
+// Per partition, the N best by score are certain; members tied at the N-th score are where Redis
+// and local mode differ: ZREVRANGE orders ties backwards by bytes, so the members it returns at the
+// boundary score may not be the ones local mode would pick. So tt_top (library.ts) returns members
+// above the boundary with their scores, and members at it by name, the first N in byte order of
+// every partition that has more; the merge sorts the union as local mode does (members are CESU-8,
+// whose byte order is local mode's order, see cesu8.ts).
 
 import type { TopEntries } from '../protocol/messages.ts';
 import type { WindowKind } from '../window.ts';
 import { decodeCesu8 } from './cesu8.ts';
-import { totalKey, windowKey } from './keys.ts';
+import { windowKey, windowSuffix } from './keys.ts';
 import type { RedisLink } from './redis-link.ts';
 
-type TopReply = [ranked: Buffer[], ties: Buffer[], size: number, total: Buffer];
+/** tt_top: members above the cut with their scores, members at the cut, the cut, the partitions' size and totals. */
+type TopReply = [above: Buffer[], at: Buffer[], cut: Buffer, size: number, totals: Buffer[]];
 
 export class ClusterReader {
   readonly #link: RedisLink;
   readonly #tags: readonly string[];
+  /** Per partition, a key in its slot (every key of a partition carries its tag). */
+  readonly #routes: readonly string[];
 
   constructor(link: RedisLink, tags: readonly string[]) {
     this.#link = link;
     this.#tags = tags;
+    this.#routes = tags.map((tag) => `{${tag}}`);
   }
 
   /**
-   * Each partition's candidates, in the shape the shards answer (query/merge.ts merges them): one
-   * tt_top_many call per master for the partitions it holds. When the slot map is stale (a slot
-   * moved, a failover) that call fails, and its partitions are read one by one, which node-redis
-   * routes by their own slots.
+   * Candidates that hold the window's top N, in the shape the shards answer (query/merge.ts merges
+   * them): one tt_top call per master for the partitions it holds. When the slot map is stale (a
+   * slot moved, a failover) that call fails, and its partitions are read one by one, which
+   * node-redis routes by their own slots.
    */
   top(kind: WindowKind, index: number, limit: number): Promise<TopEntries[]> {
     const byMaster = new Map<string, number[]>();
-    this.#tags.forEach((tag, p) => {
-      const { address } = this.#link.masterOf(windowKey(tag, kind, index));
+    this.#routes.forEach((route, p) => {
+      const { address } = this.#link.masterOf(route);
       byMaster.set(address, [...(byMaster.get(address) ?? []), p]);
     });
-    const entries = new Array<TopEntries>(this.#tags.length);
     return Promise.all(
-      [...byMaster.values()].map(async (partitions) => {
-        const replies = await this.#many(partitions, kind, index, limit).catch((err: Error) => {
-          if (!misrouted(err)) throw err;
-          return Promise.all(partitions.map((p) => this.#one(p, kind, index, limit)));
-        });
-        partitions.forEach((p, i) => (entries[p] = candidates(replies[i])));
-      }),
-    ).then(() => entries);
+      [...byMaster.values()].map((partitions) =>
+        this.#read(partitions, kind, index, limit).then(
+          (entries) => [entries],
+          (err: Error) => {
+            if (!misrouted(err)) throw err;
+            return Promise.all(partitions.map((p) => this.#read([p], kind, index, limit)));
+          },
+        ),
+      ),
+    ).then((lists) => lists.flat());
   }
 
-  async #many(partitions: number[], kind: WindowKind, index: number, limit: number): Promise<TopReply[]> {
-    const first = windowKey(this.#tags[partitions[0]], kind, index);
-    const keys = partitions.flatMap((p) => [windowKey(this.#tags[p], kind, index), totalKey(this.#tags[p], kind, index)]);
-    return (await this.#link.call(first, ['FCALL_RO', 'tt_top_many', '1', first, String(limit), ...keys])) as TopReply[];
-  }
-
-  async #one(p: number, kind: WindowKind, index: number, limit: number): Promise<TopReply> {
-    const zset = windowKey(this.#tags[p], kind, index);
-    return (await this.#link.call(zset, ['FCALL_RO', 'tt_top', '2', zset, totalKey(this.#tags[p], kind, index), String(limit)])) as TopReply;
+  async #read(partitions: number[], kind: WindowKind, index: number, limit: number): Promise<TopEntries> {
+    const route = windowKey(this.#tags[partitions[0]], kind, index);
+    const tags = partitions.map((p) => this.#tags[p]).join(',');
+    return candidates((await this.#link.call(route, ['FCALL_RO', 'tt_top', '1', route, String(limit), windowSuffix(kind, index), tags])) as TopReply);
   }
 }
 
-/** Whether a call failed because the master no longer serves every slot named (or lacks tt_top_many). */
+/** Whether a call failed because the master no longer serves every slot named (or lacks the function). */
 function misrouted(err: Error): boolean {
   return /non local key|MOVED|ASK|CROSSSLOT|TRYAGAIN|function not found/i.test(err.message);
 }
 
-function candidates([ranked, ties, size, total]: TopReply): TopEntries {
+function candidates([above, at, cut, size, totals]: TopReply): TopEntries {
   const domains: string[] = [];
   const counts: number[] = [];
-  const boundary = ties.length > 0 ? Number(ranked[ranked.length - 1]) : -Infinity;
-  for (let i = 0; i < ranked.length; i += 2) {
-    const count = Number(ranked[i + 1]);
-    if (count === boundary) continue; // the tie list has the right ones
-    domains.push(decodeCesu8(ranked[i]));
-    counts.push(count);
+  for (let i = 0; i < above.length; i += 2) {
+    domains.push(decodeCesu8(above[i]));
+    counts.push(Number(above[i + 1]));
   }
-  for (const member of ties) {
+  const boundary = Number(cut);
+  for (const member of at) {
     domains.push(decodeCesu8(member));
     counts.push(boundary);
   }
-  return { domains, counts, total: Number(total), size: Number(size) };
+  let total = 0;
+  for (const t of totals) total += Number(t);
+  return { domains, counts, total, size: Number(size) };
 }
