@@ -9,7 +9,8 @@
  * Reports per node: B counters/s (ratio to local mode in the same repeat), toptally CPU and Redis
  * CPU per million counters (Redis CPU from /proc over the measured phase, all masters), flush lag
  * p99 (toptally_cluster_lag_seconds sampled every 100 ms during the load), stats latency p50/p99 for
- * a closed and the open minute (sequential GETs on one keep-alive connection after the load), and,
+ * a closed and the open minute (sequential GETs on one keep-alive connection after the load, from a
+ * client that adds as little as it can), and,
  * with two nodes, how long after the minute's end a WebSocket subscriber on the first node gets the
  * window-close push (the load is timed so the minute ends halfway through it). Needs Debian's
  * redis-server.
@@ -25,6 +26,7 @@ import { parseArgs } from 'node:util';
 import { fileScope, startRedisCluster, type RedisCluster } from '../test/helpers/redis-cluster.ts';
 import { runGenerator, type Measurement } from './lib/generator.js';
 import { numberEnv } from './lib/load-protocol.js';
+import { RawHttp } from './lib/raw-http.js';
 import { clockTicksPerSecond, statFields, STIME, UTIME } from './lib/proc.js';
 import { metricsOf } from './lib/report.js';
 import { freePort, pinning, ServerProcess } from './lib/server-process.js';
@@ -67,12 +69,10 @@ function redisCpuMs(cluster: RedisCluster): number {
   return (ticks * 1000) / clockTicksPerSecond;
 }
 
-const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
-
-function get(port: number, path: string, agent: http.Agent | false = false): Promise<string> {
+function get(port: number, path: string): Promise<string> {
   return new Promise((resolve, reject) => {
     http
-      .get({ host: '127.0.0.1', port, path, agent }, (res) => {
+      .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
         let text = '';
         res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('end', () => resolve(text));
       })
@@ -95,16 +95,23 @@ async function sampleLag(ports: number[], until: Promise<unknown>): Promise<numb
   return samples;
 }
 
+/** Sequential GETs on one keep-alive connection, timed by a client that adds as little as it can (raw-http.ts). */
 async function statsLatency(port: number, path: string, n = 300): Promise<{ p50: number; p99: number }> {
-  const times: number[] = [];
-  for (let i = 0; i < 20; i++) await get(port, path, keepAlive);
-  for (let i = 0; i < n; i++) {
-    const started = performance.now();
-    await get(port, path, keepAlive);
-    times.push(performance.now() - started);
+  const client = await RawHttp.connect(port);
+  try {
+    const request = RawHttp.format('GET', path);
+    const times: number[] = [];
+    for (let i = 0; i < 20; i++) await client.send(request);
+    for (let i = 0; i < n; i++) {
+      const response = await client.send(request);
+      if (response.status !== 200) throw new Error(`GET ${path}: ${response.status} ${response.body.toString()}`);
+      times.push(response.ms);
+    }
+    times.sort((a, b) => a - b);
+    return { p50: times[Math.floor(n / 2)], p99: times[Math.floor(n * 0.99)] };
+  } finally {
+    client.close();
   }
-  times.sort((a, b) => a - b);
-  return { p50: times[Math.floor(n / 2)], p99: times[Math.floor(n * 0.99)] };
 }
 
 /** Subscribes to the minute on `port`; resolves with the ms from `endMs` to the push that closes that minute. */
