@@ -44,6 +44,7 @@ export const ERRORS = {
   TOPTALLY_ERR_DATA_CORRUPT: { status: 500, message: 'The data directory is corrupt' },
   TOPTALLY_ERR_CLUSTER_UNAVAILABLE: { status: 503, message: 'Redis, which holds the shared windows, does not answer' },
   TOPTALLY_ERR_UNFLUSHED_LIMIT: { status: 503, message: 'Too many counters wait to reach Redis' },
+  TOPTALLY_ERR_IDEMPOTENCY_KEY_HELD: { status: 503, message: 'The node that took the first request with this idempotency key does not answer' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

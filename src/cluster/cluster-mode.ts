@@ -109,6 +109,7 @@ export async function openCluster(config: Config, deps: ClusterDeps): Promise<Cl
     },
   });
   registry = new Registry({ link, nodeId: id, clock, flushedThrough: () => flusher.flushedThrough(), flushing: () => flusher.lastError === null, pollMs: config.flushInterval, onError });
+  const keys = sharedKeys({ link, nodeId: id, boot: registry.boot, claimant: (node, boot) => registry.claimant(node, boot) });
   const reader = new ClusterReader(link, tags);
   const backend = new ClusterBackend({
     local: deps.local,
@@ -128,6 +129,18 @@ export async function openCluster(config: Config, deps: ClusterDeps): Promise<Cl
       durability = opened;
       if ((await connected) === null) return; // stopped first
       await flusher.sync(opened.journalLsn);
+      // Before the first heartbeat: other nodes take a claim this node left pending over once it
+      // heartbeats again, so every key it journaled must be marked answered by then.
+      for (;;) {
+        try {
+          await keys.restore(opened.idempotency.answers(), clock.now());
+          break;
+        } catch (err) {
+          onError(err as Error);
+          if (flusher.stopped) return;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      }
       await registry.start();
     },
     notReady() {
@@ -143,7 +156,7 @@ export async function openCluster(config: Config, deps: ClusterDeps): Promise<Cl
     async whenFinal(kind, index) {
       await registry.whenFinal(span(kind, index).to * 1000);
     },
-    sharedKeys: sharedKeys(link, id),
+    sharedKeys: keys,
     summary: `cluster mode: node ${id}, ${config.partitions} partitions on ${link instanceof DeferredLink ? 'Redis (not reached yet)' : link.cluster ? 'Redis Cluster' : 'a single Redis'} at ${config.redis.join(',')}, ack ${config.clusterAck}`,
   };
 }

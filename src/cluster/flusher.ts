@@ -135,6 +135,10 @@ export class Flusher {
     }));
   }
 
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
   /** Whether the watermarks have been read and every partition can flush. */
   get synced(): boolean {
     return this.#synced;

@@ -8,7 +8,8 @@
 // Redis replicates a function's effects as one transaction, so the counts and the mark are kept or
 // lost together. tt_top reads the candidates for an exact top-N (see reader.ts) of the partitions
 // it is given, usually all those a master holds: it names keys of several slots, which Redis allows
-// a function flagged allow-cross-slot-keys as long as this master serves them all.
+// a function flagged allow-cross-slot-keys as long as this master serves them all. tt_takeover
+// swaps an idempotency key's claim atomically (see shared-keys.ts).
 
 export const LIBRARY_NAME = 'toptally';
 
@@ -85,7 +86,16 @@ local function top(keys, args)
   end
   return {above, at, cutText, size, totals}
 end
+-- Takes over an idempotency key's claim left by a process that is gone: only if it still holds
+-- the value the caller saw (another node may have taken it over first).
+local function takeover(keys, args)
+  if redis.call('GET', keys[1]) ~= args[1] then return 0 end
+  redis.call('SET', keys[1], args[2], 'PX', args[3])
+  return 1
+end
+
 redis.register_function('tt_apply', apply)
+redis.register_function('tt_takeover', takeover)
 redis.register_function{function_name = 'tt_top', callback = top, flags = {'no-writes', 'allow-cross-slot-keys'}}
 `;
 

@@ -52,7 +52,15 @@ interface Peer {
   beatAt: number;
   /** Whether its flushes reach Redis: one that cannot flush holds no final back. */
   flushing: boolean;
+  /** Its process's boot id: another one means the node restarted (and recovered its journal). */
+  boot: string;
 }
+
+/**
+ * What became of the process that claimed something (an idempotency key): still running, restarted
+ * since (its recovery is done: it heartbeats only after), or not heard from.
+ */
+export type Claimant = 'running' | 'restarted' | 'down';
 
 export interface RegistryOptions {
   link: RedisLink;
@@ -80,6 +88,8 @@ export class Registry extends EventEmitter<{ changed: [minutes: number[]]; reset
   #pending = new Set<number>();
   #stopped = false;
   #missed = false;
+  /** This process's boot id, new at every start. */
+  readonly boot = randomBytes(6).toString('hex');
 
   constructor(options: RegistryOptions) {
     super();
@@ -138,6 +148,14 @@ export class Registry extends EventEmitter<{ changed: [minutes: number[]]; reset
     return false;
   }
 
+  /** What became of process `boot` of node `nodeId`, by the last heartbeats (this node's own included). */
+  claimant(nodeId: string, boot: string): Claimant {
+    if (nodeId === this.#o.nodeId) return boot === this.boot ? 'running' : 'restarted';
+    const peer = this.#peers.get(nodeId);
+    if (!peer || Date.now() - peer.beatAt >= DEAD_AFTER_MS) return 'down';
+    return peer.boot === boot ? 'running' : 'restarted';
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#beat) clearInterval(this.#beat);
@@ -149,12 +167,12 @@ export class Registry extends EventEmitter<{ changed: [minutes: number[]]; reset
     if (this.#stopped) return;
     const { link, nodeId } = this.#o;
     try {
-      const mine = `${this.#o.flushedThrough()}:${Date.now()}:${this.#o.flushing() ? 1 : 0}`;
+      const mine = `${this.#o.flushedThrough()}:${Date.now()}:${this.#o.flushing() ? 1 : 0}:${this.boot}`;
       const [, all] = await Promise.all([link.call(NODES_KEY, ['HSET', NODES_KEY, nodeId, mine]), link.call(NODES_KEY, ['HGETALL', NODES_KEY])]);
       const peers = new Map<string, Peer>();
       for (const [id, value] of entries(all)) {
-        const [through, beatAt, flushing] = value.split(':').map(Number);
-        peers.set(id, { through, beatAt, flushing: flushing !== 0 });
+        const [through, beatAt, flushing, boot = ''] = value.split(':');
+        peers.set(id, { through: Number(through), beatAt: Number(beatAt), flushing: flushing !== '0', boot });
       }
       this.#peers = peers;
     } catch (err) {

@@ -4,14 +4,18 @@
 // back. After each, every node answers a total with acknowledged <= stored <= acknowledged + in
 // flight (requests whose answer was lost with a killed node), once Redis has settled.
 //
+// Also: an Idempotency-Key whose first node died between journaling the request and storing its
+// answer in Redis is neither counted twice nor stuck once that node is back.
+//
 // All counters of one test carry one timestamp, in a closed minute of its own, so one window holds
 // them all, whichever node took them.
 
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnToptally, type Child } from '../helpers/child.ts';
-import { fileScope, startRedis, startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.ts';
+import { cli, fileScope, startRedis, startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.ts';
 import { tempDir } from '../helpers/server.ts';
 
 const hooks = fileScope();
@@ -192,4 +196,69 @@ test('Redis unreachable, then back: ingest is journaled up to --max-unflushed, s
   await settled(load, [a]);
   const readyAgain = await fetch(`${a.url}/readyz`);
   assert.equal(readyAgain.status, 200, await readyAgain.text());
+});
+
+/** A keyed POST to `node`: its status, error code or answer. */
+async function keyedPost(node: Child, key: string, body: string): Promise<{ status: number; code?: string; answer?: unknown }> {
+  const res = await fetch(`${node.url}/api/events`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'idempotency-key': key }, signal: AbortSignal.timeout(15_000) });
+  const json = (await res.json()) as { error?: { code: string } };
+  return res.status === 200 ? { status: 200, answer: json } : { status: res.status, code: json.error?.code };
+}
+
+test('an Idempotency-Key whose node died before its answer reached Redis: a retry elsewhere is refused while that node is down, gets its answer once it is back, and a claim it never journaled is taken over', async (t) => {
+  const [dirA, dirB] = await Promise.all([tempDir(t), tempDir(t)]);
+  let a = await node(t, dirA, cluster.urls);
+  const b = await node(t, dirB, cluster.urls);
+  const aId = /cluster mode: node (node-[0-9a-f]{12})/.exec(a.lines.join('\n'))![1];
+  const port = new URL(cluster.urls[0]).port;
+  const redis = (...args: string[]) => cli(Number(port), '-c', ...args);
+  const idemKey = (key: string): string => {
+    const digest = createHash('sha256').update(key).digest('hex');
+    return `idem:{${digest.slice(0, 8)}}:${digest}`;
+  };
+  const minute = Math.floor(Date.now() / 60_000) - 4;
+  const first = JSON.stringify([{ timestamp: minute * 60 + 7, 'first.example': 3 }]);
+  const never = JSON.stringify([{ timestamp: minute * 60 + 7, 'never.example': 5 }]);
+  const [k1, k2, k3] = [1, 2, 3].map((i) => `dead-node-${i}-${Math.random()}`);
+
+  const answered = await keyedPost(a, k1, first);
+  assert.equal(answered.status, 200);
+  // The fingerprint of `never`, from a request that b counts under another key.
+  assert.equal((await keyedPost(b, k3, never)).status, 200);
+  const [fp1, fp2] = [await redis('GET', idemKey(k1)), await redis('GET', idemKey(k3))].map((done) => done.split(':')[1]);
+  const boot = (await redis('HGET', '{tt}:nodes', aId)).split(':')[3];
+  assert.match(boot, /^[0-9a-f]{12}$/);
+  await kill(a);
+  // As if a had died after journaling k1's request and before storing its answer, and after claiming
+  // k2 and before journaling it.
+  await redis('SET', idemKey(k1), `pending:${fp1}:${aId}:${boot}:x`, 'PX', '600000');
+  await redis('SET', idemKey(k2), `pending:${fp2}:${aId}:${boot}:y`, 'PX', '600000');
+
+  // Once b hears a is gone (no heartbeat for 2 s), it refuses at once, counting nothing.
+  const deadline = Date.now() + 15_000;
+  let refused = await keyedPost(b, k1, first);
+  while (refused.code !== 'TOPTALLY_ERR_IDEMPOTENCY_KEY_HELD' && Date.now() < deadline) refused = await keyedPost(b, k1, first);
+  assert.deepEqual(refused, { status: 503, code: 'TOPTALLY_ERR_IDEMPOTENCY_KEY_HELD' });
+  assert.equal((await keyedPost(b, k2, never)).code, 'TOPTALLY_ERR_IDEMPOTENCY_KEY_HELD');
+
+  a = await node(t, dirA, cluster.urls);
+  // Back, a stores k1's answer from its journal before it heartbeats; b then sees a restarted.
+  const once = async (key: string, body: string) => {
+    const until = Date.now() + 15_000;
+    for (;;) {
+      const reply = await keyedPost(b, key, body);
+      if (reply.status === 200 || Date.now() > until) return reply;
+      assert.equal(reply.code, 'TOPTALLY_ERR_IDEMPOTENCY_KEY_HELD');
+      await sleep(100);
+    }
+  };
+  assert.deepEqual(await once(k1, first), answered, 'the first answer, not counted again');
+  const takenOver = await once(k2, never);
+  assert.equal(takenOver.status, 200, 'the claim a never journaled, taken over');
+  assert.deepEqual(await keyedPost(a, k2, never), takenOver);
+
+  // first.example once; never.example under k3 and under k2.
+  const load = Object.assign(new Load(4, () => []), { acked: 3 + 5 + 5 });
+  assert.equal(load.minute, minute);
+  assert.equal(await settled(load, [a, b]), 13);
 });
