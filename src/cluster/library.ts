@@ -46,9 +46,10 @@ end
 -- keys[1] (the first partition's window) routes it; args are N, the windows' key suffix and the
 -- partitions' tags, joined by commas (a window's key is {tag}suffix, its total's {tag}suffix:t, as
 -- keys.ts builds them). The partitions' top N are cut to their own N-th best score C, so the reply
--- holds about N members however many partitions it covers: every member above C with its score, and members at C by name (the node orders
--- ties by bytes). A partition whose list ends at C may hold more members at C than it listed: its
--- first N at C in byte order are read; any other partition's members at C are all in its list.
+-- holds about N members however many partitions it covers: every member above C with its score,
+-- and members at C by name (the node orders ties by bytes). A partition whose list ends at C may
+-- hold more members at C than it listed: its first N at C in byte order are read; any other
+-- partition's members at C are all in its list.
 -- Totals come back as Redis keeps them (strings): Lua's own number formatting would round them.
 local function top(keys, args)
   local n, suffix = tonumber(args[1]), args[2]
@@ -86,6 +87,7 @@ local function top(keys, args)
   end
   return {above, at, cutText, size, totals}
 end
+
 -- Takes over an idempotency key's claim left by a process that is gone: only if it still holds
 -- the value the caller saw (another node may have taken it over first).
 local function takeover(keys, args)
