@@ -180,7 +180,7 @@ export class Durability {
     let applied: Promise<void> | undefined;
     let recordLsn = 0;
     const written = journal.append(
-      (lsn, into) => writeCounters(into, { ...record, lsn: (recordLsn = lsn) }),
+      (lsn, into) => writeCounters(into, record, (recordLsn = lsn)),
       () => {
         this.#dirty.addMinutes(record.minutes);
         this.#remember(record);
