@@ -91,7 +91,9 @@ async function appendLog(dir: string): Promise<Result> {
   });
   const { records, writeS } = await drive((count) => {
     count();
-    return journal.append((lsn, into) => writeCounters(into, recordFor(lsn), lsn), () => {});
+    return new Promise<void>((resolve, reject) =>
+      journal.append({ encode: (lsn, into) => writeCounters(into, recordFor(lsn), lsn), durable: () => resolve(), refused: reject }),
+    );
   });
   await journal.close();
   const started = performance.now();
