@@ -85,8 +85,8 @@ export function encodeCounters(record: CounterRecord): Buffer {
 }
 
 /**
- * Appends the frame of `record` numbered `lsn` (its own `lsn` is not read) to `w`: the journal
- * encodes straight into its write buffer, one record per request, with no copy of the record.
+ * Appends the frame of `record`, numbered `lsn`, to `w`: the journal encodes straight into its
+ * write buffer, one record per request, numbering it as it goes instead of copying it.
  */
 export function writeCounters(w: ByteWriter, record: Omit<CounterRecord, 'lsn'>, lsn: number): void {
   const start = w.length;
