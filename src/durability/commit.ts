@@ -1,6 +1,6 @@
-// One request's record in the journal: what Durability.commit hands the journal, in one object
-// instead of a promise and closures per step (each request's objects live through a flush cycle,
-// so every one of them is work for the collector).
+// One request's record in the journal: what Durability.commit hands the journal, one object (and
+// the one promise its caller awaits) instead of a promise and closures per step: each request's
+// objects live through a flush cycle, so every one of them is work for the collector.
 
 import type { ByteWriter } from './bytes.ts';
 import type { JournalEntry } from './journal.ts';
