@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { open as openLmdb } from 'lmdb';
 import { FRAME_HEADER_BYTES, scanFrames } from '../src/durability/frame.ts';
 import { Journal } from '../src/durability/journal.ts';
-import { decodePayload, encodeCounters, type CounterRecord } from '../src/durability/records.ts';
+import { decodePayload, encodeCounters, writeCounters, type CounterRecord } from '../src/durability/records.ts';
 import { PartBuilder } from '../src/protocol/shard-part.ts';
 import { hashDomain, shardOf } from '../src/routing/hash.ts';
 import { domainName, mulberry32, Zipf } from './lib/prng.js';
@@ -91,7 +91,9 @@ async function appendLog(dir: string): Promise<Result> {
   });
   const { records, writeS } = await drive((count) => {
     count();
-    return journal.append((lsn) => encodeCounters(recordFor(lsn)), () => {});
+    return new Promise<void>((resolve, reject) =>
+      journal.append({ encode: (lsn, into) => writeCounters(into, recordFor(lsn), lsn), durable: () => resolve(), refused: reject }),
+    );
   });
   await journal.close();
   const started = performance.now();

@@ -3,6 +3,7 @@
 
 import { startToptally } from './app.ts';
 import { runCommand } from './cli/index.ts';
+import { tuneCollector } from './collector.ts';
 import { ConfigError, helpText, loadConfig } from './config.ts';
 import { createLogger } from './log.ts';
 import { version } from './version.ts';
@@ -30,6 +31,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  tuneCollector();
   const log = createLogger(config.logLevel);
   let server;
   try {

@@ -20,8 +20,9 @@ import { removeCheckpointsBut, writeCheckpoint, type Checkpoint } from './checkp
 import { DataDirLock } from './data-dir-lock.ts';
 import { CHECKPOINTS_DIR, JOURNAL_DIR } from './files.ts';
 import { IdempotencyStore } from './idempotency.ts';
+import { Commit } from './commit.ts';
 import { Journal, type DurabilityMode, type JournalFailure, type JournalStats, type Segment } from './journal.ts';
-import { writeCounters, type CounterRecord, type KeyedAnswer } from './records.ts';
+import type { CounterRecord, KeyedAnswer } from './records.ts';
 import { recover, type Recovered, type RecoveryReport } from './recovery.ts';
 import { rebuildShard } from './shard-rebuild.ts';
 import { WindowSet } from './window-set.ts';
@@ -177,21 +178,12 @@ export class Durability {
     // Without a journal the shards' memory is all there is: a key is answered from once they hold
     // the counters, so a retry after a shard died with them is counted.
     if (!journal) return apply(null).then(() => this.#remember(record));
-    let applied: Promise<void> | undefined;
-    let recordLsn = 0;
-    const written = journal.append(
-      (lsn, into) => writeCounters(into, { ...record, lsn: (recordLsn = lsn) }),
-      () => {
-        this.#dirty.addMinutes(record.minutes);
-        this.#remember(record);
-        applied = apply(recordLsn);
-      },
-    );
+    const committed = new Promise<void>((resolve, reject) => journal.append(new Commit(record, apply, this.#durable, resolve, reject)));
     const budget = this.#config.checkpointEvery ?? { bytes: CHECKPOINT_BYTES, records: CHECKPOINT_RECORDS };
     if (journal.bytesWritten - this.#cutAt.bytes >= budget.bytes || journal.stats.records - this.#cutAt.records >= budget.records) {
       this.#checkpointSoon();
     }
-    return written.then(() => applied);
+    return committed;
   }
 
   /** Called when a minute closes: forget expired keys, and checkpoint if anything changed. */
@@ -251,6 +243,12 @@ export class Durability {
     await this.#lock?.release();
     return this.#journal?.stats ?? null;
   }
+
+  /** A journaled record is durable: what a checkpoint must cover, and its key's answer. */
+  readonly #durable = (record: Omit<CounterRecord, 'lsn'>): void => {
+    this.#dirty.addMinutes(record.minutes);
+    this.#remember(record);
+  };
 
   #remember(record: Omit<CounterRecord, 'lsn'>): void {
     if (!record.key) return;

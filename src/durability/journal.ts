@@ -66,11 +66,18 @@ export interface Segment {
   lastLsn: number;
 }
 
-interface Pending {
-  lsn: number;
-  apply(): void;
-  resolve(): void;
-  reject(err: unknown): void;
+/**
+ * A record on its way through the journal, as its owner sees it: encoded when appended, then told
+ * once it is durable (in LSN order with every other record) or refused. One object per record, kept
+ * in the journal's queues as it is: a request costs no promise or closure here.
+ */
+export interface JournalEntry {
+  /** Writes the record's frame, numbered `lsn`, into `into`. */
+  encode(lsn: number, into: ByteWriter): void;
+  /** The record is written (and fsynced in mode fsync): apply and answer it. A throw refuses it. */
+  durable(lsn: number): void;
+  /** The record is not applied, and never will be. */
+  refused(err: unknown): void;
 }
 
 interface Barrier {
@@ -104,13 +111,14 @@ export class Journal {
   #nextLsn: number;
   /** The last record applied: the cut a checkpoint taken now would have. */
   #appliedLsn: number;
-  /** Appended, not yet written; their frames are in #filling. */
-  #queue: Pending[] = [];
+  /** Appended, not yet written (numbered up to #nextLsn - 1); their frames are in #filling. */
+  #queue: JournalEntry[] = [];
   #filling = new ByteWriter(WRITE_BUFFER_BYTES);
   /** The other write buffer, when it is not being written. */
   #spare: ByteWriter | null = new ByteWriter(WRITE_BUFFER_BYTES);
-  /** Written, waiting for an fsync (mode fsync). */
-  #written: Pending[] = [];
+  /** Written, waiting for an fsync (mode fsync), numbered from #writtenLsn on. */
+  #written: JournalEntry[] = [];
+  #writtenLsn = 0;
   #barriers: Barrier[] = [];
   #kicked = false;
   #writing = false;
@@ -174,26 +182,25 @@ export class Journal {
   }
 
   /**
-   * Appends the frame `encode` writes for its LSN. Once it is written (and fsynced in fsync mode),
-   * `apply` runs, in LSN order with every other record, and the promise resolves.
+   * Encodes the entry's record with the next LSN; once it is written (and fsynced in fsync mode), the
+   * entry is told it is durable, in LSN order with every other record. Throws, and keeps nothing,
+   * while appends are refused or when the record cannot be encoded.
    */
-  append(encode: (lsn: number, into: ByteWriter) => void, apply: () => void): Promise<void> {
-    if (this.#closing) return Promise.reject(new TopTallyError('TOPTALLY_ERR_SHUTTING_DOWN', 'The journal is closed'));
-    if (this.#failure) return Promise.reject(this.#failure.error);
+  append(entry: JournalEntry): void {
+    if (this.#closing) throw new TopTallyError('TOPTALLY_ERR_SHUTTING_DOWN', 'The journal is closed');
+    if (this.#failure) throw this.#failure.error;
     const filling = this.#filling;
     const start = filling.length;
     try {
-      encode(this.#nextLsn, filling);
+      entry.encode(this.#nextLsn, filling);
     } catch (err) {
       filling.truncate(start);
-      return Promise.reject(err);
+      throw err;
     }
-    const lsn = this.#nextLsn++;
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ lsn, apply, resolve, reject });
-      if (filling.length >= EAGER_WRITE_BYTES) this.#writeNext();
-      else this.#kick();
-    });
+    this.#nextLsn++;
+    this.#queue.push(entry);
+    if (filling.length >= EAGER_WRITE_BYTES) this.#writeNext();
+    else this.#kick();
   }
 
   /**
@@ -302,12 +309,13 @@ export class Journal {
   #writeNext(): void {
     if (this.#writing || this.#queue.length === 0 || this.#barriers.length > 0 || this.#failure) return;
     const group = this.#queue;
+    const first = this.#nextLsn - group.length;
     const frames = this.#filling;
     this.#queue = [];
     this.#filling = this.#spare ?? new ByteWriter(WRITE_BUFFER_BYTES);
     this.#spare = null;
     this.#writing = true;
-    void this.#write(group, frames.finish()).then(
+    void this.#write(group, first, frames.finish()).then(
       () => {
         this.#writing = false;
         frames.reset();
@@ -315,12 +323,13 @@ export class Journal {
         if (this.#failure) {
           this.#fail(this.#failure.error, group);
         } else if (this.#mode === 'fsync') {
-          for (const pending of group) this.#written.push(pending);
+          if (this.#written.length === 0) this.#writtenLsn = first;
+          for (const entry of group) this.#written.push(entry);
           void this.#syncNext();
         } else if (!this.#linked()) {
           this.#fail(this.#unlinked(), group, true);
         } else {
-          this.#apply(group, this.#writtenEnd);
+          this.#apply(group, first, this.#writtenEnd);
         }
         this.#settle();
       },
@@ -336,6 +345,7 @@ export class Journal {
   async #syncNext(): Promise<void> {
     if (this.#syncingGroup || this.#written.length === 0 || this.#failure) return;
     const group = this.#written;
+    const first = this.#writtenLsn;
     const end = this.#writtenEnd;
     this.#written = [];
     this.#syncingGroup = true;
@@ -344,7 +354,7 @@ export class Journal {
       await this.#sync();
       this.#onFlushed((performance.now() - started) / 1000);
       // A segment deleted under us takes its records with it however well they were synced.
-      if (this.#linked()) this.#apply(group, end);
+      if (this.#linked()) this.#apply(group, first, end);
       else this.#fail(this.#unlinked(), group, true);
     } catch (err) {
       this.#fail(err, group);
@@ -354,17 +364,20 @@ export class Journal {
     this.#settle();
   }
 
-  /** Applies a group now on disk, in LSN order, and answers its callers; `end`: where it ends in the segment. */
-  #apply(group: Pending[], end: number): void {
+  /**
+   * Tells a group now on disk, numbered from `first` on, that it is durable, in LSN order; `end`:
+   * where it ends in the segment.
+   */
+  #apply(group: JournalEntry[], first: number, end: number): void {
     this.#appliedEnd = end;
-    for (const pending of group) {
+    for (let i = 0; i < group.length; i++) {
+      const entry = group[i];
       try {
-        pending.apply();
-        pending.resolve();
+        entry.durable(first + i);
       } catch (err) {
-        pending.reject(err);
+        entry.refused(err);
       }
-      this.#appliedLsn = pending.lsn;
+      this.#appliedLsn = first + i;
     }
   }
 
@@ -375,18 +388,18 @@ export class Journal {
     if (!this.#busy || this.#failure) for (const resolve of this.#drained.splice(0)) resolve();
   }
 
-  async #write(group: Pending[], bytes: Buffer): Promise<void> {
+  async #write(group: JournalEntry[], first: number, bytes: Buffer): Promise<void> {
     if (!this.#handle) {
       await this.#retiring;
       if (this.#failure) throw this.#failure.error;
-      await this.#open(group[0].lsn);
+      await this.#open(first);
     }
     const started = performance.now();
     if (bytes.length > SYNC_WRITE_BYTES) await this.#handle!.writeFile(bytes);
     else for (let at = 0; at < bytes.length; ) at += writeSync(this.#handle!.fd, bytes, at);
     if (this.#mode === 'interval') this.#onFlushed((performance.now() - started) / 1000);
     this.#unsynced = true;
-    this.#active!.lastLsn = group[group.length - 1].lsn;
+    this.#active!.lastLsn = first + group.length - 1;
     this.#writtenEnd += bytes.length;
     this.bytesWritten += bytes.length;
     this.stats.records += group.length;
@@ -476,7 +489,7 @@ export class Journal {
     }
   }
 
-  #fail(cause: unknown, group: Pending[], lost = false): void {
+  #fail(cause: unknown, group: JournalEntry[], lost = false): void {
     if (!this.#failure) {
       const reason = cause instanceof Error ? cause.message : String(cause);
       const error = new TopTallyError(
@@ -490,7 +503,7 @@ export class Journal {
       this.#failure.lost = true;
     }
     const error = this.#failure.error;
-    for (const pending of [...group, ...this.#written.splice(0), ...this.#queue.splice(0)]) pending.reject(error);
+    for (const entry of [...group, ...this.#written.splice(0), ...this.#queue.splice(0)]) entry.refused(error);
     this.#filling.reset();
   }
 }

@@ -80,34 +80,46 @@ function readPart(r: ByteReader): ShardPart {
 /** A record's frame on its own (the journal writes frames straight into its buffer: writeCounters). */
 export function encodeCounters(record: CounterRecord): Buffer {
   const w = new ByteWriter();
-  writeCounters(w, record);
+  writeCounters(w, record, record.lsn);
   return w.finish();
 }
 
-/** Appends the record's frame to `w` (the journal encodes straight into its write buffer). */
-export function writeCounters(w: ByteWriter, record: CounterRecord): void {
+/**
+ * Appends the frame of `record`, numbered `lsn`, to `w`: the journal encodes straight into its
+ * write buffer, one record per request, numbering it as it goes instead of copying it.
+ */
+export function writeCounters(w: ByteWriter, record: Omit<CounterRecord, 'lsn'>, lsn: number): void {
   const start = w.length;
   for (let i = 0; i < FRAME_HEADER_BYTES; i++) w.u8(0);
   w.u8(COUNTERS);
-  w.f64(record.lsn);
+  w.f64(lsn);
   w.f64(record.atMs);
   w.varint(record.counters);
   w.varint(record.entries);
-  w.string8(record.key?.key ?? '');
-  if (record.key) w.bytes(Buffer.from(record.key.fingerprint, 'hex'));
-  w.varint(record.minutes.length);
+  const key = record.key;
+  if (key) {
+    w.string8(key.key);
+    w.bytes(Buffer.from(key.fingerprint, 'hex'));
+  } else {
+    w.u8(0); // string8('')
+  }
+  const { minutes, parts } = record;
+  w.varint(minutes.length);
   let minute = 0;
-  for (const m of record.minutes) {
-    w.zigzag(m - minute);
-    minute = m;
+  for (let i = 0; i < minutes.length; i++) {
+    w.zigzag(minutes[i] - minute);
+    minute = minutes[i];
   }
   w.u16(record.shards);
-  w.varint(record.parts.filter((part) => part !== undefined).length);
-  record.parts.forEach((part, shard) => {
-    if (!part) return;
+  let present = 0;
+  for (let shard = 0; shard < parts.length; shard++) if (parts[shard] !== undefined) present++;
+  w.varint(present);
+  for (let shard = 0; shard < parts.length; shard++) {
+    const part = parts[shard];
+    if (part === undefined) continue;
     w.u16(shard);
     writePart(w, part);
-  });
+  }
   sealFrameAt(w.buffer, start, w.length);
 }
 
