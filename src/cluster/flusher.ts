@@ -213,9 +213,7 @@ export class Flusher {
   /** Takes a journaled record (in LSN order). */
   add(record: CounterRecord): void {
     this.#lastAdded = record.lsn;
-    let bytes = 0;
-    for (const part of record.parts) bytes += part ? partSize(part) : 0;
-    this.#records.push({ lsn: record.lsn, atMs: record.atMs, bytes });
+    this.#records.push(unflushed(record));
     // A record added while every earlier one is confirmed is the first unconfirmed one.
     if (this.#allConfirmed) this.#progress();
   }
@@ -538,9 +536,7 @@ export class Flusher {
 
   /** Puts a replayed record back into the unconfirmed list (it may have been pruned). */
   #insertRecord(record: CounterRecord): void {
-    let bytes = 0;
-    for (const part of record.parts) bytes += part ? partSize(part) : 0;
-    this.#records.restore({ lsn: record.lsn, atMs: record.atMs, bytes });
+    this.#records.restore(unflushed(record));
   }
 
   /** The lowest LSN some partition has not confirmed; past the last one added when none. */
@@ -588,6 +584,13 @@ export class Flusher {
   get sinceLastOkMs(): number {
     return this.#lastOkAt === 0 ? 0 : Date.now() - this.#lastOkAt;
   }
+}
+
+/** What the unconfirmed list keeps of a record: when it was taken, and its bytes (--max-unflushed). */
+function unflushed(record: CounterRecord): { lsn: number; atMs: number; bytes: number } {
+  let bytes = 0;
+  for (const part of record.parts) bytes += part ? partSize(part) : 0;
+  return { lsn: record.lsn, atMs: record.atMs, bytes };
 }
 
 export function unavailable(cause: Error | null): TopTallyError {
