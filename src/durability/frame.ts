@@ -51,8 +51,10 @@ export interface Damage {
   atEnd: boolean;
   /**
    * True when it is also what a write torn by a crash leaves behind: the start of a frame cut short,
-   * or zeros (a file extended before its data reached the disk). A frame whose full length is
-   * present but whose checksum fails was written whole, so it is damage wherever it is.
+   * or zeros (a file extended before its data reached the disk, or a journal segment's preallocated
+   * space), or the start of a frame followed by zeros that run on past where it would end (a write
+   * cut short inside that space). A frame whose full length is present but whose checksum fails was
+   * written whole, so it is damage wherever it is.
    */
   torn: boolean;
 }
@@ -93,15 +95,40 @@ export function scanFrames(data: Buffer): Scan {
     let next = data.indexOf(MAGIC, pos + 1);
     while (next >= 0 && problemAt(data, next) !== null) next = data.indexOf(MAGIC, next + 1);
     const atEnd = next < 0;
-    const torn = atEnd && (problem === TRUNCATED_HEADER || problem === TRUNCATED_FRAME || allZero(data, pos));
-    damage.push({ offset: pos, bytes: (atEnd ? data.length : next) - pos, reason: problem, atEnd, torn });
+    const cutShort = atEnd ? cutShortInZeros(data, pos) : null;
+    const torn = atEnd && (problem === TRUNCATED_HEADER || problem === TRUNCATED_FRAME || allZero(data, pos) || cutShort !== null);
+    damage.push({ offset: pos, bytes: (atEnd ? data.length : next) - pos, reason: cutShort ?? problem, atEnd, torn });
     if (atEnd) break;
     pos = next;
   }
   return { frames, damage };
 }
 
+/**
+ * Whether `damage` is nothing but zeros up to the end of the file: the space a journal segment keeps
+ * zeroed ahead of its records, which holds no record (a frame never starts with a zero byte).
+ */
+export function isZeroTail(data: Buffer, damage: Damage): boolean {
+  return damage.atEnd && allZero(data, damage.offset);
+}
+
 function allZero(data: Buffer, from: number): boolean {
   for (let i = from; i < data.length; i++) if (data[i] !== 0) return false;
   return true;
+}
+
+/**
+ * A write cut short inside zeros written ahead of it leaves the start of a frame, then zeros to the
+ * end of the file: without those zeros it would be a frame cut short (what is returned then). The
+ * zeros must run on past the frame's end: a damaged frame that merely ends in zero bytes, at the end
+ * of the file, was written whole.
+ */
+function cutShortInZeros(data: Buffer, pos: number): string | null {
+  let end = data.length;
+  while (end > pos && data[end - 1] === 0) end--;
+  if (end === data.length || end === pos) return null;
+  const problem = problemAt(data.subarray(0, end), pos);
+  if (problem === TRUNCATED_HEADER) return problem;
+  const past = problem === TRUNCATED_FRAME && pos + FRAME_HEADER_BYTES + data.readUInt32LE(pos + 4) < data.length;
+  return past ? problem : null;
 }

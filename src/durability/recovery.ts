@@ -3,8 +3,13 @@
 //
 // What the bytes may look like, and what is done about it:
 // - a checkpoint directory still named .tmp: a crash while writing it; removed, the previous one counts;
-// - a frame cut short at the very end of the newest journal segment, with no whole frame after it: a
-//   write torn by a crash; that record was never acknowledged, so it is cut off and start-up goes on;
+// - zeros after the last whole frame of a journal segment: the space the journal keeps zeroed ahead
+//   of its records (journal.ts), cut off without a word. Only the newest segment has it after a
+//   crash, but one in an older segment is cut off too: it holds no record, and a record lost from
+//   there would show as missing from the next segment;
+// - a frame cut short at the very end of the newest journal segment (possibly followed by those
+//   zeros), with no whole frame after it: a write torn by a crash; that record was never
+//   acknowledged, so it is cut off and start-up goes on;
 // - anything else (a bad checksum, even on the last frame, which was written whole; a missing
 //   record; an unreadable checkpoint file): refused, naming file and offset, unless --repair, which keeps every whole
 //   frame, reports what it dropped, and checkpoints at once so the damaged files are left behind.
@@ -25,7 +30,7 @@ import {
   parseSegmentName,
   parseWindowFileName,
 } from './files.ts';
-import { scanFrames, type Damage, type Frame } from './frame.ts';
+import { isZeroTail, scanFrames, type Damage, type Frame } from './frame.ts';
 import type { IdempotencyStore } from './idempotency.ts';
 import type { Segment } from './journal.ts';
 import { decodePayload, type CounterRecord, type Payload } from './records.ts';
@@ -247,7 +252,10 @@ class Recovery {
       const segment: Segment = { file, firstLsn, lastLsn: firstLsn - 1 };
       for (const item of scan(data)) {
         if ('reason' in item) {
-          if (isNewest && item.torn) await this.#cutTornTail(file, item);
+          if (isZeroTail(data, item)) {
+            await truncate(file, item.offset);
+            this.#report.journalBytes -= item.bytes;
+          } else if (isNewest && item.torn) await this.#cutTornTail(file, item);
           else this.#damaged(file, item.offset, item.bytes, item.reason);
           continue;
         }
@@ -291,13 +299,7 @@ class Recovery {
   }
 
   async #cutTornTail(file: string, torn: { offset: number; bytes: number; reason: string }): Promise<void> {
-    const handle = await open(file, 'r+');
-    try {
-      await handle.truncate(torn.offset);
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
+    await truncate(file, torn.offset);
     this.#report.tornTail = { file: this.#relative(file), offset: torn.offset, bytes: torn.bytes, reason: torn.reason };
   }
 }
@@ -309,4 +311,14 @@ function scan(data: Buffer): ScanItem[] {
   const { frames, damage } = scanFrames(data);
   const items: ScanItem[] = [...frames, ...damage];
   return items.sort((a, b) => a.offset - b.offset);
+}
+
+async function truncate(file: string, length: number): Promise<void> {
+  const handle = await open(file, 'r+');
+  try {
+    await handle.truncate(length);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
 }

@@ -10,7 +10,7 @@ import { TopTallyError } from '../errors.ts';
 import type { ShardHandle } from '../shards/shard-handle.ts';
 import type { WindowKind } from '../window.ts';
 import type { Checkpoint } from './checkpoint.ts';
-import { scanFrames } from './frame.ts';
+import { isZeroTail, scanFrames } from './frame.ts';
 import type { Segment } from './journal.ts';
 import { decodePayload, type Payload } from './records.ts';
 import { Replayer } from './replay.ts';
@@ -58,9 +58,15 @@ export async function rebuildShard(rebuild: ShardRebuild): Promise<{ windows: nu
   return done;
 }
 
-/** Every record of a file, all of `type`; any damage is an error naming file and offset. */
+/**
+ * Every record of a file, all of `type`; any damage is an error naming file and offset. The zeros a
+ * journal segment keeps ahead of its records (a live one is read too) are not damage.
+ */
 export async function payloads<T extends Payload['type']>(file: string, type: T): Promise<Extract<Payload, { type: T }>[]> {
-  const { frames, damage } = scanFrames(await readFile(file));
+  const data = await readFile(file);
+  const scan = scanFrames(data);
+  const frames = scan.frames;
+  const damage = type === 'counters' ? scan.damage.filter((d) => !isZeroTail(data, d)) : scan.damage;
   const corrupt = (offset: number, reason: string): TopTallyError =>
     new TopTallyError('TOPTALLY_ERR_DATA_CORRUPT', `${file} at offset ${offset}: ${reason}`, { file, offset });
   if (damage.length > 0) throw corrupt(damage[0].offset, damage[0].reason);
