@@ -18,6 +18,17 @@
 // what was applied durable by a checkpoint (cuts still run), and resumed. Records refused that way
 // were never applied, and their LSNs are used again, so no refused record can be replayed later
 // (the failed segment is cut back to what was applied, or dropped by that checkpoint).
+//
+// Preallocation: the active segment keeps zeros, written and fdatasynced, ahead of its records, and
+// records are written over them at explicit positions. An fdatasync then has only data to flush,
+// where one after a write that extends the file must also commit the file's new size and blocks to
+// the filesystem's own journal. Two rules keep this safe. A record is never written where zeros are
+// still being written (a top-up's range begins past every record written so far, and a write that
+// would reach it waits for the zeros' write to finish), so zeros never land on a record. And a
+// segment that ends (a cut, shutdown, a failed segment ended) is truncated to its last record and
+// fdatasynced before the next segment is created, so only the newest segment can end in zeros;
+// recovery cuts such a tail off quietly (it also accepts one in an older segment, where the LSN
+// check across segments would still catch a lost record).
 
 import { statSync, writeSync } from 'node:fs';
 import { mkdir, unlink, type FileHandle, open } from 'node:fs/promises';
@@ -58,6 +69,41 @@ const EAGER_WRITE_BYTES = 256 * 1024;
  */
 const WRITE_BUFFER_BYTES = 1024 * 1024;
 const KEPT_BUFFER_BYTES = 8 * WRITE_BUFFER_BYTES;
+
+/**
+ * Zeros kept ahead of the records of the active segment, topped up to this whenever less than half
+ * is left. A top-up is kept short because every group fdatasync that overlaps it waits for its
+ * zeros to reach the disk (an fdatasync flushes the whole file); half of this is still hundreds of
+ * groups of small requests, so the file's new size is committed once per top-up instead of once per
+ * group, and it is more than a large group, so records seldom catch up with a top-up under way (they
+ * would wait for its write). A segment ended early has at most this much to truncate.
+ */
+const PREALLOC_BYTES = 2 ** 20;
+
+/**
+ * A new segment's first top-up begins this far past its first records, which meanwhile extend the
+ * file as without preallocation: the groups right after a cut need not wait for the zeros' write.
+ */
+const PREALLOC_GAP_BYTES = 128 * 1024;
+
+/** Written ahead of records, never changed; allocated on first use (mode off writes nothing). */
+let zeros: Buffer | null = null;
+
+/** Writes all of `bytes` at `position`, from the libuv pool. */
+async function writeAllAt(handle: FileHandle, bytes: Buffer, position: number): Promise<void> {
+  for (let at = 0; at < bytes.length; ) {
+    const { bytesWritten } = await handle.write(bytes, at, bytes.length - at, position + at);
+    at += bytesWritten;
+  }
+}
+
+interface TopUp {
+  /** Its zeros go to [from, ...): no record may be written there before `written` settles. */
+  from: number;
+  written: Promise<void>;
+  /** The zeros are written and fdatasynced, or the top-up failed (and said so). */
+  done: Promise<void>;
+}
 
 export interface Segment {
   file: string;
@@ -131,6 +177,14 @@ export class Journal {
   /** Bytes of the active segment written whole, and those of them applied. */
   #writtenEnd = 0;
   #appliedEnd = 0;
+  /** How far the active segment's file may reach: records, then the zeros written ahead of them. */
+  #fileEnd = 0;
+  /** Zeros are written and fdatasynced up to here, ahead of #writtenEnd. */
+  #zeroedEnd = 0;
+  #topUp: TopUp | null = null;
+  /** A top-up's write failed: this segment's records extend the file from then on. */
+  #noPrealloc = false;
+  #topUpSyncFailed = false;
   /** Segments no longer written to, oldest first: dropped once a checkpoint covers them. */
   readonly #closed: Segment[];
   /** Closing the segments a cut retired: fsynced (interval mode) before a newer one is written. */
@@ -234,7 +288,7 @@ export class Journal {
   async endFailedSegment(): Promise<void> {
     if (!this.#failure) return;
     while (this.#writing || this.#syncingGroup) await new Promise<void>((resolve) => this.#drained.push(resolve));
-    await Promise.all([this.#retiring, this.#syncing]);
+    await Promise.all([this.#retiring, this.#syncing, this.#topUp?.done]);
     const handle = this.#handle;
     const active = this.#active;
     if (handle && active) {
@@ -249,7 +303,7 @@ export class Journal {
     }
     this.#handle = this.#active = this.#identity = null;
     this.#unsynced = false;
-    this.#writtenEnd = this.#appliedEnd = 0;
+    this.#resetEnds();
     this.#nextLsn = this.#appliedLsn + 1;
     await mkdir(this.#dir, { recursive: true });
   }
@@ -265,7 +319,7 @@ export class Journal {
     this.#closing = true;
     clearInterval(this.#timer);
     if (this.#busy) await new Promise<void>((resolve) => this.#drained.push(resolve));
-    await Promise.all([this.#retiring, this.#syncing]);
+    await Promise.all([this.#retiring, this.#syncing, this.#topUp?.done]);
     const handle = this.#handle;
     this.#handle = null;
     if (!handle) return;
@@ -275,13 +329,16 @@ export class Journal {
       await handle.close().catch(() => undefined);
       return;
     }
-    if (this.#unsynced) await handle.datasync();
+    await endSegment(handle, this.#writtenEnd, this.#fileEnd, this.#unsynced);
     await handle.close();
   }
 
-  /** Cuts the segment being written back to what was applied, when it is still the one linked. */
+  /**
+   * Cuts the segment being written back to what was applied (refused records and the zeros ahead),
+   * when it is still the one linked.
+   */
   async #cutBack(handle: FileHandle): Promise<void> {
-    if (this.#failure?.lost || this.#writtenEnd === this.#appliedEnd) return;
+    if (this.#failure?.lost || this.#fileEnd === this.#appliedEnd) return;
     try {
       await handle.truncate(this.#appliedEnd);
       await handle.datasync();
@@ -353,8 +410,11 @@ export class Journal {
     try {
       await this.#sync();
       this.#onFlushed((performance.now() - started) / 1000);
+      // A top-up's fdatasync that failed meanwhile may have taken the report of this group's failed
+      // write-back with it (an error is reported once per open file).
+      if (this.#topUpSyncFailed) this.#fail(new Error('fdatasync failed'), group);
       // A segment deleted under us takes its records with it however well they were synced.
-      if (this.#linked()) this.#apply(group, first, end);
+      else if (this.#linked()) this.#apply(group, first, end);
       else this.#fail(this.#unlinked(), group, true);
     } catch (err) {
       this.#fail(err, group);
@@ -394,16 +454,69 @@ export class Journal {
       if (this.#failure) throw this.#failure.error;
       await this.#open(first);
     }
+    const handle = this.#handle!;
+    const position = this.#writtenEnd;
+    const end = position + bytes.length;
+    // Zeros must never land on a record: wait for the zeros' write when the group would reach it.
+    if (this.#topUp && end > this.#topUp.from) await this.#topUp.written;
     const started = performance.now();
-    if (bytes.length > SYNC_WRITE_BYTES) await this.#handle!.writeFile(bytes);
-    else for (let at = 0; at < bytes.length; ) at += writeSync(this.#handle!.fd, bytes, at);
+    if (bytes.length > SYNC_WRITE_BYTES) await writeAllAt(handle, bytes, position);
+    else for (let at = 0; at < bytes.length; ) at += writeSync(handle.fd, bytes, at, bytes.length - at, position + at);
     if (this.#mode === 'interval') this.#onFlushed((performance.now() - started) / 1000);
     this.#unsynced = true;
     this.#active!.lastLsn = first + group.length - 1;
-    this.#writtenEnd += bytes.length;
+    this.#writtenEnd = end;
+    this.#fileEnd = Math.max(this.#fileEnd, end);
     this.bytesWritten += bytes.length;
     this.stats.records += group.length;
     this.stats.writes++;
+    this.#preallocate();
+  }
+
+  /**
+   * Tops up the zeros ahead of the records once less than half of PREALLOC_BYTES is left, from the
+   * libuv pool. The range begins past every record written so far, and #write keeps later records
+   * out of it until the zeros are written.
+   */
+  #preallocate(): void {
+    const handle = this.#handle;
+    if (!handle || this.#topUp || this.#noPrealloc || this.#failure) return;
+    const ahead = this.#writtenEnd + PREALLOC_BYTES;
+    if (ahead - Math.max(this.#zeroedEnd, this.#writtenEnd) <= PREALLOC_BYTES / 2) return;
+    const from = this.#zeroedEnd > 0 ? Math.max(this.#zeroedEnd, this.#writtenEnd) : this.#writtenEnd + PREALLOC_GAP_BYTES;
+    if (from >= ahead) return;
+    zeros ??= Buffer.alloc(PREALLOC_BYTES);
+    // From now on the file may reach `ahead`, whatever becomes of the write: a segment that ends is cut back.
+    this.#fileEnd = Math.max(this.#fileEnd, ahead);
+    const written = writeAllAt(handle, zeros.subarray(0, ahead - from), from);
+    const topUp: TopUp = {
+      from,
+      written: written.catch(() => undefined),
+      done: written.then(
+        async () => {
+          // Its failure is the journal's: it may be how a record's failed write-back is reported.
+          await handle.datasync().catch((err: unknown) => {
+            if (this.#handle === handle) this.#topUpSyncFailed = true;
+            throw err;
+          });
+          if (this.#handle === handle) this.#zeroedEnd = ahead;
+        },
+        () => {
+          // Not a record's write: this segment just goes on without zeros ahead.
+          if (this.#handle === handle) this.#noPrealloc = true;
+        },
+      ).catch((err: unknown) => this.#fail(err, [])),
+    };
+    this.#topUp = topUp;
+    void topUp.done.then(() => {
+      if (this.#topUp === topUp) this.#topUp = null;
+    });
+  }
+
+  #resetEnds(): void {
+    this.#writtenEnd = this.#appliedEnd = this.#fileEnd = this.#zeroedEnd = 0;
+    this.#topUp = null;
+    this.#noPrealloc = this.#topUpSyncFailed = false;
   }
 
   async #sync(): Promise<void> {
@@ -435,7 +548,7 @@ export class Journal {
     }
     this.#handle = handle;
     this.#active = { file, firstLsn, lastLsn: firstLsn - 1 };
-    this.#writtenEnd = this.#appliedEnd = 0;
+    this.#resetEnds();
   }
 
   /** Whether the segment being written is still the file at its path (true when there is none). */
@@ -460,17 +573,19 @@ export class Journal {
     const handle = this.#handle;
     if (!handle || this.#failure) return; // a failed segment is ended by endFailedSegment()
     const unsynced = this.#unsynced;
+    const end = this.#writtenEnd;
+    const fileEnd = this.#fileEnd;
+    const topUp = this.#topUp;
     this.#closed.push(this.#active!);
     this.#handle = null;
     this.#active = null;
     this.#identity = null;
     this.#unsynced = false;
-    this.#writtenEnd = this.#appliedEnd = 0;
-    this.#retiring = Promise.all([this.#retiring, this.#syncing]).then(async () => {
-      if (unsynced) {
-        await handle.datasync();
-        this.stats.syncs++;
-      }
+    this.#resetEnds();
+    // The next segment is created only once this has finished (#write waits for #retiring), so a
+    // crash never leaves zeros at the end of a segment that has a newer one.
+    this.#retiring = Promise.all([this.#retiring, this.#syncing, topUp?.done]).then(async () => {
+      if (await endSegment(handle, end, fileEnd, unsynced)) this.stats.syncs++;
       await handle.close();
     }).catch((err: unknown) => this.#fail(err, []));
   }
@@ -506,4 +621,15 @@ export class Journal {
     for (const entry of [...group, ...this.#written.splice(0), ...this.#queue.splice(0)]) entry.refused(error);
     this.#filling.reset();
   }
+}
+
+/**
+ * Ends a segment: truncated to its last record when zeros follow it, and fdatasynced when that or a
+ * record is not on disk yet. True when it synced records.
+ */
+async function endSegment(handle: FileHandle, end: number, fileEnd: number, unsynced: boolean): Promise<boolean> {
+  const zeroTail = fileEnd > end;
+  if (zeroTail) await handle.truncate(end);
+  if (zeroTail || unsynced) await handle.datasync();
+  return unsynced;
 }

@@ -50,6 +50,25 @@ async function runningWithZeros(t: Parameters<typeof tempDir>[0]) {
   return { dir, s, expected };
 }
 
+test('a restart after an unclean stop recovers every record and cuts the zeros ahead of them off without reporting a torn tail', async (t) => {
+  const { dir, expected } = await runningWithZeros(t);
+  const copy = await copyWhileRunning(t, dir);
+  const file = path.join(copy, SEGMENT);
+  const data = readFileSync(file);
+  const end = dataEnd(data);
+  assert.equal(scanFrames(data).frames.length, 3);
+  assert.ok(data.length > end && data.subarray(end).every((byte) => byte === 0), `${data.length} bytes for ${end} of records, then zeros`);
+
+  const s2 = await startServer(t, { dataDir: copy });
+  const recovery = s2.app.durability.recovery!;
+  assert.equal(recovery.tornTail, null);
+  assert.deepEqual(recovery.dropped, []);
+  assert.equal(recovery.records, 3);
+  assert.equal(recovery.journalBytes, end, 'the zeros are not journal');
+  assert.equal(readFileSync(file).length, end);
+  assert.deepEqual(await minute(s2), expected);
+});
+
 test('a record cut short inside the zeros is still a torn tail: cut off and reported', async (t) => {
   const { dir, expected } = await runningWithZeros(t);
   const copy = await copyWhileRunning(t, dir);

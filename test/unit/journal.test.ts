@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { test } from 'node:test';
-import { frameOf, scanFrames } from '../../src/durability/frame.ts';
+import { FRAME_HEADER_BYTES, frameOf, scanFrames } from '../../src/durability/frame.ts';
 import { ByteWriter } from '../../src/durability/bytes.ts';
 import { Journal } from '../../src/durability/journal.ts';
 import type { TopTallyError } from '../../src/errors.ts';
@@ -100,3 +100,49 @@ test('a journal that cannot write refuses the group and everything after it with
   assert.equal(failures.length, 1);
   assert.match(failures[0].message, /ENOENT/);
 });
+
+/** Where the last whole frame of `data` ends. */
+function dataEnd(data: Buffer): number {
+  const last = scanFrames(data).frames.at(-1);
+  return last ? last.offset + FRAME_HEADER_BYTES + last.payload.length : 0;
+}
+
+/** A record large enough to reach the zeros the segment's first records started writing ahead. */
+const large = (_lsn: number, into: ByteWriter): void => into.bytes(frameOf(Buffer.alloc(512 * 1024, 7)));
+
+function appendWith(journal: Journal, encode: (lsn: number, into: ByteWriter) => void): Promise<void> {
+  return new Promise((resolve, reject) => journal.append({ encode, durable: () => resolve(), refused: reject }));
+}
+
+for (const mode of ['fsync', 'interval'] as const) {
+  test(`${mode} mode: the segment being written holds zeros ahead of its records; one that ends is cut back to its last record`, async (t) => {
+    const dir = await tempDir(t);
+    const { journal } = journalIn(dir, mode);
+    t.after(() => journal.close());
+    const first = `${dir}/0000000000000001.log`;
+    await append(journal, () => {});
+    // Its write waits for the zeros' write, which began past the first record.
+    await appendWith(journal, large);
+    await append(journal, () => {});
+    const live = readFileSync(first);
+    assert.equal(scanFrames(live).frames.length, 3);
+    const end = dataEnd(live);
+    assert.ok(live.length > end, `${live.length} bytes for ${end} of records`);
+    assert.ok(live.subarray(end).every((byte) => byte === 0), 'only zeros after the last record');
+
+    // A cut ends the segment: it is cut back before the next one is created.
+    await journal.cut(() => {});
+    await append(journal, () => {});
+    assert.deepEqual(readdirSync(dir).sort(), ['0000000000000001.log', '0000000000000004.log']);
+    assert.equal(readFileSync(first).length, end);
+
+    // So does closing the journal.
+    await appendWith(journal, large);
+    const second = `${dir}/0000000000000004.log`;
+    assert.ok(readFileSync(second).length > dataEnd(readFileSync(second)));
+    await journal.close();
+    const closed = readFileSync(second);
+    assert.equal(scanFrames(closed).frames.length, 2);
+    assert.equal(closed.length, dataEnd(closed));
+  });
+}
