@@ -112,6 +112,22 @@ export function isZeroTail(data: Buffer, damage: Damage): boolean {
   return damage.atEnd && allZero(data, damage.offset);
 }
 
+/** Disks lose whole sectors: the unit a lost write leaves as zeros. */
+const SECTOR_BYTES = 512;
+
+/**
+ * Whether `damage` holds a whole sector of zeros: writes over the zeros a journal segment keeps
+ * ahead of its records that never reached the disk, while later ones did (a power cut, when the
+ * page cache was flushed out of order).
+ */
+export function isLostWrite(data: Buffer, damage: Damage): boolean {
+  const end = damage.offset + damage.bytes;
+  for (let sector = Math.ceil(damage.offset / SECTOR_BYTES) * SECTOR_BYTES; sector + SECTOR_BYTES <= end; sector += SECTOR_BYTES) {
+    if (allZero(data.subarray(0, sector + SECTOR_BYTES), sector)) return true;
+  }
+  return false;
+}
+
 function allZero(data: Buffer, from: number): boolean {
   for (let i = from; i < data.length; i++) if (data[i] !== 0) return false;
   return true;

@@ -10,6 +10,10 @@
 // - a frame cut short at the very end of the newest journal segment (possibly followed by those
 //   zeros), with no whole frame after it: a write torn by a crash; that record was never
 //   acknowledged, so it is cut off and start-up goes on;
+// - damage holding a whole sector of zeros in the newest segment, whole frames after it: a write
+//   lost by a power cut while later ones reached the disk. Every record from there on was written
+//   after it, so none was acknowledged in fsync mode (its fdatasync would have covered the lost
+//   write), and in interval mode they are within what a power cut may lose: cut off, as a torn tail;
 // - anything else (a bad checksum, even on the last frame, which was written whole; a missing
 //   record; an unreadable checkpoint file): refused, naming file and offset, unless --repair, which keeps every whole
 //   frame, reports what it dropped, and checkpoints at once so the damaged files are left behind.
@@ -30,7 +34,7 @@ import {
   parseSegmentName,
   parseWindowFileName,
 } from './files.ts';
-import { isZeroTail, scanFrames, type Damage, type Frame } from './frame.ts';
+import { isLostWrite, isZeroTail, scanFrames, type Damage, type Frame } from './frame.ts';
 import type { IdempotencyStore } from './idempotency.ts';
 import type { Segment } from './journal.ts';
 import { decodePayload, type CounterRecord, type Payload } from './records.ts';
@@ -256,7 +260,12 @@ class Recovery {
             await truncate(file, item.offset);
             this.#report.journalBytes -= item.bytes;
           } else if (isNewest && item.torn) await this.#cutTornTail(file, item);
-          else this.#damaged(file, item.offset, item.bytes, item.reason);
+          else if (isNewest && isLostWrite(data, item)) {
+            // What follows was written after the lost write, so its fdatasync had not finished either.
+            const reason = `${item.reason}, with a sector of zeros: a write lost by a power cut; the ${data.length - item.offset - item.bytes} bytes after it were written later`;
+            await this.#cutTornTail(file, { offset: item.offset, bytes: data.length - item.offset, reason });
+            break;
+          } else this.#damaged(file, item.offset, item.bytes, item.reason);
           continue;
         }
         const record = this.#decode(file, item, 'counters');

@@ -107,3 +107,32 @@ test('zeros after the last record of a segment that is not the newest (a crash b
   assert.deepEqual(await minute(s2), { total: 15, domains: 5, top: { d4: 5, d3: 4, d2: 3 } });
   assert.deepEqual(readdirSync(journal).sort(), ['0000000000000001.log', '0000000000000004.log']);
 });
+
+test('a write lost by a power cut (a sector of zeros, later records whole) ends the newest segment there; in an older one it is damage', async (t) => {
+  const { dir } = await runningWithZeros(t);
+  const copy = await copyWhileRunning(t, dir);
+  const file = path.join(copy, SEGMENT);
+  const data = readFileSync(file);
+  const { frames } = scanFrames(data);
+  // The large second record lost a page of its middle; the third, written later, reached the disk.
+  const page = Math.ceil((frames[1].offset + 8192) / 4096) * 4096;
+  const lost = Buffer.from(data);
+  lost.fill(0, page, page + 4096);
+  writeFileSync(file, lost);
+  const older = await tempDir(t);
+  cpSync(copy, older, { recursive: true });
+
+  const s2 = await startServer(t, { dataDir: copy });
+  const recovery = s2.app.durability.recovery!;
+  assert.equal(recovery.tornTail?.offset, frames[1].offset);
+  assert.equal(recovery.tornTail?.bytes, lost.length - frames[1].offset);
+  assert.match(recovery.tornTail!.reason, /a write lost by a power cut/);
+  assert.deepEqual([recovery.records, recovery.dropped], [1, []]);
+  assert.equal(readFileSync(file).length, frames[1].offset);
+  assert.deepEqual(await minute(s2), { total: 1, domains: 1, top: { first: 1 } });
+
+  // Record 3 in a segment of its own: the journal went on past the lost write, so no power cut explains it.
+  writeFileSync(path.join(older, 'journal', '0000000000000004.log'), data.subarray(frames[2].offset, frames[2].offset + FRAME_HEADER_BYTES + frames[2].payload.length));
+  writeFileSync(path.join(older, SEGMENT), lost.subarray(0, frames[2].offset));
+  await assert.rejects(startServer(t, { dataDir: older }), /0000000000000001.log at offset \d+: checksum mismatch/);
+});
