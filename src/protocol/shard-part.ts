@@ -280,6 +280,29 @@ export class PartBuilder {
 }
 
 /**
+ * `parts` as they are posted to a worker, in order: each run of parts carved from the arena joined
+ * into one buffer (a copy of each costs less than a buffer of its own each), and every part that has
+ * a buffer of its own moved as it is. Moving costs the same whatever the size, while a copy would
+ * leave that buffer behind as garbage of the main thread, and V8 answers garbage ArrayBuffers past
+ * its external-memory budget with full collections: pauses for every request waiting behind them.
+ */
+export function postableParts(parts: readonly ShardPart[]): ShardPart[] {
+  const out: ShardPart[] = [];
+  let run: ShardPart[] = [];
+  for (const part of parts) {
+    if (part instanceof ArenaPart) {
+      run.push(part);
+      continue;
+    }
+    if (run.length > 0) out.push(concatParts(run));
+    run = [];
+    out.push(part);
+  }
+  if (run.length > 0) out.push(concatParts(run));
+  return out;
+}
+
+/**
  * The entries of `parts`, in order, as one part with a buffer of its own: many small parts cost a transferred buffer each
  * when posted to a worker, and a view of each when applied, which for one-counter parts is most of
  * the work (a replay of small journal records hands over thousands at once).

@@ -14,15 +14,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { TopTallyError, fromErrorBody } from '../errors.ts';
 import { assertNever, send, type Census, type Drained, type ExportedWindow, type FromShard, type ToShard, type TopEntries, type WindowTotal } from '../protocol/messages.ts';
-import { concatParts, movablePart, partSize, type ShardPart } from '../protocol/shard-part.ts';
+import { partSize, postableParts, type ShardPart } from '../protocol/shard-part.ts';
 import { built, packageFile, threadModule } from '../runtime.ts';
 import type { WindowKind } from '../window.ts';
 
 const ENTRY = threadModule('workers/shard-worker', 'workers/boot.mjs');
 const TSX_ENTRY = packageFile('workers/shard-worker.ts').href;
 const COALESCE_MS = 4;
-/** Up to this many bytes, a message's parts are joined into one (see #flush). */
-const JOIN_BYTES = 256 * 1024;
 
 /**
  * The JS heap a shard may take. Its tables are typed arrays outside the heap, so the heap holds
@@ -235,10 +233,7 @@ export class ShardHandle extends EventEmitter<{ exit: [Error] }> {
     if (!batch) return;
     this.#queued = null;
     this.#posted++;
-    // Small parts go joined in one buffer, since a copy of each costs less than moving its buffer;
-    // large ones go as they are, since moving costs the same whatever the size.
-    const parts = batch.bytes <= JOIN_BYTES ? [concatParts(batch.parts)] : batch.parts.map(movablePart);
-    const applied = this.#request({ kind: 'ingest', id: this.#nextId++, parts });
+    const applied = this.#request({ kind: 'ingest', id: this.#nextId++, parts: postableParts(batch.parts) });
     const next = (): void => {
       this.#backlog -= batch.bytes;
       if (--this.#posted === 0 && this.#queued) this.#schedule(this.#queued);

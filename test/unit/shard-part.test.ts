@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { concatParts, movablePart, PartBuilder, partBytes, partSize, viewPart, type ShardPart } from '../../src/protocol/shard-part.ts';
+import { concatParts, movablePart, PartBuilder, partBytes, partSize, postableParts, viewPart, type ShardPart } from '../../src/protocol/shard-part.ts';
 import { hashDomain, shardOf } from '../../src/routing/hash.ts';
 import { Partitioner } from '../../src/routing/partition.ts';
 
@@ -176,4 +176,24 @@ test('a part carved from the arena is posted as a plain part with a buffer of it
   const posted = structuredClone(movablePart(part));
   assert.deepEqual(bytesOf(posted), { entries: 2, hex: reference([['a.io', 1, 3, M], ['b.io', 2, 4, M]]).toString('hex') });
   assert.equal(concatParts([part]).buffer.byteLength, partSize(part), 'a lone part leaves as a copy of its own');
+});
+
+test('parts are posted with each run carved from the arena joined, and every part with a buffer of its own moved as it is, in order', () => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.boolean(), fc.array(anyEntry, { minLength: 1, maxLength: 8 })), { minLength: 1, maxLength: 12 }), (specs) => {
+      const parts = specs.map(([arena, entries]) => buildIn(arena, entries));
+      const posted = postableParts(parts);
+      // A part of its own is the very object, so its buffer is moved, never copied and left as garbage.
+      const own = parts.filter((_, i) => !specs[i][0]);
+      assert.deepEqual(
+        posted.filter((part) => own.includes(part)),
+        own,
+      );
+      const runs = specs.filter(([arena], i) => arena && (i === 0 || !specs[i - 1][0])).length;
+      assert.equal(posted.length, own.length + runs);
+      const all = specs.flatMap(([, entries]) => entries);
+      assert.deepEqual(bytesOf(concatParts(posted)), { entries: all.length, hex: reference(all).toString('hex') });
+    }),
+    { numRuns: 100 },
+  );
 });
