@@ -45,6 +45,26 @@ test('SIGTERM stops accepting, answers the request in flight, stops the workers 
   await assert.rejects(request(`${url}/api/stats/minutes`), /ECONNREFUSED/);
 });
 
+test('SIGTERM just after the start line still stops the server gracefully, with its decode threads still starting', async (t) => {
+  // The signal races the process's own start-up: each round is one chance for it to arrive before
+  // the process listens for it, or while a decode thread is loading its module.
+  for (let round = 0; round < 6; round++) {
+    const dataDir = await tempDir(t);
+    const child = spawn(process.execPath, [BIN, '--port', '0', '--shards', '2', '--decode-threads', '2', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    t.after(() => child.kill('SIGKILL'));
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    const lines = createInterface({ input: child.stdout });
+    const messages: string[] = [];
+    lines.on('line', (line) => messages.push((JSON.parse(line) as { msg: string }).msg));
+    await once(lines, 'line');
+    child.kill('SIGTERM');
+    const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+    assert.deepEqual([code, signal, stderr], [0, null, ''], `round ${round}`);
+    assert.equal(messages.at(-1), 'toptally stopped', `round ${round}`);
+  }
+});
+
 test('a shard worker that dies is logged and its requests are answered with 503, not left hanging', async (t) => {
   const logs = new PassThrough();
   const lines: Record<string, unknown>[] = [];
