@@ -2,7 +2,7 @@
 // I/O thread only reads bytes and forwards parts. Small bodies are cheaper to decode in place.
 
 import { Piscina } from 'piscina';
-import { threadModule } from '../runtime.ts';
+import { packageFile, threadModule } from '../runtime.ts';
 import type { DecodeOutcome, DecodeTask } from './decode-parts.ts';
 
 export class DecodePool {
@@ -10,7 +10,8 @@ export class DecodePool {
 
   constructor(threads: number) {
     this.#pool = new Piscina({
-      filename: threadModule('src/ingest/decode-worker', 'src/ingest/decode-worker.mjs').href,
+      filename: packageFile('workers/decode-entry.cjs').href,
+      workerData: { entry: threadModule('src/ingest/decode-worker', 'src/ingest/decode-worker.mjs').href },
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: Infinity,
