@@ -123,13 +123,13 @@ const SECTOR_BYTES = 512;
 export function isLostWrite(data: Buffer, damage: Damage): boolean {
   const end = damage.offset + damage.bytes;
   for (let sector = Math.ceil(damage.offset / SECTOR_BYTES) * SECTOR_BYTES; sector + SECTOR_BYTES <= end; sector += SECTOR_BYTES) {
-    if (allZero(data.subarray(0, sector + SECTOR_BYTES), sector)) return true;
+    if (allZero(data, sector, sector + SECTOR_BYTES)) return true;
   }
   return false;
 }
 
-function allZero(data: Buffer, from: number): boolean {
-  for (let i = from; i < data.length; i++) if (data[i] !== 0) return false;
+function allZero(data: Buffer, from: number, to = data.length): boolean {
+  for (let i = from; i < to; i++) if (data[i] !== 0) return false;
   return true;
 }
 

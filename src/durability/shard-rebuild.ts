@@ -64,9 +64,8 @@ export async function rebuildShard(rebuild: ShardRebuild): Promise<{ windows: nu
  */
 export async function payloads<T extends Payload['type']>(file: string, type: T): Promise<Extract<Payload, { type: T }>[]> {
   const data = await readFile(file);
-  const scan = scanFrames(data);
-  const frames = scan.frames;
-  const damage = type === 'counters' ? scan.damage.filter((d) => !isZeroTail(data, d)) : scan.damage;
+  const { frames, damage: found } = scanFrames(data);
+  const damage = type === 'counters' ? found.filter((d) => !isZeroTail(data, d)) : found;
   const corrupt = (offset: number, reason: string): TopTallyError =>
     new TopTallyError('TOPTALLY_ERR_DATA_CORRUPT', `${file} at offset ${offset}: ${reason}`, { file, offset });
   if (damage.length > 0) throw corrupt(damage[0].offset, damage[0].reason);
