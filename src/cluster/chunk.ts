@@ -1,6 +1,6 @@
 // A chunk: one partition's pre-aggregated share of this node's journal records (lo, hi], as one
 // tt_apply call sends it. Deltas are kept per minute and domain (found by hash, compared by bytes);
-// each minute's deltas go to its hour too, in Redis.
+// each minute's deltas reach its hour too, in Redis (at once, or when the minute is folded).
 
 import { minuteToHour, type WindowKind } from '../window.ts';
 import { cesu8Bytes } from './cesu8.ts';
@@ -8,9 +8,8 @@ import { totalKey, watermarkKey, windowKey } from './keys.ts';
 import type { Arg } from './redis-link.ts';
 
 /**
- * Distinct (minute, domain) entries after which a chunk takes no more records (its call updates
- * about twice as many, with the hours): bounds one call's time in Redis, except for a single record
- * larger than that, which goes whole.
+ * Distinct (minute, domain) entries after which a chunk takes no more records: bounds one call's
+ * time in Redis, except for a single record larger than that, which goes whole.
  */
 const CHUNK_ENTRIES = 2000;
 
@@ -79,9 +78,10 @@ function sameName(member: Buffer, names: Buffer, start: number, end: number): bo
 
 /**
  * tt_apply's arguments for the chunk (see library.ts): per minute its window and total keys, then
- * its hour's, and each domain's delta once, which the function adds to both.
+ * its hour's, and each domain's delta once. Minutes before `openMinute` (this node's current one)
+ * are closed: the function may add their deltas to the hour at once.
  */
-export function applyArgs(chunk: Chunk, tag: string, nodeId: string, lo: number, ttl: (kind: WindowKind, index: number) => number): Arg[] {
+export function applyArgs(chunk: Chunk, tag: string, nodeId: string, lo: number, openMinute: number, ttl: (kind: WindowKind, index: number) => number): Arg[] {
   const keys: Arg[] = [watermarkKey(tag)];
   const args: Arg[] = [nodeId, String(lo), String(chunk.hi)];
   for (const [minute, members] of chunk.minutes) {
@@ -97,7 +97,7 @@ export function applyArgs(chunk: Chunk, tag: string, nodeId: string, lo: number,
         pairs.push(d.member, String(d.delta));
       }
     }
-    args.push(String(ttl('minute', minute)), String(ttl('hour', hour)), String(sum), String(size), ...pairs);
+    args.push(String(minute), minute < openMinute ? '1' : '0', String(ttl('minute', minute)), String(ttl('hour', hour)), String(sum), String(size), ...pairs);
   }
   return ['FCALL', 'tt_apply', String(keys.length), ...keys, ...args];
 }

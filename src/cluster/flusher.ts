@@ -4,7 +4,8 @@
 // it covers the records up to the last one added) and splits the deltas by partition into chunks.
 // Each chunk covers the node's records (lo, hi] for its partition and goes to Redis as one tt_apply
 // call (library.ts), one call in flight per partition. The I/O thread therefore handles distinct
-// (domain, minute) pairs per interval, not entries, and so does Redis.
+// (domain, minute) pairs per interval, not entries, and so does Redis. Once a minute it also has
+// Redis fold the closed minutes into their hours (see library.ts).
 //
 // A worker that just started (every one at start-up, one that replaced a dead one) kept nothing
 // before its first drain: that drain resets, and every partition is rebuilt from the journal
@@ -26,7 +27,7 @@ import type { Drained } from '../protocol/messages.ts';
 import type { ShardPart } from '../protocol/shard-part.ts';
 import { TopTallyError } from '../errors.ts';
 import { partSize, viewPart } from '../protocol/shard-part.ts';
-import { WINDOW_SECONDS, type WindowKind } from '../window.ts';
+import { minuteToHour, WINDOW_SECONDS, windowIndex, type WindowKind } from '../window.ts';
 import type { Retention } from '../retention.ts';
 import { addDelta, applyArgs, emptyChunk, minutesOf, openChunk, type Chunk } from './chunk.ts';
 import { RecordQueue, Touches } from './touches.ts';
@@ -115,6 +116,10 @@ export class Flusher {
   #rewinds = new Map<number, { from: number; to: number }>();
   #replaying: Promise<void> | null = null;
   #verifying = false;
+  /** Minutes up to this one are folded into their hours in every partition (see #fold). */
+  #foldedThrough = -1;
+  #folding = false;
+  #foldRetryAt = 0;
   readonly stats = { flushes: 0, entries: 0, gaps: 0, errors: 0 };
 
   constructor(options: FlusherOptions) {
@@ -323,6 +328,41 @@ export class Flusher {
     if (!this.#synced || this.#stopped) return;
     if (!this.#draining && this.#lastAdded > this.#drainedThrough) void this.#drain();
     for (const p of this.#partitions) this.#send(p);
+    this.#fold();
+  }
+
+  /**
+   * Once a minute, folds every partition's closed minutes into their hours (tt_fold, library.ts),
+   * in the hours whose minutes are still retained. Every node does it; the calls after the first
+   * change nothing. Whether a minute is folded yet never changes an answer, only what reading its
+   * hour costs and how long the minute's sorted set is kept.
+   */
+  #fold(): void {
+    const now = Math.floor(this.#o.clock.now() / 1000);
+    const through = windowIndex('minute', now) - 1;
+    if (through <= this.#foldedThrough || this.#folding || Date.now() < this.#foldRetryAt) return;
+    this.#folding = true;
+    const hours: string[] = [];
+    const oldest = minuteToHour(through - this.#o.retention.minutes - EXPIRY_MARGIN_SECONDS / 60);
+    for (let hour = oldest; hour <= minuteToHour(through); hour++) hours.push(String(hour));
+    const expiry = String(this.#expiry('minute', now));
+    Promise.all(
+      this.#partitions.map((p) => {
+        const route = watermarkKey(p.tag);
+        return this.#o.link.call(route, ['FCALL', 'tt_fold', '1', route, p.tag, String(through), expiry, ...hours]);
+      }),
+    )
+      .then(
+        () => (this.#foldedThrough = through),
+        (err: Error) => {
+          // Counted and told, but not a failed flush: nothing this node acknowledged waits on it.
+          this.stats.errors++;
+          if (!this.#lastError) this.#o.onError?.(err);
+          this.#foldRetryAt = Date.now() + REPLAY_RETRY_MS;
+          if (functionMissing(err)) void this.#o.link.loadLibrary().catch((e: Error) => this.#failed(e));
+        },
+      )
+      .finally(() => (this.#folding = false));
   }
 
   #send(p: Partition): void {
@@ -386,15 +426,20 @@ export class Flusher {
 
   async #apply(p: Partition, lo: number, chunk: Chunk): Promise<['ok' | 'dup' | 'gap', number]> {
     const now = Math.floor(this.#o.clock.now() / 1000);
-    const args = applyArgs(chunk, p.tag, this.#o.nodeId, lo, (kind, index) => this.#ttl(kind, index, now));
+    const args = applyArgs(chunk, p.tag, this.#o.nodeId, lo, windowIndex('minute', now), (kind, index) => this.#ttl(kind, index, now));
     const reply = (await this.#o.link.call(watermarkKey(p.tag), args)) as Buffer[];
     return [String(reply[0]) as 'ok' | 'dup' | 'gap', Number(String(reply[1]))];
   }
 
   /** Seconds until the window leaves the retention, on toptally's clock (Redis's own clock may differ). */
   #ttl(kind: WindowKind, index: number, nowSeconds: number): number {
+    return Math.max(1, index * WINDOW_SECONDS[kind] + this.#expiry(kind, nowSeconds));
+  }
+
+  /** What #ttl adds to a window's start: its retention and margin, less the time now. */
+  #expiry(kind: WindowKind, nowSeconds: number): number {
     const kept = kind === 'minute' ? this.#o.retention.minutes : this.#o.retention.hours;
-    return Math.max(1, (index + kept + 1) * WINDOW_SECONDS[kind] - nowSeconds + EXPIRY_MARGIN_SECONDS);
+    return (kept + 1) * WINDOW_SECONDS[kind] - nowSeconds + EXPIRY_MARGIN_SECONDS;
   }
 
   async #readMark(p: Partition): Promise<number> {

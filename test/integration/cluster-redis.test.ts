@@ -58,7 +58,8 @@ const HOUR = Math.floor(MINUTE / 60);
 async function apply(target: RedisLink, tag: string, lo: number, hi: number, member: string, delta: number): Promise<string[]> {
   const z = windowKey(tag, 'minute', MINUTE);
   const keys = [watermarkKey(tag), z, totalKey(tag, 'minute', MINUTE), windowKey(tag, 'hour', HOUR), totalKey(tag, 'hour', HOUR)];
-  const reply = (await target.call(z, ['FCALL', 'tt_apply', String(keys.length), ...keys, 'node-a', String(lo), String(hi), '600', '7200', String(delta), '1', encodeCesu8(member), String(delta)])) as Buffer[];
+  // A closed minute that was never folded: the deltas go to the hour at once.
+  const reply = (await target.call(z, ['FCALL', 'tt_apply', String(keys.length), ...keys, 'node-a', String(lo), String(hi), String(MINUTE), '1', '600', '7200', String(delta), '1', encodeCesu8(member), String(delta)])) as Buffer[];
   return reply.map(String);
 }
 
@@ -125,6 +126,110 @@ for (const partitions of [1, 8]) test(`the reader answers ties in local mode ord
   }
 });
 
+/** One tt_apply call for partition `tag`: per minute, whether it is closed on the sender's clock, and its deltas. */
+async function applyMinutes(tag: string, lo: number, hi: number, minutes: { minute: number; closed: boolean; deltas: Map<string, number> }[]): Promise<string> {
+  const keys = [watermarkKey(tag)];
+  const args: (string | Buffer)[] = ['node-fold', String(lo), String(hi)];
+  for (const { minute, closed, deltas } of minutes) {
+    const hour = Math.floor(minute / 60);
+    keys.push(windowKey(tag, 'minute', minute), totalKey(tag, 'minute', minute), windowKey(tag, 'hour', hour), totalKey(tag, 'hour', hour));
+    const sum = [...deltas.values()].reduce((a, b) => a + b, 0);
+    args.push(String(minute), closed ? '1' : '0', '600', '7200', String(sum), String(deltas.size));
+    for (const [name, delta] of deltas) args.push(encodeCesu8(name), String(delta));
+  }
+  const reply = (await link.call(keys[0], ['FCALL', 'tt_apply', String(keys.length), ...keys, ...args])) as Buffer[];
+  return String(reply[0]);
+}
+
+test('an hour answers exactly before, while and after its minutes are folded into it: summed with unfolded minutes, ties at the cut, late counters', async () => {
+  const tags = partitionTags(4).map((tag) => `${tag}-fold`);
+  const reader = new ClusterReader(link, tags);
+  const hour = Math.floor(MINUTE / 60); // MINUTE - 3 to MINUTE are all in it
+  const rand = mulberry32(0xf01d);
+  // About 100 members per partition, more than one block of the summed read (32): it must read on.
+  const names = [...Array.from({ length: 400 }, (_, i) => `h${i}.example`), '😀x', '\uff01x', 'é', '__proto__'];
+  const expected = { hour: new Map<string, number>(), minutes: new Map<number, Map<string, number>>() };
+  const marks = new Map<string, number>();
+  /** Per minute sent while open, the partitions it went to: each is one minute to fold. */
+  const sentOpen = new Map<number, number>();
+  /** `draws` deltas of 1 to `most`, skewed to the front of `names`, or to its back when `reversed`. */
+  const send = async (minute: number, closed: boolean, draws: number, most: number, reversed = false): Promise<void> => {
+    const byTag = new Map<string, Map<string, number>>();
+    for (let i = 0; i < draws; i++) {
+      const skewed = Math.floor(rand() ** 2 * names.length);
+      const name = names[reversed ? names.length - 1 - skewed : skewed];
+      const delta = 1 + Math.floor(rand() * most); // small counts: ties everywhere, in the hour's sums too
+      const tag = tags[hashDomain(name) % tags.length];
+      const deltas = byTag.get(tag) ?? new Map<string, number>();
+      byTag.set(tag, deltas.set(name, (deltas.get(name) ?? 0) + delta));
+      expected.hour.set(name, (expected.hour.get(name) ?? 0) + delta);
+      const inMinute = expected.minutes.get(minute) ?? new Map<string, number>();
+      expected.minutes.set(minute, inMinute.set(name, (inMinute.get(name) ?? 0) + delta));
+    }
+    if (!closed) sentOpen.set(minute, byTag.size);
+    for (const [tag, deltas] of byTag) {
+      const lo = marks.get(tag) ?? 0;
+      assert.equal(await applyMinutes(tag, lo, lo + 1, [{ minute, closed, deltas }]), 'ok');
+      marks.set(tag, lo + 1);
+    }
+  };
+  const fold = async (through: number): Promise<number> => {
+    let folded = 0;
+    for (const tag of tags) folded += Number(await link.call(watermarkKey(tag), ['FCALL', 'tt_fold', '1', watermarkKey(tag), tag, String(through), '600', String(hour - 1), String(hour)]));
+    return folded;
+  };
+  const check = async (when: string): Promise<void> => {
+    const want = (counts: Map<string, number>) => [...counts].map(([domain, count]) => ({ domain, count })).sort(compareRanked);
+    for (const limit of [1, 3, 10, 40, 1000]) {
+      const answer = merge(await reader.top('hour', hour, limit), limit);
+      assert.deepEqual(answer.top, want(expected.hour).slice(0, limit), `${when}: the hour's top ${limit}`);
+      assert.equal(answer.domains, expected.hour.size, `${when}: the hour's domains`);
+      assert.equal(answer.total, [...expected.hour.values()].reduce((a, b) => a + b, 0), `${when}: the hour's total`);
+    }
+    for (const [minute, counts] of expected.minutes) {
+      assert.deepEqual(merge(await reader.top('minute', minute, 1000), 1000).top, want(counts), `${when}: minute ${minute}`);
+    }
+  };
+
+  // Two minutes taken while open: the hour lists their members only, and reads add the minutes.
+  await send(MINUTE - 3, false, 1500, 3);
+  await send(MINUTE - 2, false, 1500, 3, true);
+  await check('two unfolded minutes');
+  assert.equal(await fold(MINUTE - 3), sentOpen.get(MINUTE - 3));
+  await check('one minute folded, one not');
+  // Late counters: to the folded minute (straight into the hour too), to the unfolded one (closed on
+  // the sender's clock, but not folded: the minute alone), to a closed minute that never had any,
+  // and to the open one.
+  await send(MINUTE - 3, true, 300, 4);
+  await send(MINUTE - 3, false, 100, 2); // from a node whose clock is behind: the minute is still folded
+  await send(MINUTE - 2, true, 300, 4, true);
+  await send(MINUTE - 1, true, 300, 4);
+  await send(MINUTE, false, 3000, 6, true);
+  await check('late counters');
+  assert.equal(await fold(MINUTE - 1), sentOpen.get(MINUTE - 2), 'only the minute still listed as unfolded');
+  await check('all but the open minute folded');
+  assert.equal(await fold(MINUTE), sentOpen.get(MINUTE));
+  assert.equal(await fold(MINUTE), 0, 'a second fold changes nothing');
+  await check('every minute folded');
+  for (const tag of tags) {
+    const unfolded = `${windowKey(tag, 'hour', hour)}:u`;
+    assert.equal(Number(await link.call(unfolded, ['SCARD', unfolded])), 0);
+  }
+});
+
+test('an hour summed from its unfolded minutes finds a member that is in no set\'s first block', async () => {
+  // x is below 40 others in every set (the folded hour and two open minutes), and first by its sum.
+  const tag = 'sum-deep';
+  const hour = Math.floor(MINUTE / 60);
+  const only = (prefix: string, count: number) => new Map(Array.from({ length: 40 }, (_, i) => [`${prefix}${i}`, count] as [string, number]));
+  assert.equal(await applyMinutes(tag, 0, 1, [{ minute: MINUTE - 2, closed: false, deltas: only('c', 12).set('x', 5) }]), 'ok');
+  assert.equal(Number(await link.call(watermarkKey(tag), ['FCALL', 'tt_fold', '1', watermarkKey(tag), tag, String(MINUTE - 2), '600', String(hour)])), 1);
+  assert.equal(await applyMinutes(tag, 1, 2, [{ minute: MINUTE - 1, closed: false, deltas: only('a', 10).set('x', 9) }, { minute: MINUTE, closed: false, deltas: only('b', 10).set('x', 9) }]), 'ok');
+  const answer = merge(await new ClusterReader(link, [tag]).top('hour', hour, 2), 2);
+  assert.deepEqual(answer.top, [{ domain: 'x', count: 23 }, { domain: 'c0', count: 12 }]);
+  assert.equal(answer.domains, 121);
+});
+
 /** Real shard workers, which the flusher drains. */
 async function shards(t: { after: (fn: () => Promise<void>) => void }): Promise<ShardPool> {
   const pool = await ShardPool.start(2);
@@ -158,10 +263,12 @@ test('the flusher sends a record whose entries for one partition pass a chunk\'s
   take(flusher, pool, record(2, counts));
   take(flusher, pool, record(3, { 'big0.example': 10 }));
   await flusher.settled({ timeoutMs: 5000 });
-  const merged = merge(await new ClusterReader(link, tags).top('minute', MINUTE, 3), 3);
-  assert.equal(merged.domains, 4500);
-  assert.equal(merged.total, 2 * Object.values(counts).reduce((a, b) => a + b, 0) + 10);
-  assert.deepEqual(merged.top[0], { domain: 'big0.example', count: 12 });
+  for (const [kind, index] of [['minute', MINUTE], ['hour', Math.floor(MINUTE / 60)]] as const) {
+    const merged = merge(await new ClusterReader(link, tags).top(kind, index, 3), 3);
+    assert.equal(merged.domains, 4500, kind);
+    assert.equal(merged.total, 2 * Object.values(counts).reduce((a, b) => a + b, 0) + 10, kind);
+    assert.deepEqual(merged.top[0], { domain: 'big0.example', count: 12 }, kind);
+  }
 });
 
 test('the flusher counts every record once (domains with colliding hashes apart), sets expiry by the toptally clock, and replays what Redis lost from the journal', async (t) => {
@@ -182,8 +289,9 @@ test('the flusher counts every record once (domains with colliding hashes apart)
   }
   const segments = await journalOf(dir, records);
   const pool = await shards(t);
+  const clock = clockAt();
   const make = (): Flusher =>
-    new Flusher({ link, drain: () => pool.drain(), tags, nodeId: 'node-f', clock: clockAt(), retention: { minutes: 10, hours: 2 }, flushIntervalMs: 20, segments: () => segments, waitReplicas: false });
+    new Flusher({ link, drain: () => pool.drain(), tags, nodeId: 'node-f', clock, retention: { minutes: 10, hours: 2 }, flushIntervalMs: 20, segments: () => segments, waitReplicas: false });
   const flusher = make();
   t.after(() => flusher.stop());
   await flusher.sync(0);
@@ -196,21 +304,23 @@ test('the flusher counts every record once (domains with colliding hashes apart)
   const read = async () => merge(await reader.top('minute', MINUTE, 100), 100);
   assert.deepEqual((await read()).top, want);
   // Windows expire with the retention, counted on toptally's clock (MINUTE:30 here), not Redis's:
-  // the minute 10 retained minutes after it closes, the hour 2 retained hours after, plus 120 s.
+  // the hour 2 retained hours after it closes, plus 120 s; the minute, open and so not folded into
+  // its hour yet, as long as its hour.
   const someTag = tags[hashDomain(want[0].domain) % tags.length];
   const ttlOf = async (key: string) => Number(await link.call(key, ['TTL', key]));
-  const minuteTtl = await ttlOf(windowKey(someTag, 'minute', MINUTE));
-  assert.ok(minuteTtl <= 11 * 60 - 30 + 120 && minuteTtl > 11 * 60 - 30 + 110, `minute ttl ${minuteTtl}`);
   const hour = Math.floor(MINUTE / 60);
-  const hourTtl = await ttlOf(windowKey(someTag, 'hour', hour));
   const hourLeft = (hour + 3) * 3600 - (MINUTE * 60 + 30) + 120;
-  assert.ok(hourTtl <= hourLeft && hourTtl > hourLeft - 10, `hour ttl ${hourTtl}, expected about ${hourLeft}`);
+  for (const key of [windowKey(someTag, 'hour', hour), windowKey(someTag, 'minute', MINUTE)]) {
+    const ttl = await ttlOf(key);
+    assert.ok(ttl <= hourLeft && ttl > hourLeft - 10, `${key}: ttl ${ttl}, expected about ${hourLeft}`);
+  }
 
   // Redis loses one partition's keys (a failover that dropped acknowledged writes): the verify pass
   // sees the lower watermark and the journal puts the counts back, once.
   const lost = tags[hashDomain(want[0].domain) % tags.length];
   const z = windowKey(lost, 'minute', MINUTE);
-  await link.call(z, ['DEL', z, totalKey(lost, 'minute', MINUTE), windowKey(lost, 'hour', Math.floor(MINUTE / 60)), totalKey(lost, 'hour', Math.floor(MINUTE / 60)), watermarkKey(lost)]);
+  const lostHour = windowKey(lost, 'hour', Math.floor(MINUTE / 60));
+  await link.call(z, ['DEL', z, totalKey(lost, 'minute', MINUTE), lostHour, `${lostHour}:u`, totalKey(lost, 'hour', Math.floor(MINUTE / 60)), watermarkKey(lost)]);
   const deadline = Date.now() + 10_000;
   while (flusher.stats.gaps === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   assert.equal(flusher.stats.gaps, 1);
@@ -228,6 +338,18 @@ test('the flusher counts every record once (domains with colliding hashes apart)
   assert.equal(merged.total, [...expected.values()].reduce((a, b) => a + b, 0));
   const hours = merge(await reader.top('hour', Math.floor(MINUTE / 60), 100), 100);
   assert.deepEqual(hours.top, want);
+
+  // Once the minute has closed on the node's clock, the node folds it into its hour in every partition.
+  const unfolded = async () => (await Promise.all(tags.map((tag) => link.call(windowKey(tag, 'hour', hour), ['SCARD', `${windowKey(tag, 'hour', hour)}:u`])))).map(Number);
+  assert.ok((await unfolded()).some((n) => n > 0), 'the open minute is not folded');
+  clock.set((MINUTE + 1) * 60_000 + 1000);
+  const foldDeadline = Date.now() + 5000;
+  while ((await unfolded()).some((n) => n > 0) && Date.now() < foldDeadline) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(await unfolded(), tags.map(() => 0));
+  assert.deepEqual(merge(await reader.top('hour', hour, 100), 100), hours);
+  // Folded, the minute keeps its own retention: 10 minutes after it closes, plus 120 s, from MINUTE+1:01.
+  const minuteTtl = await ttlOf(windowKey(someTag, 'minute', MINUTE));
+  assert.ok(minuteTtl <= 10 * 60 - 1 + 120 && minuteTtl > 10 * 60 - 1 + 110, `folded minute ttl ${minuteTtl}`);
 });
 
 /** Polls `check` every 20 ms until it holds, for at most `ms`. */
