@@ -289,16 +289,20 @@ export class Flusher {
     return touched;
   }
 
-  /** Drains the shards into chunks, or resets (see the header); then sends what it can. */
+  /**
+   * Drains the shards into chunks, or resets (see the header); then sends what it can. A waiter for
+   * a record added during the drain gets another one at once rather than at the next interval.
+   */
   async #drain(): Promise<void> {
     this.#draining = true;
     const through = this.#lastAdded;
     const from = this.#drainedThrough;
+    let drained = false;
     try {
-      const drained = await this.#o.drain();
+      const deltas = await this.#o.drain();
       if (this.#stopped) return;
       this.#drainedThrough = through;
-      if (this.#resetPending || drained.some((d) => d.fresh)) {
+      if (this.#resetPending || deltas.some((d) => d.fresh)) {
         this.#resetPending = false;
         for (const p of this.#partitions) {
           if (p.mark >= through) continue;
@@ -311,9 +315,10 @@ export class Flusher {
           p.resetTo = through;
         }
       } else {
-        for (const d of drained) this.#aggregate(d.parts, through, from + 1);
+        for (const d of deltas) this.#aggregate(d.parts, through, from + 1);
       }
       this.#progress();
+      drained = true;
     } catch {
       // A shard that died took its deltas with it: its successor starts afresh, and the next drain
       // rebuilds from the journal what this one would have held.
@@ -321,6 +326,7 @@ export class Flusher {
     } finally {
       this.#draining = false;
     }
+    if (drained && this.#waiters.some((w) => w.lsn > this.#drainedThrough)) return this.#tick();
     for (const p of this.#partitions) this.#send(p);
   }
 
@@ -395,7 +401,8 @@ export class Flusher {
         this.#resetAfterCall(p);
         if (this.#o.waitReplicas && (await this.#replicated(hwm))) this.#verified(p, p.mark);
         this.#progress();
-        if (p.chunks.length > 0 && (p.chunks[0].sealed || p.chunks.length > 1)) this.#send(p);
+        // The open chunk goes too when someone waits: it may hold the record they wait for.
+        if (p.chunks.length > 0 && (p.chunks[0].sealed || p.chunks.length > 1 || this.#waiters.length > 0)) this.#send(p);
       },
       (err: Error) => {
         p.inFlight = false;

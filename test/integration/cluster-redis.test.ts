@@ -352,6 +352,27 @@ test('the flusher counts every record once (domains with colliding hashes apart)
   assert.ok(minuteTtl <= 10 * 60 - 1 + 120 && minuteTtl > 10 * 60 - 1 + 110, `folded minute ttl ${minuteTtl}`);
 });
 
+test('queries that arrive while a flush is under way are flushed for at once, not at the next interval', async (t) => {
+  // No interval flush within the test: only waiters (queries, cluster acks) make the flusher send.
+  const tags = ['prompt-f'];
+  const pool = await shards(t);
+  const flusher = new Flusher({ link, drain: () => pool.drain(), tags, nodeId: 'node-prompt', clock: clockAt(), retention: { minutes: 10, hours: 2 }, flushIntervalMs: 60_000, segments: () => [], waitReplicas: false });
+  t.after(() => flusher.stop());
+  await flusher.sync(0);
+  const waits: Promise<void>[] = [];
+  // Records of many domains, so that a call takes Redis longer than a drain takes the shards.
+  const many = (lsn: number) => Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [`p${i}.example`, lsn]));
+  for (let lsn = 1; lsn <= 30; lsn++) {
+    take(flusher, pool, record(lsn, many(lsn)));
+    // Each waits for its own record, while the drains and calls for the ones before are in flight.
+    waits.push(flusher.settled({ timeoutMs: 5000 }));
+    if (lsn % 3 === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
+  await Promise.all(waits);
+  const merged = merge(await new ClusterReader(link, tags).top('minute', MINUTE, 10), 10);
+  assert.equal(merged.total, 1500 * ((30 * 31) / 2));
+});
+
 /** Polls `check` every 20 ms until it holds, for at most `ms`. */
 async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms;
