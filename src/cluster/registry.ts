@@ -11,7 +11,7 @@
 // after it is in Redis. Every change to a window is in Redis before its entry is appended, so an
 // answer read from Redis stays current until an entry for its window is read. The reader is
 // `following` while its connection answers in time (a blocked read returns at least every
-// BLOCK_MS); after an error, a late answer or a reconnect it is not, until it has reconnected,
+// BLOCK_MAX_MS); after an error, a late answer or a reconnect it is not, until it has reconnected,
 // found the stream's end and emitted 'reset' (any window may have changed meanwhile, and a failover
 // may have lost entries).
 
@@ -27,7 +27,9 @@ const CHANGES_KEY = '{tt}:changes';
 /** Entries kept in the change stream: nodes follow it as it grows, so a few seconds' worth is plenty. */
 const CHANGES_KEPT = 10_000;
 /** Slack past a blocked read's own timeout before its connection counts as stalled (scheduling, a busy event loop). */
-const STALL_MARGIN_MS = 250;
+const STALL_MARGIN_MS = 500;
+/** A read of the change stream blocks for the flush interval, at most this long: it bounds how long a stalled connection goes unnoticed. */
+const BLOCK_MAX_MS = 1000;
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 1000;
 export const HEARTBEAT_MS = 250;
@@ -85,7 +87,7 @@ export interface RegistryOptions {
   flushedThrough: () => number;
   /** Whether this node's flushes reach Redis now (its last call did not fail). */
   flushing: () => boolean;
-  /** The flush interval: how often heartbeats are awaited for finals, and how long a read of the change stream blocks. */
+  /** The flush interval: how often heartbeats are awaited for finals, and how long a read of the change stream blocks (at most 1 s). */
   pollMs: number;
   onError?: (err: Error) => void;
 }
@@ -133,7 +135,11 @@ export class Registry extends EventEmitter<{ changed: [minutes: number[]]; reset
    * only then may an answer for a window still open be served from a cache.
    */
   get following(): boolean {
-    return this.#reader === 'following' && performance.now() - this.#answeredAt < this.#o.pollMs + STALL_MARGIN_MS;
+    return this.#reader === 'following' && performance.now() - this.#answeredAt < this.#blockMs + STALL_MARGIN_MS;
+  }
+
+  get #blockMs(): number {
+    return Math.max(1, Math.round(Math.min(this.#o.pollMs, BLOCK_MAX_MS)));
   }
 
   /** Minutes a batch of this node's just applied in Redis changed: appended to the change stream now. */
@@ -260,7 +266,7 @@ export class Registry extends EventEmitter<{ changed: [minutes: number[]]; reset
 
   /** Reads the change stream as it grows, on a connection of its own, until stop(). */
   async #follow(): Promise<void> {
-    const blockMs = Math.max(1, Math.round(this.#o.pollMs));
+    const blockMs = this.#blockMs;
     let failures = 0;
     while (!this.#stopped) {
       try {
