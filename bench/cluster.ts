@@ -6,14 +6,25 @@
  *
  *   node --import tsx bench/cluster.ts [--duration 8] [--repeats 2] [--flush-interval 100ms]
  *
- * Reports per node: B counters/s (ratio to local mode in the same repeat), toptally CPU and Redis
- * CPU per million counters (Redis CPU from /proc over the measured phase, all masters), flush lag
- * p99 (toptally_cluster_lag_seconds sampled every 100 ms during the load), stats latency p50/p99 for
- * a closed and the open minute (sequential GETs on one keep-alive connection after the load, from a
- * client that adds as little as it can), and,
- * with two nodes, how long after the minute's end a WebSocket subscriber on the first node gets the
- * window-close push (the load is timed so the minute ends halfway through it). Needs Debian's
- * redis-server.
+ * Reports per node:
+ * - B counters/s, with the ratio to local mode in the same repeat;
+ * - toptally CPU and Redis CPU (all masters) per million counters, both from /proc and both read at
+ *   the measured phase's start and end as the generator reports them. With two nodes each node's
+ *   CPU is read over its own generator's phase, and Redis's over the first generator's phase, divided
+ *   by both nodes' counters: the two generators start together with the same warm-up, so their
+ *   phases differ by their start-up skew (tens of ms in 5 s), and Redis serves both nodes throughout;
+ * - flush lag p99 (toptally_cluster_lag_seconds sampled every 100 ms during the load);
+ * - open-minute stats p50/p99 under load: sequential GETs from this process on one keep-alive
+ *   connection to the first node throughout its measured phase (the generator runs in a process of
+ *   its own), so what a cache saves while counters keep arriving shows, and what it cannot save;
+ * - stats p50/p99 for a closed and for the open minute after the load: once the node has nothing
+ *   unflushed (toptally_cluster_unflushed_bytes 0, waited for at most 5 s), 1,000 sequential GETs
+ *   after 100 unmeasured ones, on one keep-alive connection, from a client that adds as little as it
+ *   can (raw-http.ts);
+ * - with two nodes, how long after the minute's end a WebSocket subscriber on the first node gets the
+ *   window-close push (the load is timed so the minute ends halfway through it).
+ *
+ * Needs Debian's redis-server.
  * Environment: BENCH_SEED, BENCH_UNIVERSE (10,000), BENCH_CONNECTIONS (32 per node).
  */
 import { spawnSync } from 'node:child_process';
@@ -56,6 +67,9 @@ interface Row {
   closedP99Ms: number;
   openP50Ms: number;
   openP99Ms: number;
+  /** Open-minute GETs to the first node during its measured phase. */
+  loadedOpenP50Ms: number;
+  loadedOpenP99Ms: number;
   /** From the minute's end to the close push on node 1's subscriber (two nodes only). */
   closePushMs: number;
 }
@@ -95,23 +109,76 @@ async function sampleLag(ports: number[], until: Promise<unknown>): Promise<numb
   return samples;
 }
 
+const WARM_REQUESTS = 100;
+const TIMED_REQUESTS = 1000;
+const SETTLE_MS = 5000;
+
+function quantiles(times: number[]): { p50: number; p99: number } {
+  if (times.length === 0) return { p50: Number.NaN, p99: Number.NaN };
+  times.sort((a, b) => a - b);
+  return { p50: times[Math.floor(times.length / 2)], p99: times[Math.min(times.length - 1, Math.floor(times.length * 0.99))] };
+}
+
 /** Sequential GETs on one keep-alive connection, timed by a client that adds as little as it can (raw-http.ts). */
-async function statsLatency(port: number, path: string, n = 300): Promise<{ p50: number; p99: number }> {
+async function statsLatency(port: number, path: string): Promise<{ p50: number; p99: number }> {
   const client = await RawHttp.connect(port);
   try {
     const request = RawHttp.format('GET', path);
     const times: number[] = [];
-    for (let i = 0; i < 20; i++) await client.send(request);
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < WARM_REQUESTS; i++) await client.send(request);
+    for (let i = 0; i < TIMED_REQUESTS; i++) {
       const response = await client.send(request);
       if (response.status !== 200) throw new Error(`GET ${path}: ${response.status} ${response.body.toString()}`);
       times.push(response.ms);
     }
-    times.sort((a, b) => a - b);
-    return { p50: times[Math.floor(n / 2)], p99: times[Math.floor(n * 0.99)] };
+    return quantiles(times);
   } finally {
     client.close();
   }
+}
+
+/**
+ * Sequential GETs of `path` while the phase runs (between start() and stop()): the stats a user
+ * reads while counters keep arriving.
+ */
+function underLoad(port: number, path: string): { start(): void; stop(): Promise<{ p50: number; p99: number }> } {
+  let running = false;
+  let loop: Promise<number[]> = Promise.resolve([]);
+  return {
+    start() {
+      running = true;
+      loop = (async () => {
+        const client = await RawHttp.connect(port);
+        const request = RawHttp.format('GET', path);
+        const times: number[] = [];
+        try {
+          while (running) {
+            const response = await client.send(request);
+            if (response.status !== 200) throw new Error(`GET ${path} under load: ${response.status} ${response.body.toString()}`);
+            times.push(response.ms);
+          }
+        } finally {
+          client.close();
+        }
+        return times;
+      })();
+    },
+    async stop() {
+      running = false;
+      return quantiles(await loop);
+    },
+  };
+}
+
+/** Waits (at most SETTLE_MS) until the node holds nothing unflushed, so the figures after the load do not time its backlog. */
+async function settled(port: number): Promise<void> {
+  const deadline = Date.now() + SETTLE_MS;
+  while (Date.now() < deadline) {
+    const text = await get(port, '/metrics');
+    if (/^toptally_cluster_unflushed_bytes 0$/m.test(text)) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  log(`node on port ${port} still had unflushed counters after ${SETTLE_MS} ms`);
 }
 
 /** Subscribes to the minute on `port`; resolves with the ms from `endMs` to the push that closes that minute. */
@@ -155,22 +222,25 @@ async function runSetup(setup: Setup, repeat: number, cluster: RedisCluster): Pr
       await push.ready;
     }
     log(`${setup}, repeat ${repeat + 1}: ${durationS} s after 2 s warm-up`);
-    const redisBefore = redisCpuMs(cluster);
+    const loaded = underLoad(servers[0].port, '/api/stats?window=minute&open=true');
     const load = Promise.all(
-      servers.map((server) =>
+      servers.map((server, i) =>
         runGenerator(
           { name: 'http-load B', entry: 'bench/lib/http-load.ts', env: { BENCH_SHAPE: 'B', BENCH_CONNECTIONS: connections, BENCH_POOL: 200, BENCH_SEED: seed, BENCH_UNIVERSE: universe } },
           server,
           { warmupS: 2, durationS, repeats: 1 },
+          i > 0 ? {} : { probe: () => redisCpuMs(cluster), onPhase: (kind) => (kind === 'start' ? loaded.start() : void loaded.stop().catch(() => {})) },
         ),
       ),
     );
     const [measured, lag] = await Promise.all([load, setup === 'local' ? Promise.resolve([]) : sampleLag(servers.map((s) => s.port), load)]);
-    const redisMs = redisCpuMs(cluster) - redisBefore;
+    const loadedOpen = await loaded.stop();
     const measurements = measured.map((m) => m[0] as Measurement);
+    const redisMs = measurements[0].probed;
     const metrics = measurements.map(metricsOf);
     const counters = measurements.reduce((sum, m) => sum + m.report.counters, 0);
     const toptallyMs = measurements.reduce((sum, m) => sum + m.serverCpuMs, 0);
+    if (setup !== 'local') await settled(servers[0].port);
     const nowMinute = Math.floor(Date.now() / 60_000);
     const closed = await statsLatency(servers[0].port, `/api/stats?window=minute&at=${nowMinute * 60}`);
     const open = await statsLatency(servers[0].port, '/api/stats?window=minute&open=true');
@@ -181,13 +251,14 @@ async function runSetup(setup: Setup, repeat: number, cluster: RedisCluster): Pr
       repeat,
       countersPerS: median(metrics.map((m) => m.countersPerS)),
       toptallyCpuMsPerMillion: (toptallyMs / counters) * 1e6,
-      // Redis CPU includes the whole warm-up: charged to the measured counters, an upper bound.
       redisCpuMsPerMillion: setup === 'local' ? Number.NaN : (redisMs / counters) * 1e6,
       lagP99Ms: lag.length > 0 ? lag[Math.min(lag.length - 1, Math.floor(lag.length * 0.99))] : Number.NaN,
       closedP50Ms: closed.p50,
       closedP99Ms: closed.p99,
       openP50Ms: open.p50,
       openP99Ms: open.p99,
+      loadedOpenP50Ms: loadedOpen.p50,
+      loadedOpenP99Ms: loadedOpen.p99,
       closePushMs,
     };
   } finally {
@@ -213,15 +284,15 @@ try {
   const lines = [
     `Cluster benchmark: B shape, ${connections} connections per node, ${durationS} s x ${repeats} repeats, flush interval ${flags['flush-interval']}, 3-master Redis Cluster on loopback (median of repeats; ratio: to local mode in the same repeat)`,
     '',
-    '| setup | B counters/s per node | ratio to local | toptally CPU ms / M counters | Redis CPU ms / M counters | Redis / toptally CPU | flush lag p99 ms | closed stats p50 / p99 ms | open stats p50 / p99 ms | close push ms after the minute |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| setup | B counters/s per node | ratio to local | toptally CPU ms / M counters | Redis CPU ms / M counters | Redis / toptally CPU | flush lag p99 ms | closed stats p50 / p99 ms | open stats p50 / p99 ms | open stats p50 / p99 under load ms | close push ms after the minute |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const setup of ['local', 'cluster, 1 node', 'cluster, 2 nodes'] as const) {
     const mine = rows.filter((r) => r.setup === setup);
     const ratios = mine.map((r) => r.countersPerS / rows.find((l) => l.setup === 'local' && l.repeat === r.repeat)!.countersPerS);
     const m = (key: keyof Row) => median(mine.map((r) => r[key] as number));
     lines.push(
-      `| ${setup} | ${fmt(m('countersPerS'))} | ${fmt(median(ratios))} | ${fmt(m('toptallyCpuMsPerMillion'))} | ${fmt(m('redisCpuMsPerMillion'))} | ${fmt(m('redisCpuMsPerMillion') / m('toptallyCpuMsPerMillion'))} | ${fmt(m('lagP99Ms'))} | ${fmt(m('closedP50Ms'))} / ${fmt(m('closedP99Ms'))} | ${fmt(m('openP50Ms'))} / ${fmt(m('openP99Ms'))} | ${fmt(m('closePushMs'))} |`,
+      `| ${setup} | ${fmt(m('countersPerS'))} | ${fmt(median(ratios))} | ${fmt(m('toptallyCpuMsPerMillion'))} | ${fmt(m('redisCpuMsPerMillion'))} | ${fmt(m('redisCpuMsPerMillion') / m('toptallyCpuMsPerMillion'))} | ${fmt(m('lagP99Ms'))} | ${fmt(m('closedP50Ms'))} / ${fmt(m('closedP99Ms'))} | ${fmt(m('openP50Ms'))} / ${fmt(m('openP99Ms'))} | ${fmt(m('loadedOpenP50Ms'))} / ${fmt(m('loadedOpenP99Ms'))} | ${fmt(m('closePushMs'))} |`,
     );
   }
   process.stdout.write(lines.join('\n') + '\n\n' + JSON.stringify(rows) + '\n');

@@ -176,6 +176,7 @@ async function buildCore({ config, clock, log, retention, nowSeconds }: Context,
     return down.length > 0 ? `unavailable: shard ${down.join(', ')}` : null;
   });
   const stats = new StatsService(backend, clock, retention);
+  metrics.watchStatsCache(stats.hits);
   const applyRetention = (): void => {
     const now = nowSeconds();
     backend.retain(oldestRetained(retention, 'minute', now), oldestRetained(retention, 'hour', now));

@@ -84,5 +84,6 @@ export async function sendFill(server: ServerProcess, plan: FillPlan): Promise<M
     },
     serverCpuMs: server.cpuMs() - serverBefore,
     machineBusyMs: machineBusyMs() - machineBefore,
+    probed: Number.NaN,
   };
 }

@@ -11,6 +11,16 @@ export interface Measurement {
   serverCpuMs: number;
   /** Busy CPU of the whole machine over the same window: server, generator, and anything else. */
   machineBusyMs: number;
+  /** What `probe` (see GeneratorHooks) moved by over the same window: NaN without one. */
+  probed: number;
+}
+
+/** Read at the measured phase's start and end, so other figures cover exactly that phase. */
+export interface GeneratorHooks {
+  /** A cumulative reading (CPU ms of other processes, say): its difference lands in Measurement.probed. */
+  probe?: () => number;
+  /** Told when a measured phase starts and ends (for work that must run during it). */
+  onPhase?: (kind: 'start' | 'end') => void;
 }
 
 export interface GeneratorSpec {
@@ -24,7 +34,7 @@ export interface GeneratorSpec {
 const OVERRUN_MS = 30_000;
 
 /** Runs the generator to completion and returns one measurement per measured phase. */
-export async function runGenerator(spec: GeneratorSpec, server: ServerProcess, plan: PhasePlan): Promise<Measurement[]> {
+export async function runGenerator(spec: GeneratorSpec, server: ServerProcess, plan: PhasePlan, hooks: GeneratorHooks = {}): Promise<Measurement[]> {
   const env: Record<string, string> = {
     BENCH_PORT: String(server.port),
     BENCH_WARMUP_S: String(plan.warmupS),
@@ -41,21 +51,25 @@ export async function runGenerator(spec: GeneratorSpec, server: ServerProcess, p
   });
 
   const measurements: Measurement[] = [];
-  let atStart: { serverCpuMs: number; machineBusyMs: number } | undefined;
+  let atStart: { serverCpuMs: number; machineBusyMs: number; probed: number } | undefined;
+  const probe = hooks.probe ?? (() => Number.NaN);
   let protocolError: Error | undefined;
   generator.onLine((line) => {
     try {
       const message = parseGeneratorLine(line);
       if (message === undefined || message.phase !== 'measure') return;
       if (message.kind === 'phase-start') {
-        atStart = { serverCpuMs: server.cpuMs(), machineBusyMs: machineBusyMs() };
+        atStart = { serverCpuMs: server.cpuMs(), machineBusyMs: machineBusyMs(), probed: probe() };
+        hooks.onPhase?.('start');
       } else {
         if (atStart === undefined) throw new Error(`phase-end without phase-start: ${line}`);
         measurements.push({
           report: message.report,
           serverCpuMs: server.cpuMs() - atStart.serverCpuMs,
           machineBusyMs: machineBusyMs() - atStart.machineBusyMs,
+          probed: probe() - atStart.probed,
         });
+        hooks.onPhase?.('end');
         atStart = undefined;
       }
     } catch (error) {

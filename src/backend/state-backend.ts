@@ -99,6 +99,13 @@ export interface StateBackend extends Pick<EventEmitter<BackendEvents>, 'on' | '
    */
   journalDroppable?(): number;
 
+  /**
+   * Whether an answer for a window still open may be served from the stats cache now: only when
+   * every change to a window raises `touched` before a query could see it, or `changedElsewhere`
+   * promptly after. Without it, only closed windows are cached.
+   */
+  openCacheable?(): boolean;
+
   /** Stops every partition; what was handed to them before is applied first. */
   stop(): Promise<void>;
 }

@@ -3,7 +3,7 @@
 // local mode), hands every journaled batch to the flusher on its way to the shards, and answers
 // queries from Redis, after flushing what it acknowledged itself (a query sees the counters this
 // node acknowledged before it). What other nodes change reaches the stats cache and the publisher
-// through the registry's change stream.
+// through the registry's change stream; while that stream is followed, open windows are cached too.
 
 import { EventEmitter } from 'node:events';
 import type { Admission, BackendEvents, JournalPosition, PartitionLoad, Replayed, StateBackend } from '../backend/state-backend.ts';
@@ -70,7 +70,12 @@ export class ClusterBackend extends EventEmitter<BackendEvents> implements State
         flusher.add({ lsn: journaled.lsn, atMs: this.#o.clock.now(), counters: batch.counters, entries: batch.entries, shards: batch.parts.length, parts: batch.parts, minutes: batch.minutes });
         const applied = admitted.apply(journaled);
         if (this.#o.ack === 'journal') return applied;
-        return Promise.all([applied, flusher.settled({ verified: true, timeoutMs: CLUSTER_ACK_MS })]).then(() => undefined);
+        // In Redis, replicated, and in the change stream: every node that follows it learns of the
+        // batch about a round trip after the acknowledgement, and drops what it cached.
+        const everywhere = flusher.settled({ verified: true, timeoutMs: CLUSTER_ACK_MS }).then(() =>
+          this.#o.registry.announced(CLUSTER_ACK_MS).catch((err: Error) => Promise.reject(unavailable(err))),
+        );
+        return Promise.all([applied, everywhere]).then(() => undefined);
       },
       release: admitted.release,
     };
@@ -89,6 +94,17 @@ export class ClusterBackend extends EventEmitter<BackendEvents> implements State
     } catch (err) {
       throw unavailable(err as Error);
     }
+  }
+
+  /**
+   * This node's own batches raise `touched` before a query can see them: admit()'s apply() hands the
+   * batch to the flusher and raises it in one synchronous step, and top() takes the flusher's
+   * last record in the same step as the stats service reads the window's version, so an answer
+   * that misses a batch is never cached as current. Other nodes' changes arrive through the change
+   * stream, about a round trip after they are in Redis, while the registry follows it.
+   */
+  openCacheable(): boolean {
+    return this.#o.registry.following;
   }
 
   retain(oldestMinute: number, oldestHour: number): void {

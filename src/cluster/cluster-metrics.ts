@@ -52,6 +52,14 @@ export function clusterMetrics(registry: PromRegistry, flusher: () => Flusher, n
       this.set(nodes().live().length);
     },
   });
+  new Gauge({
+    name: 'toptally_cluster_changes_following',
+    help: "1 while this node follows the change stream promptly (open windows may be answered from its cache), else 0",
+    registers,
+    collect() {
+      this.set(nodes().following ? 1 : 0);
+    },
+  });
   return {
     flushed(n, seconds) {
       flushes.inc();

@@ -3,7 +3,7 @@
 // journaled, stats and keyed requests answer 503, and /readyz says why), then it passes them on.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Arg, RedisLink } from './redis-link.ts';
+import type { Arg, DedicatedConnection, RedisLink } from './redis-link.ts';
 
 const RETRY_MS = 1000;
 
@@ -60,6 +60,10 @@ export class DeferredLink implements RedisLink {
 
   loadLibrary(): Promise<void> {
     return this.#link ? this.#link.loadLibrary() : Promise.reject(this.#notYet());
+  }
+
+  dedicated(): Promise<DedicatedConnection> {
+    return this.#link ? this.#link.dedicated() : Promise.reject(this.#notYet());
   }
 
   async close(): Promise<void> {

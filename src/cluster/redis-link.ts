@@ -15,10 +15,10 @@ import { keySlot } from './slots.ts';
  */
 const COMMAND_TIMEOUT_MS = 2000;
 
-function timed<T>(reply: Promise<T>): Promise<T> {
+function timed<T>(reply: Promise<T>, ms = COMMAND_TIMEOUT_MS): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${COMMAND_TIMEOUT_MS} ms`)), COMMAND_TIMEOUT_MS);
+    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
   });
   reply.catch(() => {}); // a reply that fails after the timeout is nobody's business
   return Promise.race([reply, late]).finally(() => clearTimeout(timer));
@@ -27,6 +27,14 @@ const CONNECT_TIMEOUT_MS = 2000;
 const RECONNECT_MAX_MS = 1000;
 
 export type Arg = string | Buffer;
+
+/** A connection of its own, for commands that block (XREAD BLOCK) and so must not hold up the others. */
+export interface DedicatedConnection {
+  /** Sends `args` to the master that owns `key`'s slot; fails when no reply comes within `timeoutMs`. */
+  call(key: string, args: Arg[], timeoutMs: number): Promise<unknown>;
+  /** Drops the connection; a call in flight fails. */
+  close(): void;
+}
 
 export interface RedisLink {
   /** Whether the seeds run Redis Cluster. */
@@ -39,6 +47,11 @@ export interface RedisLink {
   eachMaster(args: Arg[]): Promise<unknown[]>;
   /** Loads (or replaces) the function library on every master. */
   loadLibrary(): Promise<void>;
+  /**
+   * Opens a dedicated connection. On Redis Cluster it finds the slot's master when it connects and
+   * follows MOVED: after a failover, a new one reaches the new master.
+   */
+  dedicated(): Promise<DedicatedConnection>;
   close(): Promise<void>;
 }
 
@@ -93,7 +106,31 @@ async function singleLink(url: URL, onError: (err: Error) => void): Promise<Redi
     masterOf: () => ({ address: `${url.hostname}:${url.port || 6379}`, replicas }),
     eachMaster: async (args) => [await send(args)],
     loadLibrary: async () => void (await send(['FUNCTION', 'LOAD', 'REPLACE', LIBRARY])),
+    dedicated: async () => {
+      // Its own reconnects would hide a broken connection from its user, who opens a new one instead.
+      const own = client.duplicate({ socket: { ...socket(url), reconnectStrategy: false } }) as unknown as RedisClientType;
+      return openDedicated(own, (_key, args, ms) => timed(own.sendCommand(args, { typeMapping: TYPES, timeout: ms }), ms));
+    },
     close: async () => void client.destroy(),
+  };
+}
+
+/** Connects `own` (within the connect timeout) and wraps it; destroys it when that fails. */
+async function openDedicated(own: { on(event: 'error', listener: () => void): unknown; connect(): Promise<unknown>; destroy(): void }, call: DedicatedConnection['call']): Promise<DedicatedConnection> {
+  own.on('error', () => {}); // its user learns of failures from its calls
+  try {
+    await timed(own.connect(), 2 * CONNECT_TIMEOUT_MS);
+  } catch (err) {
+    own.destroy();
+    throw err;
+  }
+  let open = true;
+  return {
+    call,
+    close: () => {
+      if (open) own.destroy();
+      open = false;
+    },
   };
 }
 
@@ -126,6 +163,11 @@ async function clusterLink(urls: URL[], onError: (err: Error) => void): Promise<
     },
     eachMaster,
     loadLibrary: async () => void (await eachMaster(['FUNCTION', 'LOAD', 'REPLACE', LIBRARY])),
+    dedicated: async () => {
+      // Discovers the topology afresh from the seeds, and connects to the one master it is asked for.
+      const own = client.duplicate({ minimizeConnections: true }) as unknown as RedisClusterType;
+      return openDedicated(own, (key, args, ms) => timed(own.sendCommand(key, false, args, { typeMapping: TYPES, timeout: ms }), ms));
+    },
     close: async () => void client.destroy(),
   };
 }

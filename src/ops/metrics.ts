@@ -176,6 +176,21 @@ export class Metrics {
     });
   }
 
+  /** Stats answers served from the stats cache, read at each scrape. */
+  watchStatsCache(hits: { open: number; closed: number }): void {
+    new Counter({
+      name: 'toptally_stats_cache_hits_total',
+      help: 'Stats answers served from the cache, by whether the window was still open',
+      labelNames: ['window_state'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc({ window_state: 'open' }, hits.open);
+        this.inc({ window_state: 'closed' }, hits.closed);
+      },
+    });
+  }
+
   /** An ingest (over any transport) was acknowledged. */
   ingested(objects: number, counters: number): void {
     this.#ingested.objects += objects;

@@ -1,5 +1,8 @@
 // Answers "top N of a window": asks the backend's partitions, merges, and keeps a closed window's answer until an
-// ingest touches that window again, so reading stats costs the same at 10 or 1,000,000 domains.
+// ingest touches that window again, so reading stats costs the same at 10 or 1,000,000 domains. An open
+// window's answer is kept the same way while the backend says every change reaches the versions
+// promptly (openCacheable: cluster mode while it follows the change stream), and is neither served
+// nor stored otherwise.
 
 import { EventEmitter } from 'node:events';
 import type { StateBackend } from '../backend/state-backend.ts';
@@ -33,6 +36,8 @@ export class StatsService extends EventEmitter<{ touched: [kind: WindowKind, ind
    */
   readonly #versions: Record<WindowKind, Map<number, number>> = { minute: new Map(), hour: new Map() };
   readonly #cache: Record<WindowKind, Map<number, Cached>> = { minute: new Map(), hour: new Map() };
+  /** Answers served from the cache, for /metrics. */
+  readonly hits = { open: 0, closed: 0 };
 
   constructor(backend: StateBackend, clock: Clock, retention: Retention) {
     super();
@@ -77,13 +82,18 @@ export class StatsService extends EventEmitter<{ touched: [kind: WindowKind, ind
     const versions = this.#versions[kind];
     const cache = this.#cache[kind];
     const closed = window.to * 1000 <= this.#clock.now();
+    const cacheable = (): boolean => closed || (this.#backend.openCacheable?.() ?? false);
     const version = versions.get(index) ?? 0;
     const cached = cache.get(index);
-    if (cached && cached.version === version && cached.limit >= limit) {
+    if (cached && cached.version === version && cached.limit >= limit && cacheable()) {
+      this.hits[closed ? 'closed' : 'open']++;
       return { window, ...slice(cached.merged, limit) };
     }
+    // Asked in the same step as the version is read: the backend's answer covers every change that
+    // bumped the version before, and one that bumps it later keeps this answer out of the cache.
+    const wasCacheable = cacheable();
     const merged = merge(await this.#backend.top(kind, index, limit), limit);
-    if (closed && (versions.get(index) ?? 0) === version) cache.set(index, { version, limit, merged });
+    if (wasCacheable && cacheable() && (versions.get(index) ?? 0) === version) cache.set(index, { version, limit, merged });
     return { window, ...merged };
   }
 

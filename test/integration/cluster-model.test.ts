@@ -287,7 +287,7 @@ test('the journal keeps what Redis has not taken through checkpoints, so a resta
   });
 });
 
-test('a node sees what it acknowledged at once; with --cluster-ack cluster, so does every other node', async (t) => {
+test('a node sees what it acknowledged at once; with --cluster-ack cluster, every other node a round trip later, long before a flush', async (t) => {
   // Neither flushes by itself within the test: only a query (or the cluster ack) sends counters.
   const [journal, acked] = await Promise.all([
     clusterNode(t, cluster.urls, { flushInterval: 60_000 }),
@@ -304,6 +304,10 @@ test('a node sees what it acknowledged at once; with --cluster-ack cluster, so d
   // The other node reads Redis: what the first node's queries flushed is there.
   assert.deepEqual((await acked.get('/api/stats?window=minute&open=true&limit=1')).body.top, [{ domain: 'ryw-3.example', count: 1003 }]);
   assert.equal((await acked.post([{ timestamp: minute * 60 + 2, 'acked.example': 5000 }])).status, 200);
-  // Acknowledged in cluster mode: in Redis already, though that node has not been asked anything.
-  assert.deepEqual((await journal.get('/api/stats?window=minute&open=true&limit=1')).body.top, [{ domain: 'acked.example', count: 5000 }]);
+  // Acknowledged in cluster mode: in Redis and in the change stream already, though that node has
+  // not been asked anything; the other node drops its cached open minute once it reads the stream.
+  await eventually('the other node drops its cached open minute', async () => {
+    const top = (await journal.get('/api/stats?window=minute&open=true&limit=1')).body.top;
+    return JSON.stringify(top) === JSON.stringify([{ domain: 'acked.example', count: 5000 }]) ? null : JSON.stringify(top);
+  }, 1000);
 });
