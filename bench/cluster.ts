@@ -6,17 +6,20 @@
  *
  *   node --import tsx bench/cluster.ts [--duration 8] [--repeats 2] [--flush-interval 100ms]
  *
- * Reports per node:
- * - B counters/s, with the ratio to local mode in the same repeat;
+ * Each setup's load has two measured phases of --duration seconds after a 2 s warm-up, and its
+ * counters carry the second they are sent in (BENCH_FRESH_TIMESTAMPS: as real counters do; a pool
+ * stamped once would turn every counter late once its minute closed). Reports per node:
+ * - B counters/s, with the ratio to local mode in the same repeat (first phase);
  * - toptally CPU and Redis CPU (all masters) per million counters, both from /proc and both read at
- *   the measured phase's start and end as the generator reports them. With two nodes each node's
+ *   the first measured phase's start and end as the generator reports them. With two nodes each node's
  *   CPU is read over its own generator's phase, and Redis's over the first generator's phase, divided
  *   by both nodes' counters: the two generators start together with the same warm-up, so their
  *   phases differ by their start-up skew (tens of ms in 5 s), and Redis serves both nodes throughout;
  * - flush lag p99 (toptally_cluster_lag_seconds sampled every 100 ms during the load);
  * - open-minute stats p50/p99 under load: sequential GETs from this process on one keep-alive
- *   connection to the first node throughout its measured phase (the generator runs in a process of
- *   its own), so what a cache saves while counters keep arriving shows, and what it cannot save;
+ *   connection to the first node throughout its second measured phase (the generator runs in a
+ *   process of its own), so what a cache saves while counters keep arriving shows, and what it cannot
+ *   save; the first phase has no reader, as each query makes the node flush first;
  * - stats p50/p99 for a closed and for the open minute after the load: once the node has nothing
  *   unflushed (toptally_cluster_unflushed_bytes 0, waited for at most 5 s), 1,000 sequential GETs
  *   after 100 unmeasured ones, on one keep-alive connection, from a client that adds as little as it
@@ -221,15 +224,18 @@ async function runSetup(setup: Setup, repeat: number, cluster: RedisCluster): Pr
       push = await closePush(servers[0].port, endMs);
       await push.ready;
     }
-    log(`${setup}, repeat ${repeat + 1}: ${durationS} s after 2 s warm-up`);
+    log(`${setup}, repeat ${repeat + 1}: 2 x ${durationS} s after 2 s warm-up`);
+    // The first measured phase gives throughput and CPU; the reader runs in the second only, so
+    // that its queries (each flushes the node first) do not change those figures.
     const loaded = underLoad(servers[0].port, '/api/stats?window=minute&open=true');
+    let phase = 0;
     const load = Promise.all(
       servers.map((server, i) =>
         runGenerator(
-          { name: 'http-load B', entry: 'bench/lib/http-load.ts', env: { BENCH_SHAPE: 'B', BENCH_CONNECTIONS: connections, BENCH_POOL: 200, BENCH_SEED: seed, BENCH_UNIVERSE: universe } },
+          { name: 'http-load B', entry: 'bench/lib/http-load.ts', env: { BENCH_SHAPE: 'B', BENCH_CONNECTIONS: connections, BENCH_POOL: 200, BENCH_SEED: seed, BENCH_UNIVERSE: universe, BENCH_FRESH_TIMESTAMPS: 1 } },
           server,
-          { warmupS: 2, durationS, repeats: 1 },
-          i > 0 ? {} : { probe: () => redisCpuMs(cluster), onPhase: (kind) => (kind === 'start' ? loaded.start() : void loaded.stop().catch(() => {})) },
+          { warmupS: 2, durationS, repeats: 2 },
+          i > 0 ? {} : { probe: () => redisCpuMs(cluster), onPhase: (kind) => (kind === 'start' ? ++phase === 2 && loaded.start() : phase === 2 && void loaded.stop().catch(() => {})) },
         ),
       ),
     );

@@ -7,7 +7,7 @@
  * BENCH_SHAPE is S or B (see data.ts); BENCH_POOL, BENCH_SEED, BENCH_UNIVERSE shape the bodies and
  * BENCH_WARMUP_S, BENCH_DURATION_S, BENCH_REPEATS the phases. Prints one JSON line per phase event.
  */
-import autocannon from 'autocannon';
+import autocannon, { type Request } from 'autocannon';
 import { makeHttpBodies, shapes, type HttpShape } from './data.js';
 import { generatorMain, isMain, numberEnv, phasePlanFromEnv, runPhases, type LoadCounts, type LoadDriver } from './load-protocol.js';
 import { LatencyHistogram } from './stats.js';
@@ -19,19 +19,40 @@ export interface HttpLoadOptions {
   pool: number;
   seed: number;
   universe: number;
+  /** Stamp each body with the second it is sent in (see prepare). */
+  fresh?: boolean;
 }
 
 export class HttpLoad implements LoadDriver {
-  private requests: Array<{ body: Buffer }> = [];
+  private requests: Request[] = [];
 
   constructor(private readonly options: HttpLoadOptions) {}
 
   prepare(): void {
-    const { shape, pool, seed, universe } = this.options;
+    const { shape, pool, seed, universe, fresh } = this.options;
     const now = Math.floor(Date.now() / 1000);
-    this.requests = makeHttpBodies(shape, { seed, size: pool, universe, now }).map((body) => ({
-      body: Buffer.from(body),
-    }));
+    const bodies = makeHttpBodies(shape, { seed, size: pool, universe, now });
+    // Fresh: each body carries the second it is sent in, as real counters do (rewritten once a
+    // second per body, and autocannon builds the request each time). Otherwise the pool's second,
+    // which is cheaper for the generator but, once its minute has closed, makes every counter late.
+    this.requests = fresh
+      ? bodies.map((body) => {
+          const stamp = `"timestamp":${now},`;
+          if (!body.includes(stamp)) throw new Error(`a body without ${stamp}`);
+          let second = now;
+          let current = Buffer.from(body);
+          return {
+            setupRequest: (request) => {
+              const at = Math.floor(Date.now() / 1000);
+              if (at !== second) {
+                second = at;
+                current = Buffer.from(body.replaceAll(stamp, `"timestamp":${at},`));
+              }
+              return { ...request, body: current };
+            },
+          };
+        })
+      : bodies.map((body) => ({ body: Buffer.from(body) }));
   }
 
   run(durationS: number, started: () => void): Promise<LoadCounts> {
@@ -89,6 +110,7 @@ if (isMain(import.meta.url)) {
       pool: numberEnv('BENCH_POOL', shape === 'S' ? 1000 : 200),
       seed: numberEnv('BENCH_SEED', 42),
       universe: numberEnv('BENCH_UNIVERSE', 10_000),
+      fresh: process.env['BENCH_FRESH_TIMESTAMPS'] === '1',
     });
     await runPhases(load, phasePlanFromEnv());
   });

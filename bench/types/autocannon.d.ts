@@ -2,11 +2,13 @@
 declare module 'autocannon' {
   import type { EventEmitter } from 'node:events';
 
-  interface Request {
+  export interface Request {
     method?: string;
     path?: string;
     headers?: Record<string, string>;
     body?: string | Buffer;
+    /** Called before each send; the request is built again from what it returns. */
+    setupRequest?: (request: Request) => Request;
   }
 
   interface Options {
