@@ -3,7 +3,7 @@
 // after their acknowledgement; another node's counters drop the cached answer as soon as they are in
 // Redis (the change stream is appended to at once and followed with XREAD BLOCK); while the change
 // stream is not followed, open windows are read from Redis, and once it is again every cached answer
-// is dropped.
+// is dropped. A single (non-cluster) Redis works the same way.
 //
 // The nodes flush every 10 s, so within a test only queries send counters to Redis: whatever shows
 // up sooner on another node came through a query's flush and the change stream, not a timer.
@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { after, before, test, type TestContext } from 'node:test';
 import { connectRedis } from '../../src/cluster/redis-link.ts';
 import type { Config } from '../../src/config.ts';
-import { fileScope, startRedisCluster, type RedisCluster, type RedisNode } from '../helpers/redis-cluster.ts';
+import { fileScope, startRedis, startRedisCluster, type RedisCluster, type RedisNode } from '../helpers/redis-cluster.ts';
 import { startServer, T0, type TestServer } from '../helpers/server.ts';
 
 const hooks = fileScope();
@@ -176,6 +176,25 @@ test('after the change stream\'s master fails over, a node follows the stream on
   await until('B drops its cached answer', async () => {
     const { top } = await openTop(b);
     return JSON.stringify(top) === JSON.stringify([{ domain: 'after.example', count: 3 }]) ? null : JSON.stringify(top);
+  }, PROMPT_MS);
+});
+
+test('on a single (non-cluster) Redis, nodes follow the change stream the same way', async (t) => {
+  const single = await startRedis(hooks);
+  const [a, b] = await Promise.all([clusterNode(t, [single.url]), clusterNode(t, [single.url])]);
+  const minute = Math.floor((START + 600) / 60);
+  for (const s of [a, b]) s.clock.set(minute * 60_000 + 1000);
+  assert.equal((await a.post([{ timestamp: minute * 60 + 1, 'one.example': 1 }])).status, 200);
+  await openTop(a);
+  await until('B answers with A\'s counter', async () => (JSON.stringify((await openTop(b)).top) === '[{"domain":"one.example","count":1}]' ? null : 'not yet'));
+  const hits = await openHits(b);
+  await openTop(b);
+  assert.equal(await openHits(b), hits + 1, 'B answers the open minute from its cache');
+  assert.equal((await a.post([{ timestamp: minute * 60 + 2, 'two.example': 2 }])).status, 200);
+  await openTop(a);
+  await until('B drops its cached answer', async () => {
+    const { top } = await openTop(b);
+    return JSON.stringify((top as unknown[])[0]) === '{"domain":"two.example","count":2}' ? null : JSON.stringify(top);
   }, PROMPT_MS);
 });
 
