@@ -5,6 +5,7 @@
 import { minuteToHour, type WindowKind } from '../window.ts';
 import { cesu8Bytes } from './cesu8.ts';
 import { totalKey, watermarkKey, windowKey } from './keys.ts';
+import { packPairs } from './pairs-pack.ts';
 import type { Arg } from './redis-link.ts';
 
 /**
@@ -78,7 +79,7 @@ function sameName(member: Buffer, names: Buffer, start: number, end: number): bo
 
 /**
  * tt_apply's arguments for the chunk (see library.ts): per minute its window and total keys, then
- * its hour's, and each domain's delta once. Minutes before `openMinute` (this node's current one)
+ * its hour's, and each domain's delta once (packed, see pairs-pack.ts). Minutes before `openMinute` (this node's current one)
  * are closed: the function may add their deltas to the hour at once.
  */
 export function applyArgs(chunk: Chunk, tag: string, nodeId: string, lo: number, openMinute: number, ttl: (kind: WindowKind, index: number) => number): Arg[] {
@@ -88,16 +89,16 @@ export function applyArgs(chunk: Chunk, tag: string, nodeId: string, lo: number,
     const hour = minuteToHour(minute);
     keys.push(windowKey(tag, 'minute', minute), totalKey(tag, 'minute', minute), windowKey(tag, 'hour', hour), totalKey(tag, 'hour', hour));
     let sum = 0;
-    let size = 0;
-    const pairs: Arg[] = [];
+    const names: Buffer[] = [];
+    const deltas: number[] = [];
     for (const first of members.values()) {
       for (let d: Delta | undefined = first; d; d = d.next) {
         sum += d.delta;
-        size++;
-        pairs.push(d.member, String(d.delta));
+        names.push(d.member);
+        deltas.push(d.delta);
       }
     }
-    args.push(String(minute), minute < openMinute ? '1' : '0', String(ttl('minute', minute)), String(ttl('hour', hour)), String(sum), String(size), ...pairs);
+    args.push(String(minute), minute < openMinute ? '1' : '0', String(ttl('minute', minute)), String(ttl('hour', hour)), String(sum), packPairs(names, deltas));
   }
   return ['FCALL', 'tt_apply', String(keys.length), ...keys, ...args];
 }

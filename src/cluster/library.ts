@@ -32,7 +32,10 @@ local function apply(keys, args)
   local a = 4
   for w = 2, #keys, 4 do
     local minute, hour = keys[w], keys[w + 2]
-    local index, closed, minuteTtl, hourTtl, sum, n = args[a], args[a + 1], args[a + 2], args[a + 3], args[a + 4], tonumber(args[a + 5])
+    local index, closed, minuteTtl, hourTtl, sum = args[a], args[a + 1], args[a + 2], args[a + 3], args[a + 4]
+    -- The pairs come packed (pairs-pack.ts): member, delta, member, delta...
+    local pairs = cmsgpack.unpack(args[a + 5])
+    local n = #pairs / 2
     a = a + 6
     local unfolded, folded = hour .. ':u', hour .. ':f'
     local direct = redis.call('SISMEMBER', folded, index) == 1
@@ -43,10 +46,10 @@ local function apply(keys, args)
       redis.call('EXPIRE', state, hourTtl)
     end
     if direct then
-      for i = 1, n do
-        redis.call('ZINCRBY', minute, args[a + 1], args[a])
-        redis.call('ZINCRBY', hour, args[a + 1], args[a])
-        a = a + 2
+      for i = 1, 2 * n, 2 do
+        local delta = string.format('%.17g', pairs[i + 1])
+        redis.call('ZINCRBY', minute, delta, pairs[i])
+        redis.call('ZINCRBY', hour, delta, pairs[i])
       end
       redis.call('EXPIRE', minute, minuteTtl)
     else
@@ -54,14 +57,14 @@ local function apply(keys, args)
       -- and in what it appends to the AOF.
       for from = 0, n - 1, 1000 do
         local members, update, new = {}, {}, {}
-        for i = 1, math.min(1000, n - from) do members[i] = args[a + 2 * (from + i - 1)] end
+        for i = 1, math.min(1000, n - from) do members[i] = pairs[2 * (from + i) - 1] end
         local scores = redis.call('ZMSCORE', minute, unpack(members))
         for i, member in ipairs(members) do
-          local delta = args[a + 2 * (from + i - 1) + 1]
+          local delta = pairs[2 * (from + i)]
           if scores[i] then
-            update[2 * i - 1] = string.format('%.17g', tonumber(scores[i]) + tonumber(delta))
+            update[2 * i - 1] = string.format('%.17g', tonumber(scores[i]) + delta)
           else
-            update[2 * i - 1] = delta
+            update[2 * i - 1] = string.format('%.17g', delta)
             new[#new + 1] = '0'
             new[#new + 1] = member
           end
@@ -70,7 +73,6 @@ local function apply(keys, args)
         redis.call('ZADD', minute, unpack(update))
         if #new > 0 then redis.call('ZADD', hour, 'NX', unpack(new)) end
       end
-      a = a + 2 * n
       redis.call('EXPIRE', minute, hourTtl)
     end
     redis.call('INCRBY', keys[w + 1], sum)

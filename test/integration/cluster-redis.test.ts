@@ -12,6 +12,7 @@ import { encodeCesu8, decodeCesu8 } from '../../src/cluster/cesu8.ts';
 import { Flusher } from '../../src/cluster/flusher.ts';
 import { ShardPool } from '../../src/shards/shard-pool.ts';
 import { totalKey, watermarkKey, windowKey } from '../../src/cluster/keys.ts';
+import { packPairs } from '../../src/cluster/pairs-pack.ts';
 import { ClusterReader } from '../../src/cluster/reader.ts';
 import { connectRedis, type RedisLink } from '../../src/cluster/redis-link.ts';
 import { Registry, type RegistryOptions } from '../../src/cluster/registry.ts';
@@ -59,7 +60,7 @@ async function apply(target: RedisLink, tag: string, lo: number, hi: number, mem
   const z = windowKey(tag, 'minute', MINUTE);
   const keys = [watermarkKey(tag), z, totalKey(tag, 'minute', MINUTE), windowKey(tag, 'hour', HOUR), totalKey(tag, 'hour', HOUR)];
   // A closed minute that was never folded: the deltas go to the hour at once.
-  const reply = (await target.call(z, ['FCALL', 'tt_apply', String(keys.length), ...keys, 'node-a', String(lo), String(hi), String(MINUTE), '1', '600', '7200', String(delta), '1', encodeCesu8(member), String(delta)])) as Buffer[];
+  const reply = (await target.call(z, ['FCALL', 'tt_apply', String(keys.length), ...keys, 'node-a', String(lo), String(hi), String(MINUTE), '1', '600', '7200', String(delta), packPairs([encodeCesu8(member)], [delta])])) as Buffer[];
   return reply.map(String);
 }
 
@@ -134,12 +135,31 @@ async function applyMinutes(tag: string, lo: number, hi: number, minutes: { minu
     const hour = Math.floor(minute / 60);
     keys.push(windowKey(tag, 'minute', minute), totalKey(tag, 'minute', minute), windowKey(tag, 'hour', hour), totalKey(tag, 'hour', hour));
     const sum = [...deltas.values()].reduce((a, b) => a + b, 0);
-    args.push(String(minute), closed ? '1' : '0', '600', '7200', String(sum), String(deltas.size));
-    for (const [name, delta] of deltas) args.push(encodeCesu8(name), String(delta));
+    args.push(String(minute), closed ? '1' : '0', '600', '7200', String(sum), packPairs([...deltas.keys()].map(encodeCesu8), [...deltas.values()]));
   }
   const reply = (await link.call(keys[0], ['FCALL', 'tt_apply', String(keys.length), ...keys, ...args])) as Buffer[];
   return String(reply[0]);
 }
+
+test('tt_apply unpacks members and counts of every size the packing has a form for, in both paths', async () => {
+  const lengths = [1, 31, 32, 255, 256, 70_000];
+  const counts = [0, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1];
+  const deltas = new Map<string, number>();
+  lengths.forEach((length, i) => deltas.set(`${'é'.repeat(Math.floor(length / 2))}${'x'.repeat(length % 2)}`, counts[i]));
+  counts.slice(lengths.length).forEach((count, i) => deltas.set(`😀${i}`, count));
+  const many = new Map(Array.from({ length: 40_000 }, (_, i) => [`m${i}`, i] as [string, number])); // past array16
+  for (const closed of [true, false]) {
+    const tag = `pack-${closed}`;
+    assert.equal(await applyMinutes(tag, 0, 1, [{ minute: MINUTE, closed, deltas }]), 'ok');
+    assert.equal(await applyMinutes(tag, 1, 2, [{ minute: MINUTE - 1, closed, deltas: many }]), 'ok');
+    const z = windowKey(tag, 'minute', MINUTE);
+    for (const [name, count] of deltas) assert.equal(String(await link.call(z, ['ZSCORE', z, encodeCesu8(name)])), String(count), `${closed}: ${name.length} chars`);
+    const zm = windowKey(tag, 'minute', MINUTE - 1);
+    assert.equal(Number(await link.call(zm, ['ZCARD', zm])), many.size);
+    assert.equal(String(await link.call(zm, ['ZSCORE', zm, 'm39999'])), '39999');
+  }
+});
+
 
 test('an hour answers exactly before, while and after its minutes are folded into it: summed with unfolded minutes, ties at the cut, late counters', async () => {
   const tags = partitionTags(4).map((tag) => `${tag}-fold`);
