@@ -79,8 +79,8 @@ function sameName(member: Buffer, names: Buffer, start: number, end: number): bo
 
 /**
  * tt_apply's arguments for the chunk (see library.ts): per minute its window and total keys, then
- * its hour's, and each domain's delta once (packed, see pairs-pack.ts). Minutes before `openMinute` (this node's current one)
- * are closed: the function may add their deltas to the hour at once.
+ * its hour's, and each domain's delta once (packed, see pairs-pack.ts). Minutes before `openMinute`
+ * (this node's current one) are closed: the function may add their deltas to the hour at once.
  */
 export function applyArgs(chunk: Chunk, tag: string, nodeId: string, lo: number, openMinute: number, ttl: (kind: WindowKind, index: number) => number): Arg[] {
   const keys: Arg[] = [watermarkKey(tag)];

@@ -34,8 +34,8 @@ local function apply(keys, args)
     local minute, hour = keys[w], keys[w + 2]
     local index, closed, minuteTtl, hourTtl, sum = args[a], args[a + 1], args[a + 2], args[a + 3], args[a + 4]
     -- The pairs come packed (pairs-pack.ts): member, delta, member, delta...
-    local pairs = cmsgpack.unpack(args[a + 5])
-    local n = #pairs / 2
+    local packed = cmsgpack.unpack(args[a + 5])
+    local n = #packed / 2
     a = a + 6
     local unfolded, folded = hour .. ':u', hour .. ':f'
     local direct = redis.call('SISMEMBER', folded, index) == 1
@@ -47,9 +47,9 @@ local function apply(keys, args)
     end
     if direct then
       for i = 1, 2 * n, 2 do
-        local delta = string.format('%.17g', pairs[i + 1])
-        redis.call('ZINCRBY', minute, delta, pairs[i])
-        redis.call('ZINCRBY', hour, delta, pairs[i])
+        local delta = string.format('%.17g', packed[i + 1])
+        redis.call('ZINCRBY', minute, delta, packed[i])
+        redis.call('ZINCRBY', hour, delta, packed[i])
       end
       redis.call('EXPIRE', minute, minuteTtl)
     else
@@ -57,10 +57,10 @@ local function apply(keys, args)
       -- and in what it appends to the AOF.
       for from = 0, n - 1, 1000 do
         local members, update, new = {}, {}, {}
-        for i = 1, math.min(1000, n - from) do members[i] = pairs[2 * (from + i) - 1] end
+        for i = 1, math.min(1000, n - from) do members[i] = packed[2 * (from + i) - 1] end
         local scores = redis.call('ZMSCORE', minute, unpack(members))
         for i, member in ipairs(members) do
-          local delta = pairs[2 * (from + i)]
+          local delta = packed[2 * (from + i)]
           if scores[i] then
             update[2 * i - 1] = string.format('%.17g', tonumber(scores[i]) + delta)
           else
