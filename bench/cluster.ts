@@ -70,7 +70,7 @@ interface Row {
   closedP99Ms: number;
   openP50Ms: number;
   openP99Ms: number;
-  /** Open-minute GETs to the first node during its measured phase. */
+  /** Open-minute GETs to the first node during its second measured phase. */
   loadedOpenP50Ms: number;
   loadedOpenP99Ms: number;
   /** From the minute's end to the close push on node 1's subscriber (two nodes only). */
@@ -229,13 +229,19 @@ async function runSetup(setup: Setup, repeat: number, cluster: RedisCluster): Pr
     // that its queries (each flushes the node first) do not change those figures.
     const loaded = underLoad(servers[0].port, '/api/stats?window=minute&open=true');
     let phase = 0;
+    const onPhase = (kind: 'start' | 'end'): void => {
+      if (kind === 'start') phase++;
+      if (phase !== 2) return;
+      if (kind === 'start') loaded.start();
+      else void loaded.stop().catch(() => {}); // its error, if any, comes from the stop() below
+    };
     const load = Promise.all(
       servers.map((server, i) =>
         runGenerator(
           { name: 'http-load B', entry: 'bench/lib/http-load.ts', env: { BENCH_SHAPE: 'B', BENCH_CONNECTIONS: connections, BENCH_POOL: 200, BENCH_SEED: seed, BENCH_UNIVERSE: universe, BENCH_FRESH_TIMESTAMPS: 1 } },
           server,
           { warmupS: 2, durationS, repeats: 2 },
-          i > 0 ? {} : { probe: () => redisCpuMs(cluster), onPhase: (kind) => (kind === 'start' ? ++phase === 2 && loaded.start() : phase === 2 && void loaded.stop().catch(() => {})) },
+          i > 0 ? {} : { probe: () => redisCpuMs(cluster), onPhase },
         ),
       ),
     );
