@@ -11,11 +11,16 @@ export function packPairs(members: readonly Buffer[], deltas: readonly number[])
   let at = header(out, 0, 2 * members.length, 0x90, 0xdc, 0xdd, 15);
   for (let i = 0; i < members.length; i++) {
     const member = members[i];
-    at = member.length <= 31 ? out.writeUInt8(0xa0 | member.length, at) : member.length <= 0xff ? out.writeUInt8(member.length, out.writeUInt8(0xd9, at)) : header(out, at, member.length, 0xa0, 0xda, 0xdb, 31);
+    at = stringHeader(out, at, member.length);
     at += member.copy(out, at);
     at = unsigned(out, at, deltas[i]);
   }
   return out.subarray(0, at);
+}
+
+function stringHeader(out: Buffer, at: number, length: number): number {
+  if (length > 31 && length <= 0xff) return out.writeUInt8(length, out.writeUInt8(0xd9, at));
+  return header(out, at, length, 0xa0, 0xda, 0xdb, 31);
 }
 
 /** An array's or string's length: fix form up to `fixMax`, else 16 or 32 bits. */

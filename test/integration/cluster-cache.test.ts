@@ -14,6 +14,7 @@ import { connectRedis } from '../../src/cluster/redis-link.ts';
 import type { Config } from '../../src/config.ts';
 import { fileScope, startRedis, startRedisCluster, type RedisCluster, type RedisNode } from '../helpers/redis-cluster.ts';
 import { startServer, T0, type TestServer } from '../helpers/server.ts';
+import { eventually } from '../helpers/within.ts';
 
 const hooks = fileScope();
 let cluster: RedisCluster;
@@ -29,24 +30,12 @@ const START = T0 - 3600;
 
 async function clusterNode(t: TestContext, seeds: string[], extra: Partial<Config> = {}): Promise<TestServer> {
   const s = await startServer(t, { redis: seeds, partitions: 8, flushInterval: FLUSH_MS, durability: 'interval', ...extra }, START);
-  await until('ready and following the change stream', async () => {
+  await eventually('ready and following the change stream', async () => {
     const ready = await s.get('/readyz');
     if (ready.status !== 200) return JSON.stringify(ready.body);
     return (await metric(s, 'toptally_cluster_changes_following')) === 1 ? null : 'not following the change stream';
   });
   return s;
-}
-
-/** Polls `check` until it returns null, for at most `timeoutMs`; fails with its last answer. */
-async function until(what: string, check: () => Promise<string | null>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: string | null = null;
-  while (Date.now() < deadline) {
-    last = await check();
-    if (last === null) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  assert.fail(`${what}: not within ${timeoutMs} ms (${last})`);
 }
 
 async function metric(s: TestServer, name: string): Promise<number> {
@@ -69,7 +58,7 @@ test('a counter posted to node A shows in node B\'s cached open window as soon a
   assert.equal((await a.post([{ timestamp: minute * 60 + 1, 'first.example': 5 }])).status, 200);
   // A query to A sends what A acknowledged to Redis first.
   assert.deepEqual((await openTop(a)).top, [{ domain: 'first.example', count: 5 }]);
-  await until('B answers the open minute with A\'s counter', async () => {
+  await eventually('B answers the open minute with A\'s counter', async () => {
     const { top } = await openTop(b);
     return JSON.stringify(top) === JSON.stringify([{ domain: 'first.example', count: 5 }]) ? null : JSON.stringify(top);
   });
@@ -82,7 +71,7 @@ test('a counter posted to node A shows in node B\'s cached open window as soon a
     assert.equal((await a.post([{ timestamp: minute * 60 + 2, [domain]: 10 * i }])).status, 200);
     assert.deepEqual(((await openTop(a)).top as unknown[])[0], { domain, count: 10 * i }, 'A flushed it');
     const sent = Date.now();
-    await until(`B drops its cached answer for ${domain}`, async () => {
+    await eventually(`B drops its cached answer for ${domain}`, async () => {
       const { top } = await openTop(b);
       return JSON.stringify((top as unknown[])[0]) === JSON.stringify({ domain, count: 10 * i }) ? null : JSON.stringify(top);
     }, PROMPT_MS);
@@ -96,7 +85,7 @@ test('a counter posted to node A shows in node B\'s cached open window as soon a
   assert.deepEqual(((await openTop(b, 'hour')).top as unknown[])[0], { domain: 'then-3.example', count: 30 });
   assert.equal((await a.post([{ timestamp: minute * 60 + 3, 'hour.example': 100 }])).status, 200);
   await openTop(a);
-  await until('B drops its cached open hour', async () => {
+  await eventually('B drops its cached open hour', async () => {
     const { top } = await openTop(b, 'hour');
     return JSON.stringify((top as unknown[])[0]) === JSON.stringify({ domain: 'hour.example', count: 100 }) ? null : JSON.stringify(top);
   }, PROMPT_MS);
@@ -138,7 +127,7 @@ test('while the change stream is not followed open windows are read from Redis, 
   const streamMaster = await masterOf(own, '{tt}:changes');
   streamMaster.pause();
   t.after(() => streamMaster.resume());
-  await until('the node says it no longer follows the change stream', async () =>
+  await eventually('the node says it no longer follows the change stream', async () =>
     (await metric(s, 'toptally_cluster_changes_following')) === 0 ? null : 'still following');
   // The stream's master also holds partitions: an answer read from Redis now fails, a cached one would not.
   const during = await s.get('/api/stats?window=minute&open=true&limit=5');
@@ -147,7 +136,7 @@ test('while the change stream is not followed open windows are read from Redis, 
   assert.equal(await openHits(s), hits + 1, 'not answered from the cache');
 
   streamMaster.resume();
-  await until('following again', async () => ((await metric(s, 'toptally_cluster_changes_following')) === 1 ? null : 'not following'), 15_000);
+  await eventually('following again', async () => ((await metric(s, 'toptally_cluster_changes_following')) === 1 ? null : 'not following'), 15_000);
   assert.deepEqual((await openTop(s)).top, [{ domain: 'kept.example', count: 7 }]);
   assert.equal(await openHits(s), hits + 1, 'the answer cached before was dropped');
   assert.deepEqual((await openTop(s)).top, [{ domain: 'kept.example', count: 7 }]);
@@ -161,19 +150,19 @@ test('after the change stream\'s master fails over, a node follows the stream on
   for (const s of [a, b]) s.clock.set(minute * 60_000 + 1000);
   const killed = await masterOf(own, '{tt}:changes');
   await killed.kill();
-  await until('B follows the change stream on the promoted replica', async () =>
+  await eventually('B follows the change stream on the promoted replica', async () =>
     (await metric(b, 'toptally_cluster_changes_following')) === 1 && (await masterOf(own, '{tt}:changes')) !== killed ? null : 'not yet', 30_000);
   // Every master answers again before B caches anything.
-  await until('B answers the open minute', async () => ((await openTop(b)).status === 200 ? null : JSON.stringify((await openTop(b)).top)), 30_000);
+  await eventually('B answers the open minute', async () => ((await openTop(b)).status === 200 ? null : JSON.stringify((await openTop(b)).top)), 30_000);
   const hits = await openHits(b);
   await openTop(b);
   assert.equal(await openHits(b), hits + 1, 'B answers the open minute from its cache');
   assert.equal((await a.post([{ timestamp: minute * 60 + 1, 'after.example': 3 }])).status, 200);
-  await until('A flushed it', async () => {
+  await eventually('A flushed it', async () => {
     const { status, top } = await openTop(a);
     return status === 200 && JSON.stringify(top) === JSON.stringify([{ domain: 'after.example', count: 3 }]) ? null : JSON.stringify(top);
   }, 30_000);
-  await until('B drops its cached answer', async () => {
+  await eventually('B drops its cached answer', async () => {
     const { top } = await openTop(b);
     return JSON.stringify(top) === JSON.stringify([{ domain: 'after.example', count: 3 }]) ? null : JSON.stringify(top);
   }, PROMPT_MS);
@@ -186,13 +175,13 @@ test('on a single (non-cluster) Redis, nodes follow the change stream the same w
   for (const s of [a, b]) s.clock.set(minute * 60_000 + 1000);
   assert.equal((await a.post([{ timestamp: minute * 60 + 1, 'one.example': 1 }])).status, 200);
   await openTop(a);
-  await until('B answers with A\'s counter', async () => (JSON.stringify((await openTop(b)).top) === '[{"domain":"one.example","count":1}]' ? null : 'not yet'));
+  await eventually('B answers with A\'s counter', async () => (JSON.stringify((await openTop(b)).top) === '[{"domain":"one.example","count":1}]' ? null : 'not yet'));
   const hits = await openHits(b);
   await openTop(b);
   assert.equal(await openHits(b), hits + 1, 'B answers the open minute from its cache');
   assert.equal((await a.post([{ timestamp: minute * 60 + 2, 'two.example': 2 }])).status, 200);
   await openTop(a);
-  await until('B drops its cached answer', async () => {
+  await eventually('B drops its cached answer', async () => {
     const { top } = await openTop(b);
     return JSON.stringify((top as unknown[])[0]) === '{"domain":"two.example","count":2}' ? null : JSON.stringify(top);
   }, PROMPT_MS);

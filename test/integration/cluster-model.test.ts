@@ -18,6 +18,7 @@ import { mulberry32, pick } from '../helpers/random.ts';
 import { fileScope, startRedis, startRedisCluster, type RedisCluster, type RedisNode } from '../helpers/redis-cluster.ts';
 import { startServer, T0, tempDir, type TestServer } from '../helpers/server.ts';
 import { TestSocket } from '../helpers/ws-client.ts';
+import { eventually } from '../helpers/within.ts';
 import type { Config } from '../../src/config.ts';
 import { compareRanked } from '../../src/query/merge.ts';
 
@@ -55,17 +56,6 @@ async function clusterNode(t: Parameters<typeof startServer>[0], seeds: string[]
 
 /** Three hours before T0, so minutes and hours roll over many times and old ones leave the retention. */
 const START = T0 - 3 * 3600;
-
-async function eventually(what: string, check: () => Promise<string | null>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: string | null = null;
-  while (Date.now() < deadline) {
-    last = await check();
-    if (last === null) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  assert.fail(`${what}: ${last}`);
-}
 
 async function modelRun(t: Parameters<typeof startServer>[0], seeds: string[], seed: number, requests: number): Promise<void> {
   const rand = mulberry32(seed);

@@ -24,6 +24,7 @@ import { Partitioner } from '../../src/routing/partition.ts';
 import type { Segment } from '../../src/durability/journal.ts';
 import { fileScope, startRedis, startRedisCluster, type RedisCluster, type RedisNode } from '../helpers/redis-cluster.ts';
 import { mulberry32, pick } from '../helpers/random.ts';
+import { eventually } from '../helpers/within.ts';
 
 const hooks = fileScope();
 let cluster: RedisCluster;
@@ -363,8 +364,7 @@ test('the flusher counts every record once (domains with colliding hashes apart)
   const unfolded = async () => (await Promise.all(tags.map((tag) => link.call(windowKey(tag, 'hour', hour), ['SCARD', `${windowKey(tag, 'hour', hour)}:u`])))).map(Number);
   assert.ok((await unfolded()).some((n) => n > 0), 'the open minute is not folded');
   clock.set((MINUTE + 1) * 60_000 + 1000);
-  const foldDeadline = Date.now() + 5000;
-  while ((await unfolded()).some((n) => n > 0) && Date.now() < foldDeadline) await new Promise((r) => setTimeout(r, 20));
+  await eventually('the minute folded in every partition', async () => ((await unfolded()).some((n) => n > 0) ? String(await unfolded()) : null), 5000);
   assert.deepEqual(await unfolded(), tags.map(() => 0));
   assert.deepEqual(merge(await reader.top('hour', hour, 100), 100), hours);
   // Folded, the minute keeps its own retention: 10 minutes after it closes, plus 120 s, from MINUTE+1:01.
