@@ -1,10 +1,9 @@
-// A chunk: one partition's pre-aggregated share of this node's journal records (lo, hi], as one
-// tt_apply call sends it. Deltas are kept per minute and domain (found by hash, compared by bytes);
+// A chunk: one partition's pre-aggregated share of this node's journal records (lo, hi], as a
+// tt_flush call sends it. Deltas are kept per minute and domain (found by hash, compared by bytes);
 // each minute's deltas reach its hour too, in Redis (at once, or when the minute is folded).
 
 import { minuteToHour, type WindowKind } from '../window.ts';
 import { cesu8Bytes } from './cesu8.ts';
-import { totalKey, watermarkKey, windowKey } from './keys.ts';
 import { packPairs } from './pairs-pack.ts';
 import type { Arg } from './redis-link.ts';
 
@@ -78,16 +77,15 @@ function sameName(member: Buffer, names: Buffer, start: number, end: number): bo
 }
 
 /**
- * tt_apply's arguments for the chunk (see library.ts): per minute its window and total keys, then
- * its hour's, and each domain's delta once (packed, see pairs-pack.ts). Minutes before `openMinute`
+ * The chunk's part of a tt_flush call (see library.ts): the partition's tag, lo, hi and number of
+ * minutes, then per minute its index, its hour, whether it is closed, the TTLs, the sum of its
+ * deltas and each domain's delta once (packed, see pairs-pack.ts). Minutes before `openMinute`
  * (this node's current one) are closed: the function may add their deltas to the hour at once.
  */
-export function applyArgs(chunk: Chunk, tag: string, nodeId: string, lo: number, openMinute: number, ttl: (kind: WindowKind, index: number) => number): Arg[] {
-  const keys: Arg[] = [watermarkKey(tag)];
-  const args: Arg[] = [nodeId, String(lo), String(chunk.hi)];
+export function flushArgs(chunk: Chunk, tag: string, lo: number, openMinute: number, ttl: (kind: WindowKind, index: number) => number): Arg[] {
+  const args: Arg[] = [tag, String(lo), String(chunk.hi), String(chunk.minutes.size)];
   for (const [minute, members] of chunk.minutes) {
     const hour = minuteToHour(minute);
-    keys.push(windowKey(tag, 'minute', minute), totalKey(tag, 'minute', minute), windowKey(tag, 'hour', hour), totalKey(tag, 'hour', hour));
     let sum = 0;
     const names: Buffer[] = [];
     const deltas: number[] = [];
@@ -98,7 +96,7 @@ export function applyArgs(chunk: Chunk, tag: string, nodeId: string, lo: number,
         deltas.push(d.delta);
       }
     }
-    args.push(String(minute), minute < openMinute ? '1' : '0', String(ttl('minute', minute)), String(ttl('hour', hour)), String(sum), packPairs(names, deltas));
+    args.push(String(minute), String(hour), minute < openMinute ? '1' : '0', String(ttl('minute', minute)), String(ttl('hour', hour)), String(sum), packPairs(names, deltas));
   }
-  return ['FCALL', 'tt_apply', String(keys.length), ...keys, ...args];
+  return args;
 }

@@ -2,8 +2,9 @@
 // anyway, keep what they applied per (minute, domain) since they were last drained; every flush
 // interval the flusher drains them (a drain is queued behind every part handed over before it, so
 // it covers the records up to the last one added) and splits the deltas by partition into chunks.
-// Each chunk covers the node's records (lo, hi] for its partition and goes to Redis as one tt_apply
-// call (library.ts), one call in flight per partition. The I/O thread therefore handles distinct
+// Each chunk covers the node's records (lo, hi] for its partition and goes to Redis as a batch of a
+// tt_flush call (library.ts), one batch in flight per partition; the batches sent together go in
+// one call per master (flush-calls.ts). The I/O thread therefore handles distinct
 // (domain, minute) pairs per interval, not entries, and so does Redis. Once a minute it also has
 // Redis fold the closed minutes into their hours (see library.ts).
 //
@@ -29,7 +30,8 @@ import { TopTallyError } from '../errors.ts';
 import { partSize, viewPart } from '../protocol/shard-part.ts';
 import { minuteToHour, WINDOW_SECONDS, windowIndex, type WindowKind } from '../window.ts';
 import type { Retention } from '../retention.ts';
-import { addDelta, applyArgs, emptyChunk, minutesOf, openChunk, type Chunk } from './chunk.ts';
+import { addDelta, emptyChunk, flushArgs, minutesOf, openChunk, type Chunk } from './chunk.ts';
+import { FlushCalls, type FlushOutcome } from './flush-calls.ts';
 import { RecordQueue, Touches } from './touches.ts';
 import { watermarkKey } from './keys.ts';
 import { functionMissing, type RedisLink } from './redis-link.ts';
@@ -94,6 +96,7 @@ interface Waiter {
 
 export class Flusher {
   readonly #o: FlusherOptions;
+  readonly #calls: FlushCalls;
   readonly #partitions: Partition[];
   /** Records not yet confirmed everywhere they went, in LSN order (for unflushed bytes and the flushed-through time). */
   readonly #records = new RecordQueue();
@@ -124,6 +127,7 @@ export class Flusher {
 
   constructor(options: FlusherOptions) {
     this.#o = options;
+    this.#calls = new FlushCalls(options.link, options.nodeId);
     this.#partitions = options.tags.map((tag, index) => ({
       index,
       tag,
@@ -431,11 +435,10 @@ export class Flusher {
     p.chunks = later;
   }
 
-  async #apply(p: Partition, lo: number, chunk: Chunk): Promise<['ok' | 'dup' | 'gap', number]> {
+  #apply(p: Partition, lo: number, chunk: Chunk): Promise<FlushOutcome> {
     const now = Math.floor(this.#o.clock.now() / 1000);
-    const args = applyArgs(chunk, p.tag, this.#o.nodeId, lo, windowIndex('minute', now), (kind, index) => this.#ttl(kind, index, now));
-    const reply = (await this.#o.link.call(watermarkKey(p.tag), args)) as Buffer[];
-    return [String(reply[0]) as 'ok' | 'dup' | 'gap', Number(String(reply[1]))];
+    const args = flushArgs(chunk, p.tag, lo, windowIndex('minute', now), (kind, index) => this.#ttl(kind, index, now));
+    return this.#calls.send(p.tag, args, chunk.entries);
   }
 
   /** Seconds until the window leaves the retention, on toptally's clock (Redis's own clock may differ). */

@@ -1,42 +1,40 @@
-// The Redis function library every master holds. tt_apply is the only function that adds counts:
-// it applies one node's pre-aggregated batch for one partition atomically, and at most once, by the
-// node's watermark for that partition (the last journal LSN of its that Redis holds):
+// The Redis function library every master holds. tt_flush is the only function that adds counts:
+// it applies one node's pre-aggregated batches, one per partition, for the partitions of one master
+// in one call, each atomically and at most once, by the node's watermark for that partition (the
+// last journal LSN of its that Redis holds):
 //   hi <= mark: a duplicate (a retry after a lost reply, a replay after a restart): nothing changes;
 //   lo == mark: the next batch: the counts, totals and expiry are applied and the mark becomes hi;
 //   else: a gap (Redis lost acknowledged batches in a failover): nothing changes, and the node
 //   replays its journal from the mark it is told.
-// Redis replicates a function's effects as one transaction, so the counts and the mark are kept or
+// Redis replicates a function's effects as one transaction, so the counts and the marks are kept or
 // lost together. An hour's sorted set is not updated by every batch: a minute is added to its hour
 // once, after it closed (tt_fold), and until then reads of the hour add the minute themselves. So
 // each batch updates one sorted set per (domain, minute) instead of two, and what a read answers
 // never depends on whether a minute was folded yet. tt_top reads the candidates for an exact top-N
-// (see reader.ts) of the partitions it is given, usually all those a master holds: it names keys of
-// several slots, which Redis allows a function flagged allow-cross-slot-keys as long as this master
-// serves them all. tt_takeover swaps an idempotency key's claim atomically (see shared-keys.ts).
+// (see reader.ts) of the partitions it is given, usually all those a master holds. Both name keys
+// of several slots (built from the partitions' tags), which Redis allows a function flagged
+// allow-cross-slot-keys as long as this master serves them all. tt_takeover swaps an idempotency
+// key's claim atomically (see shared-keys.ts).
 
 export const LIBRARY_NAME = 'toptally';
 
 export const LIBRARY = `#!lua name=${LIBRARY_NAME}
-local function apply(keys, args)
-  local node, lo, hi = args[1], tonumber(args[2]), tonumber(args[3])
-  local mark = redis.call('HGET', keys[1], node) or '0'
-  local m = tonumber(mark)
-  if hi <= m then return {'dup', mark} end
-  if lo ~= m then return {'gap', mark} end
-  -- Per minute: its window and total, then its hour's. A minute is unfolded (listed in its hour's
-  -- :u set) from its first batch if that came while it was open on the sender's clock, then folded
-  -- (:f) by tt_fold, never back: an unfolded minute gets the deltas alone, and its hour only the
-  -- members new to it (at 0, so the hour's size stays exact), until tt_fold adds the whole minute
-  -- to the hour once; a folded minute gets each delta in the hour too. An unfolded minute's sorted
-  -- set lives as long as its hour, so that it is never lost to the hour unfolded.
-  local a = 4
-  for w = 2, #keys, 4 do
-    local minute, hour = keys[w], keys[w + 2]
-    local index, closed, minuteTtl, hourTtl, sum = args[a], args[a + 1], args[a + 2], args[a + 3], args[a + 4]
+-- Applies one batch's windows in the partition whose keys start with prefix, from args[from] on:
+-- per window its minute, hour, whether the minute is closed on the sender's clock, the minute's and
+-- the hour's TTL, the sum of its deltas and its pairs.
+local function applyWindows(prefix, args, from, windows)
+  for a = from, from + 7 * (windows - 1), 7 do
+    local index, hourIndex, closed, minuteTtl, hourTtl, sum = args[a], args[a + 1], args[a + 2], args[a + 3], args[a + 4], args[a + 5]
+    local minute, hour = prefix .. ':m:' .. index, prefix .. ':h:' .. hourIndex
     -- The pairs come packed (pairs-pack.ts): member, delta, member, delta...
-    local packed = cmsgpack.unpack(args[a + 5])
+    local packed = cmsgpack.unpack(args[a + 6])
     local n = #packed / 2
-    a = a + 6
+    -- A minute is unfolded (listed in its hour's :u set) from its first batch if that came while
+    -- it was open on the sender's clock, then folded (:f) by tt_fold, never back: an unfolded
+    -- minute gets the deltas alone, and its hour only the members new to it (at 0, so the hour's
+    -- size stays exact), until tt_fold adds the whole minute to the hour once; a folded minute
+    -- gets each delta in the hour too. An unfolded minute's sorted set lives as long as its hour,
+    -- so that it is never lost to the hour unfolded.
     local unfolded, folded = hour .. ':u', hour .. ':f'
     local direct = redis.call('SISMEMBER', folded, index) == 1
     if not direct and redis.call('SISMEMBER', unfolded, index) == 0 then
@@ -45,11 +43,12 @@ local function apply(keys, args)
       redis.call('SADD', state, index)
       redis.call('EXPIRE', state, hourTtl)
     end
+    -- Scores go to redis.call as Lua numbers, which Redis formats itself with all 17 digits (Lua's
+    -- own tostring would keep 14).
     if direct then
       for i = 1, 2 * n, 2 do
-        local delta = string.format('%.17g', packed[i + 1])
-        redis.call('ZINCRBY', minute, delta, packed[i])
-        redis.call('ZINCRBY', hour, delta, packed[i])
+        redis.call('ZINCRBY', minute, packed[i + 1], packed[i])
+        redis.call('ZINCRBY', hour, packed[i + 1], packed[i])
       end
       redis.call('EXPIRE', minute, minuteTtl)
     else
@@ -62,10 +61,10 @@ local function apply(keys, args)
         for i, member in ipairs(members) do
           local delta = packed[2 * (from + i)]
           if scores[i] then
-            update[2 * i - 1] = string.format('%.17g', tonumber(scores[i]) + delta)
+            update[2 * i - 1] = tonumber(scores[i]) + delta
           else
-            update[2 * i - 1] = string.format('%.17g', delta)
-            new[#new + 1] = '0'
+            update[2 * i - 1] = delta
+            new[#new + 1] = 0
             new[#new + 1] = member
           end
           update[2 * i] = member
@@ -75,14 +74,42 @@ local function apply(keys, args)
       end
       redis.call('EXPIRE', minute, hourTtl)
     end
-    redis.call('INCRBY', keys[w + 1], sum)
-    redis.call('INCRBY', keys[w + 3], sum)
-    redis.call('EXPIRE', keys[w + 1], minuteTtl)
+    redis.call('INCRBY', minute .. ':t', sum)
+    redis.call('INCRBY', hour .. ':t', sum)
+    redis.call('EXPIRE', minute .. ':t', minuteTtl)
     redis.call('EXPIRE', hour, hourTtl)
-    redis.call('EXPIRE', keys[w + 3], hourTtl)
+    redis.call('EXPIRE', hour .. ':t', hourTtl)
   end
-  redis.call('HSET', keys[1], node, args[3])
-  return {'ok', args[3]}
+end
+
+-- One node's batches for partitions this master serves: keys[1] (the first one's watermark) routes
+-- the call; args are the node id, then per partition its tag, lo, hi, its number of windows and
+-- those (see applyWindows). Each batch is judged by its own watermark; the reply is its outcome
+-- and the watermark, per partition in order. Every watermark is read before anything is written,
+-- so a partition this master does not serve (a stale slot map) fails the call with nothing changed.
+local function flush(keys, args)
+  local node, batches, a = args[1], {}, 2
+  while a <= #args do
+    local prefix, windows = '{' .. args[a] .. '}', tonumber(args[a + 3])
+    local mark = redis.call('HGET', prefix .. ':hwm', node) or '0'
+    batches[#batches + 1] = {prefix, mark, a, windows}
+    a = a + 4 + 7 * windows
+  end
+  local reply = {}
+  for _, batch in ipairs(batches) do
+    local prefix, mark, at, windows = batch[1], batch[2], batch[3], batch[4]
+    local lo, hi, m = tonumber(args[at + 1]), tonumber(args[at + 2]), tonumber(mark)
+    if hi <= m then
+      reply[#reply + 1], reply[#reply + 2] = 'dup', mark
+    elseif lo ~= m then
+      reply[#reply + 1], reply[#reply + 2] = 'gap', mark
+    else
+      applyWindows(prefix, args, at + 4, windows)
+      redis.call('HSET', prefix .. ':hwm', node, args[at + 2])
+      reply[#reply + 1], reply[#reply + 2] = 'ok', args[at + 2]
+    end
+  end
+  return reply
 end
 
 -- Folds the partition's closed minutes into their hours: keys[1] routes the call (any key of the
@@ -243,11 +270,9 @@ local function takeover(keys, args)
   return 1
 end
 
-redis.register_function('tt_apply', apply)
+redis.register_function{function_name = 'tt_flush', callback = flush, flags = {'allow-cross-slot-keys'}}
 redis.register_function('tt_fold', fold)
 redis.register_function('tt_takeover', takeover)
 redis.register_function{function_name = 'tt_top', callback = top, flags = {'no-writes', 'allow-cross-slot-keys'}}
 `;
 
-/** Replies to tt_apply. */
-export type ApplyOutcome = { kind: 'ok' | 'dup' | 'gap'; mark: number };

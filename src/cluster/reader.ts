@@ -10,7 +10,7 @@ import type { TopEntries } from '../protocol/messages.ts';
 import type { WindowKind } from '../window.ts';
 import { decodeCesu8 } from './cesu8.ts';
 import { windowKey, windowSuffix } from './keys.ts';
-import type { RedisLink } from './redis-link.ts';
+import { misrouted, type RedisLink } from './redis-link.ts';
 
 /** tt_top: members above the cut with their scores, members at the cut, the cut, the partitions' size and totals. */
 type TopReply = [above: Buffer[], at: Buffer[], cut: Buffer, size: number, totals: Buffer[]];
@@ -57,11 +57,6 @@ export class ClusterReader {
     const tags = partitions.map((p) => this.#tags[p]).join(',');
     return candidates((await this.#link.call(route, ['FCALL_RO', 'tt_top', '1', route, String(limit), windowSuffix(kind, index), tags])) as TopReply);
   }
-}
-
-/** Whether a call failed because the master no longer serves every slot named (or lacks the function). */
-function misrouted(err: Error): boolean {
-  return /non local key|MOVED|ASK|CROSSSLOT|TRYAGAIN|function not found/i.test(err.message);
 }
 
 function candidates([above, at, cut, size, totals]: TopReply): TopEntries {

@@ -172,6 +172,11 @@ async function clusterLink(urls: URL[], onError: (err: Error) => void): Promise<
   };
 }
 
+/** Whether a call failed because the master no longer serves every slot named (or lacks the function). */
+export function misrouted(err: Error): boolean {
+  return /non local key|MOVED|ASK|CROSSSLOT|TRYAGAIN|function not found/i.test(err.message);
+}
+
 /** Whether an error says the function library is missing on that master (a new or restarted empty one). */
 export function functionMissing(err: unknown): boolean {
   return err instanceof Error && /function not found/i.test(err.message);

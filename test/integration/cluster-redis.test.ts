@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { ManualClock } from '../../src/clock.ts';
 import { encodeCesu8, decodeCesu8 } from '../../src/cluster/cesu8.ts';
+import { CALL_ENTRIES, FlushCalls } from '../../src/cluster/flush-calls.ts';
 import { Flusher } from '../../src/cluster/flusher.ts';
 import { ShardPool } from '../../src/shards/shard-pool.ts';
 import { totalKey, watermarkKey, windowKey } from '../../src/cluster/keys.ts';
@@ -58,10 +59,9 @@ function record(lsn: number, counts: Record<string, number>, atMs = MINUTE * 60_
 const HOUR = Math.floor(MINUTE / 60);
 
 async function apply(target: RedisLink, tag: string, lo: number, hi: number, member: string, delta: number): Promise<string[]> {
-  const z = windowKey(tag, 'minute', MINUTE);
-  const keys = [watermarkKey(tag), z, totalKey(tag, 'minute', MINUTE), windowKey(tag, 'hour', HOUR), totalKey(tag, 'hour', HOUR)];
+  const hwm = watermarkKey(tag);
   // A closed minute that was never folded: the deltas go to the hour at once.
-  const reply = (await target.call(z, ['FCALL', 'tt_apply', String(keys.length), ...keys, 'node-a', String(lo), String(hi), String(MINUTE), '1', '600', '7200', String(delta), packPairs([encodeCesu8(member)], [delta])])) as Buffer[];
+  const reply = (await target.call(hwm, ['FCALL', 'tt_flush', '1', hwm, 'node-a', tag, String(lo), String(hi), '1', String(MINUTE), String(HOUR), '1', '600', '7200', String(delta), packPairs([encodeCesu8(member)], [delta])])) as Buffer[];
   return reply.map(String);
 }
 
@@ -82,7 +82,7 @@ test('CESU-8 round-trips and orders like JS strings', () => {
 });
 
 for (const which of ['cluster', 'single'] as const) {
-  test(`tt_apply applies a batch once to its minute and hour, refuses a gap, and says the watermark (${which})`, async () => {
+  test(`tt_flush applies a batch once to its minute and hour, refuses a gap, and says the watermark (${which})`, async () => {
     const target = which === 'cluster' ? link : singleLink;
     const tag = `apply-${which}`;
     assert.deepEqual(await apply(target, tag, 0, 5, 'x.com', 3), ['ok', '5']);
@@ -128,21 +128,19 @@ for (const partitions of [1, 8]) test(`the reader answers ties in local mode ord
   }
 });
 
-/** One tt_apply call for partition `tag`: per minute, whether it is closed on the sender's clock, and its deltas. */
+/** One tt_flush call with one batch, for partition `tag`: per minute, whether it is closed on the sender's clock, and its deltas. */
 async function applyMinutes(tag: string, lo: number, hi: number, minutes: { minute: number; closed: boolean; deltas: Map<string, number> }[]): Promise<string> {
-  const keys = [watermarkKey(tag)];
-  const args: (string | Buffer)[] = ['node-fold', String(lo), String(hi)];
+  const hwm = watermarkKey(tag);
+  const args: (string | Buffer)[] = ['node-fold', tag, String(lo), String(hi), String(minutes.length)];
   for (const { minute, closed, deltas } of minutes) {
-    const hour = Math.floor(minute / 60);
-    keys.push(windowKey(tag, 'minute', minute), totalKey(tag, 'minute', minute), windowKey(tag, 'hour', hour), totalKey(tag, 'hour', hour));
     const sum = [...deltas.values()].reduce((a, b) => a + b, 0);
-    args.push(String(minute), closed ? '1' : '0', '600', '7200', String(sum), packPairs([...deltas.keys()].map(encodeCesu8), [...deltas.values()]));
+    args.push(String(minute), String(Math.floor(minute / 60)), closed ? '1' : '0', '600', '7200', String(sum), packPairs([...deltas.keys()].map(encodeCesu8), [...deltas.values()]));
   }
-  const reply = (await link.call(keys[0], ['FCALL', 'tt_apply', String(keys.length), ...keys, ...args])) as Buffer[];
+  const reply = (await link.call(hwm, ['FCALL', 'tt_flush', '1', hwm, ...args])) as Buffer[];
   return String(reply[0]);
 }
 
-test('tt_apply unpacks members and counts of every size the packing has a form for, in both paths', async () => {
+test('tt_flush unpacks members and counts of every size the packing has a form for, in both paths', async () => {
   const lengths = [1, 31, 32, 255, 256, 70_000];
   const counts = [0, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1];
   const deltas = new Map<string, number>();
@@ -425,4 +423,51 @@ test('a window is final once every live node that flushes is past its end: one w
   const whenFinal = ahead.whenFinal(end);
   through = end + 1;
   assert.equal(await whenFinal, true, 'final once it has flushed past the end');
+});
+
+/** Partition `tag`'s batch of one closed minute with one member, as flushArgs lays it out. */
+function batch(tag: string, lo: number, hi: number, member: string, delta: number): (string | Buffer)[] {
+  return [tag, String(lo), String(hi), '1', String(MINUTE), String(HOUR), '1', '600', '7200', String(delta), packPairs([encodeCesu8(member)], [delta])];
+}
+
+async function score(target: RedisLink, tag: string, member: string): Promise<string> {
+  const z = windowKey(tag, 'minute', MINUTE);
+  return String(await target.call(z, ['ZSCORE', z, member]));
+}
+
+test('tt_flush judges each batch of one call by its own partition\'s watermark', async () => {
+  const [a, b, c] = ['multi-a', 'multi-b', 'multi-c'];
+  const flush = async (...batches: (string | Buffer)[][]): Promise<string[]> => {
+    const hwm = watermarkKey(String(batches[0][0]));
+    return ((await singleLink.call(hwm, ['FCALL', 'tt_flush', '1', hwm, 'node-m', ...batches.flat()])) as Buffer[]).map(String);
+  };
+  assert.deepEqual(await flush(batch(a, 0, 5, 'x.com', 2), batch(b, 0, 3, 'x.com', 7)), ['ok', '5', 'ok', '3']);
+  assert.deepEqual(await flush(batch(a, 0, 5, 'x.com', 2), batch(b, 5, 9, 'x.com', 7), batch(c, 0, 2, 'x.com', 4)), ['dup', '5', 'gap', '3', 'ok', '2']);
+  assert.deepEqual([await score(singleLink, a, 'x.com'), await score(singleLink, b, 'x.com'), await score(singleLink, c, 'x.com')], ['2', '7', '4']);
+});
+
+test('the flusher\'s batches go as one call per master (several when they are large), and one call each when the slot map is stale, counted once', async () => {
+  for (const [stale, entries] of [[false, 1], [false, CALL_ENTRIES / 2.5], [true, 1]] as const) {
+    const tags = partitionTags(24); // spread evenly over the slots, so over the three masters
+    const member = `y-${stale}-${entries}.com`;
+    let calls = 0;
+    const counting: RedisLink = {
+      ...link,
+      call: (key, args) => {
+        calls++;
+        return link.call(key, args);
+      },
+      // A stale map: every partition taken for one master's, so the first call names slots of all three.
+      masterOf: stale ? () => ({ address: 'stale', replicas: 0 }) : link.masterOf,
+    };
+    const flushCalls = new FlushCalls(counting, `node-calls-${stale}-${entries}`);
+    const outcomes = await Promise.all(tags.map((tag, i) => flushCalls.send(tag, batch(tag, 0, 10 + i, member, i + 1), entries)));
+    // 'ok' everywhere: the call that failed for a stale map wrote no watermark (else a 'dup' here).
+    assert.deepEqual(outcomes, tags.map((_, i) => ['ok', 10 + i]));
+    const masters = new Set(tags.map((tag) => link.masterOf(watermarkKey(tag)).address)).size;
+    assert.equal(masters, 3);
+    // Two batches of CALL_ENTRIES / 2.5 entries fit in a call, three do not: four calls for a master's eight.
+    assert.equal(calls, stale ? 1 + tags.length : entries === 1 ? masters : masters * 4);
+    assert.deepEqual(await Promise.all(tags.map((tag) => score(link, tag, member))), tags.map((_, i) => String(i + 1)));
+  }
 });
