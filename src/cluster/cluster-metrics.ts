@@ -13,7 +13,7 @@ export interface ClusterMetrics {
 
 export function clusterMetrics(registry: PromRegistry, flusher: () => Flusher, nodes: () => Registry, clock: Clock): ClusterMetrics {
   const registers = [registry];
-  const flushes = new Counter({ name: 'toptally_cluster_flushes_total', help: 'Batches applied in Redis (one tt_apply call for one partition)', registers });
+  const flushes = new Counter({ name: 'toptally_cluster_flushes_total', help: 'Batches applied in Redis (one per partition and flush; a tt_flush call carries those of one master)', registers });
   const entries = new Histogram({
     name: 'toptally_cluster_flush_entries',
     help: 'Distinct (window, domain) entries per batch sent to Redis',

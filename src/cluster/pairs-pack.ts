@@ -1,4 +1,4 @@
-// Packs a window's (member, delta) pairs into one MessagePack array for tt_apply, which unpacks it
+// Packs a window's (member, delta) pairs into one MessagePack array for tt_flush, which unpacks it
 // with the cmsgpack library Redis's Lua carries: one argument per window instead of two per pair,
 // which both node-redis and Redis would otherwise handle one by one. Members go as MessagePack
 // strings holding their CESU-8 bytes as they are (the bundled cmsgpack reads no bin type and checks
