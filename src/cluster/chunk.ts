@@ -8,8 +8,9 @@ import { packPairs } from './pairs-pack.ts';
 import type { Arg } from './redis-link.ts';
 
 /**
- * Distinct (minute, domain) entries after which a chunk takes no more records: bounds one call's
- * time in Redis, except for a single record larger than that, which goes whole.
+ * Distinct (minute, domain) entries after which a chunk takes no more records: bounds one batch's
+ * time in Redis (and so a call's, see flush-calls.ts), except for a single record larger than
+ * that, which goes whole.
  */
 const CHUNK_ENTRIES = 2000;
 
