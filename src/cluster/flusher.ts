@@ -4,9 +4,9 @@
 // it covers the records up to the last one added) and splits the deltas by partition into chunks.
 // Each chunk covers the node's records (lo, hi] for its partition and goes to Redis as a batch of a
 // tt_flush call (library.ts), one batch in flight per partition; the batches sent together go in
-// one call per master (flush-calls.ts). The I/O thread therefore handles distinct
-// (domain, minute) pairs per interval, not entries, and so does Redis. Once a minute it also has
-// Redis fold the closed minutes into their hours (see library.ts).
+// one call per master (flush-calls.ts). The I/O thread therefore handles distinct (domain, minute)
+// pairs per interval, not entries, and so does Redis. Once a minute it also has Redis fold the
+// closed minutes into their hours (see library.ts).
 //
 // A worker that just started (every one at start-up, one that replaced a dead one) kept nothing
 // before its first drain: that drain resets, and every partition is rebuilt from the journal
