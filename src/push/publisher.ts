@@ -57,9 +57,7 @@ export class Publisher extends EventEmitter<{ push: [kind: WindowKind, limit: nu
     this.#options = options;
     for (const kind of ['minute', 'hour'] as const) {
       const onClose = (closed: number): void => {
-        const final = options.whenFinal?.(kind, closed);
-        if (final) void final.then(() => this.#requestFinal(kind), options.onError);
-        else this.#requestFinal(kind);
+        this.#requestFinalOnceFinal(kind, closed);
         // The new open window may already hold counters sent ahead of time.
         this.#requestLive(kind);
       };
@@ -70,7 +68,7 @@ export class Publisher extends EventEmitter<{ push: [kind: WindowKind, limit: nu
       if (this.#kinds[kind].topics.size === 0) return;
       const open = windowIndex(kind, this.#nowSeconds());
       if (index === open) this.#requestLive(kind);
-      else if (index === open - 1) this.#requestFinal(kind);
+      else if (index === open - 1) this.#requestFinalOnceFinal(kind, index);
     };
     options.stats.on('touched', onTouched);
     this.#unlisten.push(() => options.stats.off('touched', onTouched));
@@ -123,6 +121,17 @@ export class Publisher extends EventEmitter<{ push: [kind: WindowKind, limit: nu
 
   #nowSeconds(): number {
     return Math.floor(this.#options.clock.now() / 1000);
+  }
+
+  /**
+   * A final push for the closed window `index`, once its answer is final: a counter that touches it
+   * soon after it closed (a late one, or one this node had yet to count) must not push it as final
+   * while another node may still hold counters for it.
+   */
+  #requestFinalOnceFinal(kind: WindowKind, index: number): void {
+    const final = this.#options.whenFinal?.(kind, index);
+    if (final) void final.then(() => this.#requestFinal(kind), this.#options.onError);
+    else this.#requestFinal(kind);
   }
 
   /** One final computation at a time per kind; requests made meanwhile cause exactly one more. */

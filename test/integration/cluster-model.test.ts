@@ -176,6 +176,24 @@ test('the window-close push waits for a live node that lags behind, however long
   );
 });
 
+test('a counter for the window that just closed is not pushed as final while a live node that lags has not flushed past its end', async (t) => {
+  // b flushes every 4 s; a's counter arrives after the close, so it touches a closed window.
+  const [a, b] = await Promise.all([clusterNode(t, cluster.urls), clusterNode(t, cluster.urls, { flushInterval: 4000 })]);
+  const minute = Math.floor((START + 10 * 3600) / 60);
+  for (const s of [a, b]) s.clock.set(minute * 60_000 + 1000);
+  const ws = await TestSocket.open(t, a.url);
+  ws.send({ type: 'subscribe', window: 'minute', limit: 3 });
+  assert.deepEqual((await nextBody(ws)).top, []);
+  assert.equal((await b.post([{ timestamp: minute * 60 + 3, 'b.example': 5 }])).status, 200);
+  for (const s of [a, b]) s.clock.set((minute + 1) * 60_000 + 10);
+  assert.equal((await a.post([{ timestamp: minute * 60 + 2, 'a.example': 2 }])).status, 200);
+  const pushed = await nextBody(ws);
+  assert.deepEqual(
+    { from: pushed.from, top: pushed.top, final: pushed.final },
+    { from: minute * 60, top: [{ domain: 'b.example', count: 5 }, { domain: 'a.example', count: 2 }], final: true },
+  );
+});
+
 test('a late counter taken by node A is pushed again to a subscriber on node B', async (t) => {
   const [a, b] = await Promise.all([clusterNode(t, cluster.urls), clusterNode(t, cluster.urls)]);
   const minute = Math.floor((START + 11 * 3600) / 60);
