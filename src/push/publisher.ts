@@ -23,6 +23,8 @@ interface Topic {
 /** Per window kind: its topics by limit, and the state of its two jobs. */
 interface KindState {
   topics: Map<number, Topic>;
+  /** The newest closed window known to be final (-1: none yet): the one a final push is for. */
+  finalIndex: number;
   finalRunning: boolean;
   finalAgain: boolean;
   liveRunning: boolean;
@@ -129,9 +131,14 @@ export class Publisher extends EventEmitter<{ push: [kind: WindowKind, limit: nu
    * while another node may still hold counters for it.
    */
   #requestFinalOnceFinal(kind: WindowKind, index: number): void {
+    const ready = (): void => {
+      const state = this.#kinds[kind];
+      state.finalIndex = Math.max(state.finalIndex, index);
+      this.#requestFinal(kind);
+    };
     const final = this.#options.whenFinal?.(kind, index);
-    if (final) void final.then(() => this.#requestFinal(kind), this.#options.onError);
-    else this.#requestFinal(kind);
+    if (final) void final.then(ready, this.#options.onError);
+    else ready();
   }
 
   /** One final computation at a time per kind; requests made meanwhile cause exactly one more. */
@@ -153,11 +160,15 @@ export class Publisher extends EventEmitter<{ push: [kind: WindowKind, limit: nu
     });
   }
 
+  /**
+   * Pushes the newest window known to be final, not the newest closed one: a window whose finality
+   * came late (a node lagged) may be followed by one that closed meanwhile and is not final yet.
+   */
   async #computeFinal(kind: WindowKind): Promise<void> {
-    const { topics } = this.#kinds[kind];
-    if (topics.size === 0) return;
+    const { topics, finalIndex } = this.#kinds[kind];
+    if (topics.size === 0 || finalIndex < 0) return;
     const wanted = new Map(topics);
-    const stats = await this.#options.stats.top(kind, windowIndex(kind, this.#nowSeconds()) - 1, maxLimit(wanted));
+    const stats = await this.#options.stats.top(kind, finalIndex, maxLimit(wanted));
     for (const [limit, topic] of wanted) {
       if (topics.get(limit) !== topic) continue;
       const frame = frameOf(stats, limit, true);
@@ -216,6 +227,7 @@ export class Publisher extends EventEmitter<{ push: [kind: WindowKind, limit: nu
 function newKindState(): KindState {
   return {
     topics: new Map(),
+    finalIndex: -1,
     finalRunning: false,
     finalAgain: false,
     liveRunning: false,

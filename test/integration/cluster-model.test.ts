@@ -158,40 +158,60 @@ async function nextBody(ws: TestSocket, ms = 10_000): Promise<any> {
   }
 }
 
-test('the window-close push waits for a live node that lags behind, however long, and includes its counters', async (t) => {
-  // b flushes every 4 s: longer than a node that stopped beating is waited for (DEAD_AFTER_MS).
-  const [a, b] = await Promise.all([clusterNode(t, cluster.urls), clusterNode(t, cluster.urls, { flushInterval: 4000 })]);
-  const minute = Math.floor((START + 9 * 3600) / 60);
-  for (const s of [a, b]) s.clock.set(minute * 60_000 + 1000);
-  const ws = await TestSocket.open(t, a.url);
-  ws.send({ type: 'subscribe', window: 'minute', limit: 3 });
-  assert.deepEqual((await nextBody(ws)).top, []);
-  assert.equal((await a.post([{ timestamp: minute * 60 + 2, 'a.example': 2 }])).status, 200);
-  assert.equal((await b.post([{ timestamp: minute * 60 + 3, 'b.example': 5 }])).status, 200);
-  for (const s of [a, b]) s.clock.set((minute + 1) * 60_000 + 10);
-  const pushed = await nextBody(ws);
-  assert.deepEqual(
-    { from: pushed.from, top: pushed.top, final: pushed.final },
-    { from: minute * 60, top: [{ domain: 'b.example', count: 5 }, { domain: 'a.example', count: 2 }], final: true },
-  );
-});
+for (const aAfterClose of [false, true]) {
+  const name = aAfterClose
+    ? 'a counter for the window that just closed is not pushed as final while a live node that lags has not flushed past its end'
+    : 'the window-close push waits for a live node that lags behind, however long, and includes its counters';
+  test(name, async (t) => {
+    // b flushes every 4 s: longer than a node that stopped beating is waited for (DEAD_AFTER_MS).
+    const [a, b] = await Promise.all([clusterNode(t, cluster.urls), clusterNode(t, cluster.urls, { flushInterval: 4000 })]);
+    const minute = Math.floor((START + (aAfterClose ? 10 : 9) * 3600) / 60);
+    for (const s of [a, b]) s.clock.set(minute * 60_000 + 1000);
+    const ws = await TestSocket.open(t, a.url);
+    ws.send({ type: 'subscribe', window: 'minute', limit: 3 });
+    assert.deepEqual((await nextBody(ws)).top, []);
+    const postA = async (): Promise<void> => assert.equal((await a.post([{ timestamp: minute * 60 + 2, 'a.example': 2 }])).status, 200);
+    if (!aAfterClose) await postA();
+    assert.equal((await b.post([{ timestamp: minute * 60 + 3, 'b.example': 5 }])).status, 200);
+    for (const s of [a, b]) s.clock.set((minute + 1) * 60_000 + 10);
+    if (aAfterClose) await postA(); // it touches the window that just closed
+    const pushed = await nextBody(ws);
+    assert.deepEqual(
+      { from: pushed.from, top: pushed.top, final: pushed.final },
+      { from: minute * 60, top: [{ domain: 'b.example', count: 5 }, { domain: 'a.example', count: 2 }], final: true },
+    );
+  });
+}
 
-test('a counter for the window that just closed is not pushed as final while a live node that lags has not flushed past its end', async (t) => {
-  // b flushes every 4 s; a's counter arrives after the close, so it touches a closed window.
-  const [a, b] = await Promise.all([clusterNode(t, cluster.urls), clusterNode(t, cluster.urls, { flushInterval: 4000 })]);
-  const minute = Math.floor((START + 10 * 3600) / 60);
-  for (const s of [a, b]) s.clock.set(minute * 60_000 + 1000);
+/** The first final frame for the window that starts at `from`: earlier windows' are skipped, a later one's fails. */
+async function firstFinal(ws: TestSocket, from: number): Promise<{ top: unknown }> {
+  for (;;) {
+    const body = await nextBody(ws);
+    if (body.type !== 'top' || !body.final || body.from < from) continue;
+    assert.equal(body.from, from, `pushed the window from ${body.from} as final first: ${JSON.stringify(body.top)}`);
+    return { top: body.top };
+  }
+}
+
+test('a window that became final late is pushed as itself, not as the newer window that closed meanwhile and is not final yet', async (t) => {
+  // b and c flush only when queried (read-your-writes), so the test decides when each is past which end.
+  const lagging = { flushInterval: 60_000 };
+  const [a, b, c] = await Promise.all([clusterNode(t, cluster.urls), clusterNode(t, cluster.urls, lagging), clusterNode(t, cluster.urls, lagging)]);
+  const minute = Math.floor((START + 12 * 3600) / 60);
+  const setClocks = (ms: number): void => {
+    for (const s of [a, b, c]) s.clock.set(ms);
+  };
+  setClocks((minute - 1) * 60_000 + 1000);
   const ws = await TestSocket.open(t, a.url);
   ws.send({ type: 'subscribe', window: 'minute', limit: 3 });
-  assert.deepEqual((await nextBody(ws)).top, []);
-  assert.equal((await b.post([{ timestamp: minute * 60 + 3, 'b.example': 5 }])).status, 200);
-  for (const s of [a, b]) s.clock.set((minute + 1) * 60_000 + 10);
-  assert.equal((await a.post([{ timestamp: minute * 60 + 2, 'a.example': 2 }])).status, 200);
-  const pushed = await nextBody(ws);
-  assert.deepEqual(
-    { from: pushed.from, top: pushed.top, final: pushed.final },
-    { from: minute * 60, top: [{ domain: 'b.example', count: 5 }, { domain: 'a.example', count: 2 }], final: true },
-  );
+  assert.equal((await c.post([{ timestamp: (minute - 1) * 60 + 2, 'c.example': 3 }])).status, 200);
+  setClocks(minute * 60_000 + 1000); // minute - 1 closes; final once c has flushed
+  assert.equal((await b.post([{ timestamp: minute * 60 + 2, 'b.example': 5 }])).status, 200);
+  setClocks((minute + 1) * 60_000 + 10); // minute closes; final once b and c have flushed
+  assert.equal((await c.get('/api/stats?window=minute')).status, 200); // c flushes: minute - 1 is final
+  assert.deepEqual(await firstFinal(ws, (minute - 1) * 60), { top: [{ domain: 'c.example', count: 3 }] });
+  assert.equal((await b.get('/api/stats?window=minute')).status, 200); // b flushes: minute is final
+  assert.deepEqual(await firstFinal(ws, minute * 60), { top: [{ domain: 'b.example', count: 5 }] });
 });
 
 test('a late counter taken by node A is pushed again to a subscriber on node B', async (t) => {
