@@ -1,9 +1,9 @@
 // Gathers the batches the flusher sends together (those of one tick, or of one drain) into one
 // tt_flush call per master (library.ts). Besides its pairs, each call costs Redis a share of its
-// own: the command, the function's start, the watermark, its transaction in the AOF and to the
-// replicas. So with P partitions over M masters a flush makes about M calls instead of P. A call
-// that names a partition its master no longer serves (the slot map changed) fails with nothing
-// written; its batches are then sent one per call, which node-redis routes by each one's own slot.
+// own: the command, the function's start, its transaction in the AOF and to the replicas. So with
+// P partitions over M masters a flush makes about M calls instead of P. A call that names a
+// partition its master no longer serves (the slot map changed) fails with nothing written; its
+// batches are then sent one per call, which node-redis routes by each one's own slot.
 
 import { watermarkKey } from './keys.ts';
 import { misrouted, type Arg, type RedisLink } from './redis-link.ts';
