@@ -58,10 +58,15 @@ function record(lsn: number, counts: Record<string, number>, atMs = MINUTE * 60_
 
 const HOUR = Math.floor(MINUTE / 60);
 
+/** Partition `tag`'s batch of one closed minute with one member, as flushArgs lays it out. */
+function batch(tag: string, lo: number, hi: number, member: string, delta: number): (string | Buffer)[] {
+  return [tag, String(lo), String(hi), '1', String(MINUTE), String(HOUR), '1', '600', '7200', String(delta), packPairs([encodeCesu8(member)], [delta])];
+}
+
 async function apply(target: RedisLink, tag: string, lo: number, hi: number, member: string, delta: number): Promise<string[]> {
   const hwm = watermarkKey(tag);
   // A closed minute that was never folded: the deltas go to the hour at once.
-  const reply = (await target.call(hwm, ['FCALL', 'tt_flush', '1', hwm, 'node-a', tag, String(lo), String(hi), '1', String(MINUTE), String(HOUR), '1', '600', '7200', String(delta), packPairs([encodeCesu8(member)], [delta])])) as Buffer[];
+  const reply = (await target.call(hwm, ['FCALL', 'tt_flush', '1', hwm, 'node-a', ...batch(tag, lo, hi, member, delta)])) as Buffer[];
   return reply.map(String);
 }
 
@@ -424,11 +429,6 @@ test('a window is final once every live node that flushes is past its end: one w
   through = end + 1;
   assert.equal(await whenFinal, true, 'final once it has flushed past the end');
 });
-
-/** Partition `tag`'s batch of one closed minute with one member, as flushArgs lays it out. */
-function batch(tag: string, lo: number, hi: number, member: string, delta: number): (string | Buffer)[] {
-  return [tag, String(lo), String(hi), '1', String(MINUTE), String(HOUR), '1', '600', '7200', String(delta), packPairs([encodeCesu8(member)], [delta])];
-}
 
 async function score(target: RedisLink, tag: string, member: string): Promise<string> {
   const z = windowKey(tag, 'minute', MINUTE);
