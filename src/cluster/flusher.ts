@@ -369,7 +369,7 @@ export class Flusher {
           this.stats.errors++;
           if (!this.#lastError) this.#o.onError?.(err);
           this.#foldRetryAt = Date.now() + REPLAY_RETRY_MS;
-          if (functionMissing(err)) void this.#o.link.loadLibrary().catch((e: Error) => this.#failed(e));
+          this.#reloadIfMissing(err);
         },
       )
       .finally(() => (this.#folding = false));
@@ -416,7 +416,7 @@ export class Flusher {
         }
         p.retryAt = Date.now() + Math.min(RETRY_MAX_MS, this.#o.flushIntervalMs * 2 ** p.failures++);
         this.#failed(err);
-        if (functionMissing(err)) void this.#o.link.loadLibrary().catch((e: Error) => this.#failed(e));
+        this.#reloadIfMissing(err);
       },
     );
   }
@@ -622,6 +622,11 @@ export class Flusher {
       w.resolve();
       return false;
     });
+  }
+
+  /** A master that lacks the function library (new, or restarted empty) gets it again. */
+  #reloadIfMissing(err: Error): void {
+    if (functionMissing(err)) void this.#o.link.loadLibrary().catch((e: Error) => this.#failed(e));
   }
 
   #succeeded(): void {

@@ -18,7 +18,7 @@ import { mulberry32, pick } from '../helpers/random.ts';
 import { fileScope, startRedis, startRedisCluster, type RedisCluster, type RedisNode } from '../helpers/redis-cluster.ts';
 import { startServer, T0, tempDir, type TestServer } from '../helpers/server.ts';
 import { TestSocket } from '../helpers/ws-client.ts';
-import { eventually } from '../helpers/within.ts';
+import { eventually, within } from '../helpers/within.ts';
 import type { Config } from '../../src/config.ts';
 import { compareRanked } from '../../src/query/merge.ts';
 
@@ -148,14 +148,8 @@ test('the same Idempotency-Key sent to two nodes is counted once, and both answe
 });
 
 /** The next frame's body, or a failure after `ms`. */
-async function nextBody(ws: TestSocket, ms = 10_000): Promise<any> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no frame within ${ms} ms`)), ms)));
-  try {
-    return await Promise.race([ws.body(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+function nextBody(ws: TestSocket, ms = 10_000): Promise<any> {
+  return within(ms, 'frame', ws.body());
 }
 
 for (const aAfterClose of [false, true]) {
